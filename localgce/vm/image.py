@@ -1,0 +1,444 @@
+"""Build (once) and cache the COS-lookalike root filesystem the simulated VMs boot.
+
+Two cached stages under CACHE_DIR (default /var/cache/gce-cos, env GCE_COS_CACHE):
+  base-<hash>/rootfs   debootstrap of the package list (slow: about a minute)
+  image-<hash>/rootfs  a copy of the base plus the COS units and config below (seconds)
+  image-<hash>/pki     a CA and a TLS cert for *.googleapis.com, so HTTPS to Google APIs
+                       inside the VM reaches localgce (the CA is trusted inside the image)
+Each hash covers its whole recipe, so changing a unit only rebuilds the cheap stage.
+Both stages are built in a temp dir and renamed into place, under a file lock.
+
+    python -m localgce.vm.image build     # prints the rootfs path
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import require_simulator
+
+CACHE_DIR = os.environ.get("GCE_COS_CACHE", "/var/cache/gce-cos")
+SUITE = "bookworm"
+# python3-cffi-backend: without it cloud-init's dependencies fail to configure (issue 7).
+PACKAGES = (
+    "systemd,systemd-sysv,dbus,cloud-init,docker.io,iproute2,curl,e2fsprogs,util-linux,"
+    "python3-cffi-backend,iptables,ca-certificates,procps"
+)
+# Bump when the base stage's commands change in a way the package list does not show.
+BASE_RECIPE_VERSION = "1"
+
+# Files laid into the image: path -> (mode, text). They are part of the image hash.
+FILES = {}
+
+
+def _file(path, text, mode=0o644):
+    FILES[path] = (mode, text.lstrip("\n"))
+
+
+_file(
+    "/etc/cloud/cloud.cfg.d/90_gce_cos.cfg",
+    """
+# COS-like cloud-init: the NoCloud seed is written by the simulator before every boot.
+datasource_list: [NoCloud, None]
+locale: false
+resize_rootfs: false
+growpart: {mode: "off"}
+users: []
+disable_root: false
+ssh_deletekeys: false
+""",
+)
+_file(
+    "/etc/systemd/journald.conf.d/90-gce-cos.conf",
+    """
+# The console is the VM's serial port: forward the journal there, as GCE images do.
+[Journal]
+Storage=persistent
+ForwardToConsole=yes
+MaxLevelConsole=info
+""",
+)
+_file(
+    "/etc/systemd/system.conf.d/90-gce-cos.conf",
+    """
+# Bound every stop so that power off is quick; containers get a short stop timeout too.
+[Manager]
+DefaultTimeoutStopSec=15s
+""",
+)
+_file(
+    "/etc/docker/daemon.json",
+    """
+{"shutdown-timeout": 5}
+""",
+)
+_file(
+    "/etc/hosts",
+    """
+127.0.0.1 localhost
+::1 localhost ip6-localhost ip6-loopback
+# Served by the simulator's relay inside the VM's network namespace.
+169.254.169.254 metadata.google.internal metadata
+169.254.169.254 secretmanager.googleapis.com
+""",
+)
+_file(
+    "/usr/lib/gce-cos/cgroup-rw",
+    """
+#!/bin/sh
+# nspawn mounts the v1 cgroup controllers read-only; dockerd must create cgroups in them.
+for d in /sys/fs/cgroup/*; do
+    if mountpoint -q "$d"; then
+        mount -o remount,bind,rw "$d" || echo "cgroup-rw: cannot remount $d" >&2
+    fi
+done
+exit 0
+""",
+    0o755,
+)
+_file(
+    "/usr/lib/gce-cos/stateful",
+    """
+#!/bin/sh
+# COS: /var and /home are persistent but noexec; these stay exec (own bind mounts first,
+# so remounting /var noexec does not reach them).
+set -e
+for d in docker containerd cloud google toolbox; do
+    mkdir -p /var/lib/$d
+    mountpoint -q /var/lib/$d || mount --bind /var/lib/$d /var/lib/$d
+done
+mount -o remount,bind,nosuid,nodev,noexec /var
+mkdir -p /home
+mount -o remount,bind,nosuid,nodev,noexec /home
+""",
+    0o755,
+)
+_file(
+    "/etc/systemd/system/gce-cos-cgroup-rw.service",
+    """
+[Unit]
+Description=Make cgroup controllers writable for dockerd (COS simulator)
+DefaultDependencies=no
+Before=sysinit.target containerd.service docker.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/lib/gce-cos/cgroup-rw
+
+[Install]
+WantedBy=sysinit.target
+""",
+)
+_file(
+    "/etc/systemd/system/gce-cos-stateful.service",
+    """
+[Unit]
+Description=COS stateful partition rules: /var and /home noexec (COS simulator)
+DefaultDependencies=no
+After=systemd-remount-fs.service
+Before=local-fs.target cloud-init-local.service systemd-journal-flush.service containerd.service docker.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/lib/gce-cos/stateful
+
+[Install]
+WantedBy=local-fs.target
+""",
+)
+_file(
+    "/etc/systemd/system/gcr-online.target",
+    """
+[Unit]
+Description=Google Container Registry is reachable (metadata token available)
+Wants=network-online.target gcr-wait-online.service
+After=network-online.target gcr-wait-online.service
+""",
+)
+_file(
+    "/etc/systemd/system/gcr-wait-online.service",
+    """
+[Unit]
+Description=Wait for the metadata server (gcr-online.target)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+# Never fail the target: units ordered after it must still start.
+ExecStart=/bin/sh -c 'for i in $(seq 1 60); do curl -sf -o /dev/null -H "Metadata-Flavor: Google" http://metadata.google.internal/computeMetadata/v1/instance/id && exit 0; sleep 0.5; done; echo "metadata server not reachable" >&2; exit 0'
+""",
+)
+_file(
+    "/usr/bin/docker-credential-gcr",
+    r'''
+#!/usr/bin/python3
+"""Stand-in for COS's docker-credential-gcr: configure-docker and the `get` helper verb."""
+import json
+import os
+import sys
+import urllib.request
+
+DEFAULT = ["gcr.io", "us.gcr.io", "eu.gcr.io", "asia.gcr.io", "marketplace.gcr.io"]
+TOKEN = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
+
+
+def config_path():
+    base = os.environ.get("DOCKER_CONFIG") or os.path.join(os.environ.get("HOME", "/root"), ".docker")
+    return os.path.join(base, "config.json")
+
+
+def configure(args):
+    regs = DEFAULT
+    for a in args:
+        if a.startswith("--registries="):
+            regs = [r for r in a.split("=", 1)[1].split(",") if r]
+    path = config_path()
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except FileNotFoundError:
+        cfg = {}
+    cfg.setdefault("credHelpers", {}).update({r: "gcr" for r in regs})
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=2)
+    print("Docker configuration file updated.", file=sys.stderr)
+
+
+def get():
+    sys.stdin.read()
+    req = urllib.request.Request(TOKEN, headers={"Metadata-Flavor": "Google"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        token = json.load(resp)["access_token"]
+    print(json.dumps({"Username": "oauth2accesstoken", "Secret": token}))
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit("usage: docker-credential-gcr configure-docker|get")
+    verb, args = sys.argv[1], sys.argv[2:]
+    if verb == "configure-docker":
+        configure(args)
+    elif verb == "get":
+        get()
+    elif verb in ("store", "erase"):
+        sys.stdin.read()
+    elif verb == "version":
+        print("docker-credential-gcr (gce.cos simulator stand-in)")
+    else:
+        sys.exit("unknown command %s" % verb)
+
+
+main()
+''',
+    0o755,
+)
+
+# Units to enable, and units that make no sense in the simulated VM.
+ENABLE = ("gce-cos-cgroup-rw.service", "gce-cos-stateful.service", "docker.service")
+MASK = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "fstrim.timer",
+    "systemd-timesyncd.service",
+    "getty@tty1.service",
+)
+# Directories the read-only root must already have, as mount points.
+MOUNT_POINTS = ("/mnt/disks", "/var", "/home", "/run/gce-cos")
+
+
+def _digest(obj):
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def base_hash():
+    return _digest({"suite": SUITE, "packages": PACKAGES, "version": BASE_RECIPE_VERSION})
+
+
+def image_hash():
+    files = {p: [m, t] for p, (m, t) in FILES.items()}
+    return _digest({"base": base_hash(), "files": files, "enable": ENABLE, "mask": MASK, "mp": MOUNT_POINTS,
+                    "pki": PKI_VERSION})
+
+
+def host_mirror():
+    """The Debian mirror this host's apt uses (deb822 or one-line sources), so CI uses its own."""
+    paths = ["/etc/apt/sources.list"]
+    d = "/etc/apt/sources.list.d"
+    if os.path.isdir(d):
+        paths += [os.path.join(d, n) for n in sorted(os.listdir(d))]
+    for path in paths:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            continue
+        # deb822 stanzas: URIs + Suites naming a plain Debian suite.
+        for stanza in re.split(r"\n\s*\n", text):
+            uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
+            suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
+            if uris and suites and SUITE in suites.group(1).split():
+                return uris.group(1)
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "deb":
+                rest = [p for p in parts[1:] if not p.startswith("[")]
+                if len(rest) >= 2 and rest[1] == SUITE:
+                    return rest[0]
+    return "http://deb.debian.org/debian"
+
+
+class _Lock:
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def _run(argv, **kw):
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-30:])
+        raise RuntimeError("%s failed (exit %d):\n%s" % (" ".join(argv[:3]), proc.returncode, tail))
+    return proc.stdout
+
+
+def _build_base(dest, log):
+    mirror = host_mirror()
+    log("debootstrap %s (%s) from %s" % (SUITE, PACKAGES, mirror))
+    _run(["debootstrap", "--variant=minbase", "--include=" + PACKAGES, SUITE, dest, mirror])
+    _run(["chroot", dest, "apt-get", "clean"])
+    shutil.rmtree(os.path.join(dest, "var/lib/apt/lists"), ignore_errors=True)
+    os.makedirs(os.path.join(dest, "var/lib/apt/lists/partial"), exist_ok=True)
+
+
+PKI_VERSION = "1"
+TLS_NAMES = ("secretmanager.googleapis.com", "*.googleapis.com", "metadata.google.internal")
+
+
+def _make_pki(pki):
+    """A CA (trusted inside the image) and a server cert the relay presents for Google APIs."""
+    os.makedirs(pki)
+    ca_key, ca_crt = os.path.join(pki, "ca.key"), os.path.join(pki, "ca.crt")
+    key, csr, crt = (os.path.join(pki, n) for n in ("server.key", "server.csr", "server.crt"))
+    _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj",
+          "/CN=gce-cos simulator CA", "-keyout", ca_key, "-out", ca_crt])
+    _run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + TLS_NAMES[0], "-keyout", key,
+          "-out", csr])
+    ext = os.path.join(pki, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=" + ",".join("DNS:" + n for n in TLS_NAMES) + "\n")
+    _run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-days",
+          "3650", "-extfile", ext, "-out", crt])
+
+
+def _build_image(base, dest, pki, log):
+    log("copying base into image stage")
+    _run(["cp", "-a", "--reflink=auto", base, dest])
+    for path, (mode, text) in FILES.items():
+        full = os.path.join(dest, path.lstrip("/"))
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        if os.path.islink(full):
+            os.unlink(full)
+        with open(full, "w") as f:
+            f.write(text)
+        os.chmod(full, mode)
+    for mp in MOUNT_POINTS:
+        os.makedirs(os.path.join(dest, mp.lstrip("/")), exist_ok=True)
+    _make_pki(pki)
+    shutil.copy(os.path.join(pki, "ca.crt"), os.path.join(dest, "usr/local/share/ca-certificates/gce-cos-sim.crt"))
+    _run(["chroot", dest, "update-ca-certificates"])
+    _run(["systemctl", "--root=" + dest, "enable", *ENABLE])
+    _run(["systemctl", "--root=" + dest, "mask", *MASK])
+    # An empty machine-id: each VM gets its own (from nspawn's --uuid) on first boot.
+    with open(os.path.join(dest, "etc/machine-id"), "w"):
+        pass
+    # /var and /home come from the instance's persistent directories: keep the image's
+    # /var content as the template the simulator copies into a new instance.
+    os.rename(os.path.join(dest, "var"), os.path.join(dest, "usr/share/gce-cos-var-template"))
+    os.makedirs(os.path.join(dest, "var"))
+
+
+def _stage(name, digest, builder, log):
+    final = os.path.join(CACHE_DIR, "%s-%s" % (name, digest))
+    if os.path.isdir(final):
+        return final
+    with _Lock(os.path.join(CACHE_DIR, ".%s-%s.lock" % (name, digest))):
+        if os.path.isdir(final):  # another builder finished while we waited
+            return final
+        tmp = tempfile.mkdtemp(prefix=".tmp-%s-" % name, dir=CACHE_DIR)
+        try:
+            builder(tmp)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return final
+
+
+def build(log=None):
+    """Return the rootfs path of the current recipe, building what is missing."""
+    require_simulator()
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    base = _stage("base", base_hash(), lambda d: _build_base(os.path.join(d, "rootfs"), log), log)
+    image = _stage(
+        "image",
+        image_hash(),
+        lambda d: _build_image(os.path.join(base, "rootfs"), os.path.join(d, "rootfs"), os.path.join(d, "pki"), log),
+        log,
+    )
+    return os.path.join(image, "rootfs")
+
+
+def image_dir(rootfs):
+    return os.path.dirname(rootfs)
+
+
+def is_built():
+    return os.path.isdir(os.path.join(CACHE_DIR, "image-%s" % image_hash(), "rootfs"))
+
+
+def main(argv):
+    if len(argv) < 1 or argv[0] not in ("build", "path", "hash"):
+        print("usage: python -m localgce.vm.image build|path|hash", file=sys.stderr)
+        return 2
+    if argv[0] == "hash":
+        print(image_hash())
+        return 0
+    if argv[0] == "path":
+        print(os.path.join(CACHE_DIR, "image-%s" % image_hash(), "rootfs"))
+        return 0
+    t0 = time.monotonic()
+    try:
+        path = build()
+    except Exception as exc:  # the reason, not a traceback
+        print(str(exc) or repr(exc), file=sys.stderr)
+        return 1
+    print(path)
+    print("ready in %.1fs" % (time.monotonic() - t0), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
