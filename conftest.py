@@ -4,7 +4,7 @@ import os
 import sys
 
 _ROOT = os.path.dirname(os.path.abspath(__file__))
-_BUILD = os.path.join(_ROOT, ".build")
+_BUILD = os.path.join(_ROOT, ".build", "pythonpath")
 _LINK = os.path.join(_BUILD, "ansible_collections", "gce", "cos")
 
 if not os.path.exists(_LINK):

@@ -1,0 +1,97 @@
+# gce.cos: `make demo` shows it working, `make test` runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+PYTHON312 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
+PYTHON311 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.11*/bin/python3.11) $(shell command -v python3.11))
+
+VENV := .venv
+VENV311 := .venv311
+PY := $(VENV)/bin/python
+COLLECTION := .build/ansible-test/ansible_collections/gce/cos
+# Not part of the collection proper: kept out of ansible-test's copy (they have their own tests).
+NOT_COLLECTION := ^(\.build/|\.ci/|localgce/|bench/|tests/(localgce|vm|agent|e2e)/|conftest\.py$$)
+ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
+# Debian packages the tests run for real (cloud-init schema, systemd-analyze, nspawn, docker, registry).
+DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-registry apache2-utils busybox-static \
+	iptables curl e2fsprogs shellcheck rsync
+PYTEST_ARGS ?=
+
+.PHONY: help test deps venv lint unit build sanity sanity-2.19 units units-2.19 integration demo clean collection
+
+help:
+	@echo "make demo   - deploy the example against localgce (no GCP account needed)"
+	@echo "make test   - every test: lint, unit, localgce, agent, build, sanity (2.21 and 2.19), units, integration"
+
+test: deps venv lint unit build sanity units integration
+	@echo "make test: all suites passed"
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages: $$missing (run as root, or: sudo apt-get install $$missing)"; exit 1; \
+	  fi; \
+	fi
+
+venv: $(VENV)/.stamp $(VENV311)/.stamp collection
+
+$(VENV)/.stamp: requirements.txt requirements-dev.txt
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or set PYTHON312=)"; exit 1; }
+	$(PYTHON312) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+$(VENV311)/.stamp: requirements.txt requirements-dev-py311.txt
+	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found (pyenv install 3.11, or set PYTHON311=)"; exit 1; }
+	$(PYTHON311) -m venv $(VENV311)
+	$(VENV311)/bin/pip install -q --upgrade pip
+	$(VENV311)/bin/pip install -q -r requirements-dev-py311.txt
+	touch $@
+
+# ansible-test wants the checkout at .../ansible_collections/gce/cos: a fresh copy of the
+# collection's files (tracked and untracked-not-ignored) goes there.
+collection:
+	@rm -rf $(COLLECTION) && mkdir -p $(COLLECTION)
+	@git ls-files -co --exclude-standard | grep -Ev '$(NOT_COLLECTION)' | rsync -a --files-from=- ./ $(COLLECTION)/
+
+lint: venv
+	$(VENV)/bin/ruff check --output-format concise .
+
+unit: venv
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+build: venv collection
+	rm -rf .build/artifact && mkdir -p .build/artifact
+	cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-galaxy collection build --force --output-path $(CURDIR)/.build/artifact
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/ansible-test $(VENV)/bin/python tests/check_docs.py
+
+# Offline get-pip stand-in for each pip version the installed ansible-test versions bootstrap.
+$(ANSIBLE_TEST_CACHE)/.standin: tests/sanity/get_pip_standin.py venv
+	@mkdir -p $(ANSIBLE_TEST_CACHE)
+	@for v in $$(grep -ho "pip='[0-9.]*'" $(VENV)/lib/python*/site-packages/ansible_test/_internal/python_requirements.py \
+	    $(VENV311)/lib/python*/site-packages/ansible_test/_internal/python_requirements.py | grep -o "[0-9.]*" | sort -u); do \
+	  cp tests/sanity/get_pip_standin.py $(ANSIBLE_TEST_CACHE)/get_pip_$${v//./_}.py; done
+	@touch $@
+
+sanity: venv collection $(ANSIBLE_TEST_CACHE)/.standin
+	cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-test sanity --venv --python 3.12 --color no
+	cd $(COLLECTION) && $(CURDIR)/$(VENV311)/bin/ansible-test sanity --venv --python 3.11 --color no
+
+units: venv collection
+	cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-test units --local --python 3.12 --color no
+	cd $(COLLECTION) && $(CURDIR)/$(VENV311)/bin/ansible-test units --local --python 3.11 --color no
+
+integration: venv collection
+	@if ls tests/integration/targets/*/aliases >/dev/null 2>&1; then \
+	  cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-test integration --local --python 3.12 --color no; \
+	else echo "no integration targets yet"; fi
+
+clean:
+	rm -rf .build tests/output

@@ -1,0 +1,136 @@
+# Copyright (c) 2026 gce.cos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared connection options, their environment fallbacks, and google-auth credentials.
+
+The environment names are the ones AWX's "Google Compute Engine" credential injects
+(GCE_CREDENTIALS_FILE_PATH, GCP_SERVICE_ACCOUNT_FILE, GCP_AUTH_KIND, GCP_PROJECT, ...), so
+an AWX job needs no extra settings.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+from ansible.module_utils.basic import env_fallback
+from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, describe_auth_error
+
+AUTH_KINDS = ("application", "serviceaccount", "machineaccount", "accesstoken")
+DEFAULT_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+PROJECT_ENV = ("GCP_PROJECT", "GCE_PROJECT", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
+# Consulted in this order when auth_kind=serviceaccount names no file.
+SERVICE_ACCOUNT_FILE_ENV = ("GCP_SERVICE_ACCOUNT_FILE", "GCE_CREDENTIALS_FILE_PATH", "GOOGLE_APPLICATION_CREDENTIALS")
+
+
+def connection_argument_spec():
+    """The options every module of the collection takes (documented in doc_fragments/gcp.py)."""
+    return dict(
+        project=dict(type="str", fallback=(env_fallback, list(PROJECT_ENV))),
+        auth_kind=dict(type="str", choices=list(AUTH_KINDS), fallback=(env_fallback, ["GCP_AUTH_KIND"])),
+        service_account_file=dict(type="path", fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_FILE"])),
+        service_account_contents=dict(
+            type="jsonarg", no_log=True, fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_CONTENTS"])
+        ),
+        service_account_email=dict(type="str", fallback=(env_fallback, ["GCE_EMAIL"])),
+        access_token=dict(type="str", no_log=True, fallback=(env_fallback, ["GCP_ACCESS_TOKEN"])),
+        scopes=dict(type="list", elements="str", fallback=(env_fallback, ["GCP_SCOPES"])),
+        api_endpoint=dict(type="str", fallback=(env_fallback, ["GCE_COS_API_ENDPOINT"])),
+    )
+
+
+def resolve_auth_kind(params):
+    """auth_kind as given, or inferred from which credential option is set."""
+    if params.get("auth_kind"):
+        return params["auth_kind"]
+    if params.get("access_token"):
+        return "accesstoken"
+    if params.get("service_account_file") or params.get("service_account_contents"):
+        return "serviceaccount"
+    return "application"
+
+
+def _service_account_info(params):
+    """The key as a dict, from service_account_contents or a file (option, then env)."""
+    contents = params.get("service_account_contents")
+    if contents:
+        try:
+            info = json.loads(contents) if isinstance(contents, str) else dict(contents)
+        except ValueError as exc:
+            raise GcpError("service_account_contents: not valid JSON (%s); paste the whole key file" % exc)
+        return info, "service_account_contents"
+    path = params.get("service_account_file")
+    source = "service_account_file"
+    if not path:
+        for name in SERVICE_ACCOUNT_FILE_ENV:
+            if os.environ.get(name):
+                path, source = os.environ[name], name
+                break
+    if not path:
+        raise GcpError(
+            "auth_kind=serviceaccount needs a key: set service_account_file or service_account_contents "
+            "(or GCP_SERVICE_ACCOUNT_FILE / GCE_CREDENTIALS_FILE_PATH)"
+        )
+    path = os.path.expanduser(path)
+    try:
+        with open(path) as handle:
+            info = json.load(handle)
+    except (IOError, OSError) as exc:
+        raise GcpError("%s: cannot read %s (%s); check the path" % (source, path, exc.strerror or exc))
+    except ValueError:
+        raise GcpError("%s: %s is not a JSON key file; download a JSON key for the service account" % (source, path))
+    return info, "%s %s" % (source, path)
+
+
+def project_from_params(params, credentials_project=None):
+    """The project option (with its env fallbacks), else the key's or ADC's project."""
+    project = params.get("project") or credentials_project
+    if not project:
+        raise GcpError(
+            "project: no project given; set the option project, or the environment variable GCP_PROJECT"
+        )
+    return project
+
+
+def build_credentials(params):
+    """Return ``(credentials, project_or_None)`` for the auth kind; never touches the network.
+
+    Token refresh happens on the first API call; its failures are translated there.
+    """
+    kind = resolve_auth_kind(params)
+    scopes = params.get("scopes") or DEFAULT_SCOPES
+    try:
+        if kind == "accesstoken":
+            token = params.get("access_token")
+            if not token:
+                raise GcpError("auth_kind=accesstoken needs access_token (or GCP_ACCESS_TOKEN)")
+            from google.oauth2 import credentials as oauth2_credentials
+
+            return oauth2_credentials.Credentials(token=token), None
+        if kind == "serviceaccount":
+            info, source = _service_account_info(params)
+            if not isinstance(info, dict) or "type" not in info:
+                raise GcpError("%s: the key has no 'type' field; use a service account JSON key" % source)
+            import google.auth
+
+            try:
+                creds, project = google.auth.load_credentials_from_dict(info, scopes=scopes)
+            except (ValueError, KeyError) as exc:
+                raise GcpError("%s: not a usable key (%s)" % (source, str(exc).splitlines()[0]))
+            return creds, project or info.get("project_id")
+        if kind == "machineaccount":
+            from google.auth import compute_engine
+
+            email = params.get("service_account_email") or "default"
+            return compute_engine.Credentials(service_account_email=email, scopes=scopes), None
+        import google.auth
+
+        creds, project = google.auth.default(scopes=scopes)
+        return creds, project
+    except GcpError:
+        raise
+    except Exception as exc:  # google.auth.exceptions.* - translated without importing them
+        if type(exc).__module__.startswith("google.auth"):
+            raise describe_auth_error(exc, kind)
+        raise

@@ -1,0 +1,147 @@
+# Copyright (c) 2026 gce.cos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Turn API, auth and transport failures into one-line messages a user can act on.
+
+Every message names the operation, the resource, the HTTP status and reason, and what to
+check. Nothing here imports the client library: exceptions are recognised by their
+attributes, so that building a message never costs an import.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class GcpError(Exception):
+    """A failure already phrased for the user; modules pass ``str(exc)`` to fail_json."""
+
+    def __init__(self, message, status=None, reason=None, details=None):
+        super(GcpError, self).__init__(message)
+        self.message = message
+        self.status = status
+        self.reason = reason
+        self.details = details or {}
+
+
+class GcpTimeoutError(GcpError):
+    pass
+
+
+class GcpOperationError(GcpError):
+    pass
+
+
+# What to check for each HTTP status, in the user's terms.
+_HINTS = {
+    400: "check the values sent for this resource",
+    401: "the credentials were refused or the access token has expired: refresh the token "
+    "(gcloud auth print-access-token), or check auth_kind and the key file",
+    403: "the account lacks permission or the Compute Engine API is not enabled in this project: "
+    "check IAM roles (e.g. roles/compute.instanceAdmin.v1) and that compute.googleapis.com is enabled",
+    404: "check the project, zone and name",
+    409: "the resource already exists or is busy: re-run the task to reconcile",
+    412: "the resource changed while this task ran (fingerprint mismatch): re-run the task",
+    429: "API rate limit or quota exceeded after retries: wait, or raise the project's quota",
+    500: "Compute Engine had an internal error after retries: re-run the task later",
+    502: "the API was unavailable after retries: re-run the task later",
+    503: "the API was unavailable after retries: re-run the task later",
+    504: "the API timed out after retries: re-run the task later",
+}
+
+_RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
+
+
+def api_error_reason(exc):
+    """The Google error reason (e.g. ``notFound``) of a google.api_core exception, if any."""
+    errors = getattr(exc, "errors", None) or []
+    for err in errors:
+        if isinstance(err, dict) and err.get("reason"):
+            return err["reason"]
+    reason = getattr(exc, "reason", None)
+    return reason or None
+
+
+def api_error_status(exc):
+    code = getattr(exc, "code", None)
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_line(text):
+    text = str(text or "").strip()
+    return text.splitlines()[0] if text else ""
+
+
+def describe_api_error(exc, action, resource):
+    """A GcpError for a google.api_core.exceptions.GoogleAPICallError."""
+    status = api_error_status(exc)
+    reason = api_error_reason(exc)
+    message = _first_line(getattr(exc, "message", None) or exc)
+    hint = _HINTS.get(status, "check the request")
+    if status == 403 and reason in _RATE_LIMIT_REASONS:
+        hint = _HINTS[429]
+    text = "%s %s failed: HTTP %s%s: %s; %s" % (
+        action,
+        resource,
+        status if status is not None else "error",
+        " " + reason if reason else "",
+        message,
+        hint,
+    )
+    return GcpError(text, status=status, reason=reason)
+
+
+def describe_transport_error(exc, action, resource, endpoint):
+    """A GcpError for a connection-level failure (refused, DNS, TLS, timeout)."""
+    detail = _first_line(exc)
+    # requests wraps urllib3 errors in long reprs; keep the informative tail.
+    if "Connection refused" in detail:
+        detail = "connection refused"
+    elif "Name or service not known" in detail or "Temporary failure in name resolution" in detail:
+        detail = "host name not resolved"
+    elif "timed out" in detail.lower():
+        detail = "timed out"
+    return GcpError(
+        "%s %s failed: cannot reach the Compute Engine API at %s (%s); check api_endpoint "
+        "(or GCE_COS_API_ENDPOINT) and the network" % (action, resource, endpoint, detail),
+        reason="unreachable",
+    )
+
+
+def describe_auth_error(exc, auth_kind):
+    """A GcpError for google.auth failures (no ADC, bad key file, token refresh refused)."""
+    detail = _first_line(exc)
+    if auth_kind == "application":
+        hint = (
+            "run 'gcloud auth application-default login', set GOOGLE_APPLICATION_CREDENTIALS, "
+            "or use auth_kind=serviceaccount with service_account_file"
+        )
+    elif auth_kind == "serviceaccount":
+        hint = "check that service_account_file/service_account_contents holds a valid, enabled service account key"
+    elif auth_kind == "machineaccount":
+        hint = "machineaccount works only on a Compute Engine VM with a service account attached"
+    else:
+        hint = "refresh the access token (gcloud auth print-access-token)"
+    return GcpError("authentication failed (auth_kind=%s): %s; %s" % (auth_kind, detail, hint), reason="auth")
+
+
+def operation_error(op, action, resource):
+    """A GcpOperationError for a DONE operation that carries ``error.errors`` (as a dict)."""
+    errors = (op.get("error") or {}).get("errors") or []
+    parts = []
+    for err in errors:
+        code = err.get("code", "")
+        msg = err.get("message", "")
+        parts.append(("%s: %s" % (code, msg)) if code else msg)
+    status = op.get("httpErrorStatusCode")
+    text = "%s %s failed: operation %s ended with %s%s" % (
+        action,
+        resource,
+        op.get("name", "?"),
+        "; ".join(parts) or "an error",
+        (" (HTTP %s %s)" % (status, op.get("httpErrorMessage", ""))).rstrip() if status else "",
+    )
+    reason = errors[0].get("code") if errors else None
+    return GcpOperationError(text, status=int(status) if status else None, reason=reason)

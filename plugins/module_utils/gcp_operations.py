@@ -1,0 +1,65 @@
+# Copyright (c) 2026 gce.cos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Wait for Compute Engine operations, bounded by wait_timeout.
+
+``ExtendedOperation.result()`` polls through a client built without the caller's endpoint
+(always the real Google one), so operations are waited on here with the ``*Operations.wait``
+long-poll of the same ComputeApi, which keeps the endpoint and the credentials.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpTimeoutError, operation_error
+from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename
+
+
+def operation_scope(op):
+    """("zone_operations", {"zone": z}) etc. for an operation dict."""
+    if op.get("zone"):
+        return "zone_operations", {"zone": basename(op["zone"])}
+    if op.get("region"):
+        return "region_operations", {"region": basename(op["region"])}
+    return "global_operations", {}
+
+
+def wait_for_operation(api, op, action, resource, timeout, clock=time.monotonic):
+    """Block until ``op`` is DONE; raise GcpOperationError if it failed, GcpTimeoutError on timeout."""
+    deadline = clock() + timeout
+    service, scope = operation_scope(op)
+    while op.get("status") != "DONE":
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise GcpTimeoutError(
+                "%s %s: timed out after %ds waiting for operation %s (still %s on the server); "
+                "raise wait_timeout, or re-run the task to pick up where it stopped"
+                % (action, resource, int(timeout), op.get("name"), op.get("status", "PENDING")),
+                reason="timeout",
+            )
+        started = clock()
+        op = api.call(
+            service,
+            "wait",
+            action,
+            resource,
+            project=api.project,
+            operation=op["name"],
+            **scope
+        )
+        if op.get("status") != "DONE" and clock() - started < 0.5:
+            # A server that answers a wait at once without DONE must not make this loop spin.
+            time.sleep(min(0.5, max(0.0, deadline - clock())))
+    if (op.get("error") or {}).get("errors"):
+        raise operation_error(op, action, resource)
+    return op
+
+
+def mutate(api, service, method, action, resource, timeout, wait=True, **fields):
+    """Call a mutating ``*_unary`` method and wait for its operation (unless wait=False)."""
+    op = api.call(service, method, action, resource, **fields)
+    if wait:
+        op = wait_for_operation(api, op, action, resource, timeout)
+    return op
