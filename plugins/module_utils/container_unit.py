@@ -1,0 +1,344 @@
+# Copyright (c) 2026 gce.cos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Render a normalised container spec as the systemd unit the cos agent installs.
+
+The unit text is the metadata value of ``cos-container-NAME`` (docs/internals.md): its
+second line is ``# cos-spec: <canonical JSON>`` and its revision is the first 16 hex digits
+of its SHA-256. Rendering is a pure function of the normalised spec, so equal specs give
+byte-identical units and equal revisions.
+
+The text ends without a trailing newline on purpose: a shell that reads the value with
+``$(...)`` strips trailing newlines, and the agent's sha256sum must see the stored bytes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import re
+
+from ansible_collections.gce.cos.plugins.module_utils.container_spec import (
+    IMAGE_RE,
+    canonical_json,
+    validate,
+)
+
+DOCKER = "/usr/bin/docker"
+BASH = "/bin/bash"
+RM = "/bin/rm"
+# Paths shared with the cos agent and the cloud-init templates (docs/container-spec.md).
+AGENT_DIR = "/var/lib/cos-agent"
+DOCKER_CONFIG_DIR = AGENT_DIR + "/docker"
+# /var is noexec on COS: the helper is run as "bash SCRIPT", never exec'd (FACTS §2).
+FETCH_SECRETS = AGENT_DIR + "/bin/fetch-secrets"
+SECRETS_DIR = "/run/cos-agent/secrets"
+DISK_MOUNT_ROOT = "/mnt/disks"
+UNIT_PREFIX = "cos-container-"
+METADATA_PREFIX = "cos-container-"
+SPEC_LINE_PREFIX = "# cos-spec: "
+START_TIMEOUT = "15min"
+STOP_GRACE = 30
+RESTART_SEC = 5
+REDACTED = "********"
+
+_BASE_DEPS = ("gcr-online.target", "docker.socket", "network-online.target")
+# Words that need no quoting in a systemd command line (after % and $ are doubled).
+_EXEC_SAFE_RE = re.compile(r"^[A-Za-z0-9_@%$+=:,./-]+$")
+_ESCAPE_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.")
+
+
+def unit_name(name):
+    return UNIT_PREFIX + name + ".service"
+
+
+def metadata_key(name):
+    return METADATA_PREFIX + name
+
+
+def secrets_file(name):
+    return "%s/%s.env" % (SECRETS_DIR, name)
+
+
+def systemd_escape_path(path):
+    """The same as ``systemd-escape --path PATH``."""
+    trimmed = "/".join(p for p in path.split("/") if p)
+    if not trimmed:
+        return "-"
+    out = []
+    for i, ch in enumerate(trimmed):
+        if ch == "/":
+            out.append("-")
+        elif ch in _ESCAPE_SAFE and not (i == 0 and ch == "."):
+            out.append(ch)
+        else:
+            out.extend("\\x%02x" % b for b in bytearray(ch.encode("utf-8")))
+    return "".join(out)
+
+
+def disk_mount_path(device_name):
+    return "%s/%s" % (DISK_MOUNT_ROOT, device_name)
+
+
+def disk_mount_unit(device_name):
+    """The mount unit the role's disk units define for /mnt/disks/DEVICE."""
+    return systemd_escape_path(disk_mount_path(device_name)) + ".mount"
+
+
+def exec_quote(word):
+    """Quote one word for a systemd Exec*= line.
+
+    systemd expands %-specifiers when loading and $VARIABLES when executing, so both are
+    doubled; anything beyond plain characters goes in double quotes with C escapes.
+    """
+    escaped = word.replace("%", "%%").replace("$", "$$")
+    if word and _EXEC_SAFE_RE.match(word):
+        return escaped
+    escaped = escaped.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t")
+    if "\n" in escaped or "\r" in escaped:
+        # validate() rejects control characters; refuse rather than emit a broken unit.
+        raise ValueError("cannot put a newline in a systemd command line: %r" % word)
+    return '"' + escaped + '"'
+
+
+def exec_line(words):
+    return " ".join(exec_quote(w) for w in words)
+
+
+def _image_has_digest(image):
+    m = IMAGE_RE.match(image)
+    return bool(m and m.group("digest"))
+
+
+def _docker_run_groups(spec):
+    """The docker run argv as groups of words; each group is one line of ExecStart."""
+    name = spec["name"]
+    groups = [["run"], ["--rm"], ["--name", name], ["--network", "host"]]
+    groups.append(["--log-driver", spec["log_driver"]])
+    for key in sorted(spec["log_opts"]):
+        groups.append(["--log-opt", "%s=%s" % (key, spec["log_opts"][key])])
+    for key in sorted(spec["labels"]):
+        groups.append(["--label", "%s=%s" % (key, spec["labels"][key])])
+    if spec["secret_env"]:
+        groups.append(["--env-file", secrets_file(name)])
+    for key in sorted(spec["env"]):
+        groups.append(["--env", "%s=%s" % (key, spec["env"][key])])
+    for vol in spec["volumes"]:
+        if vol["type"] == "tmpfs":
+            opts = "type=tmpfs,destination=%s" % vol["container_path"]
+            if vol["size"]:
+                opts += ",tmpfs-size=%s" % vol["size"]
+            groups.append(["--mount", opts])
+            continue
+        if vol["type"] == "disk":
+            source = disk_mount_path(vol["device_name"])
+            if vol["sub_path"]:
+                source += "/" + vol["sub_path"]
+        else:
+            source = vol["host_path"]
+        bind = "%s:%s" % (source, vol["container_path"])
+        if vol["read_only"]:
+            bind += ":ro"
+        groups.append(["--volume", bind])
+    if spec["privileged"]:
+        groups.append(["--privileged"])
+    if spec["stdin"]:
+        # konlet semantics: stdin stays open but nothing is attached to it. Attaching only
+        # stdout/stderr also keeps docker from demanding a terminal under systemd.
+        groups.append(["--interactive", "--attach", "stdout", "--attach", "stderr"])
+    if spec["tty"]:
+        groups.append(["--tty"])
+    if spec["user"] is not None:
+        groups.append(["--user", spec["user"]])
+    if spec["workdir"] is not None:
+        groups.append(["--workdir", spec["workdir"]])
+    for cap in spec["cap_add"]:
+        groups.append(["--cap-add", cap])
+    for cap in spec["cap_drop"]:
+        groups.append(["--cap-drop", cap])
+    if spec["read_only"]:
+        groups.append(["--read-only"])
+    if spec["apparmor_profile"] is not None:
+        groups.append(["--security-opt", "apparmor=%s" % spec["apparmor_profile"]])
+    for opt in spec["security_opt"]:
+        groups.append(["--security-opt", opt])
+    if spec["memory"] is not None:
+        groups.append(["--memory", spec["memory"]])
+    if spec["cpus"] is not None:
+        groups.append(["--cpus", spec["cpus"]])
+    hc = spec["healthcheck"]
+    if hc is not None:
+        groups.append(["--health-cmd", hc["command"]])
+        groups.append(["--health-interval", hc["interval"]])
+        groups.append(["--health-timeout", hc["timeout"]])
+        groups.append(["--health-retries", str(hc["retries"])])
+        groups.append(["--health-start-period", hc["start_period"]])
+    groups.append(["--stop-timeout", str(spec["stop_timeout"])])
+    if spec["docker_args"]:
+        groups.append(list(spec["docker_args"]))
+    command = spec["command"]
+    if command:
+        # docker's --entrypoint takes one word; the rest of the command goes before args,
+        # which runs the same argv as Entrypoint=command, Cmd=args.
+        groups.append(["--entrypoint", command[0]])
+    groups.append([spec["image"], *list(command[1:]), *list(spec["args"])])
+    return groups
+
+
+def docker_argv(spec):
+    """The ``docker run`` argv of a normalised spec, as a list (``docker`` first)."""
+    argv = ["docker"]
+    for group in _docker_run_groups(spec):
+        argv.extend(group)
+    return argv
+
+
+def _firewall_open(port, tool):
+    number, proto = port.split("/")
+    rule = "INPUT -p %s --dport %s -j ACCEPT" % (proto, number)
+    # -C first, so that restarts and cloud-init's own openings never add duplicates.
+    return [BASH, "-c", "%s -w -C %s 2>/dev/null || %s -w -A %s" % (tool, rule, tool, rule)]
+
+
+def _firewall_close(port):
+    number, proto = port.split("/")
+    rule = "INPUT -p %s --dport %s -j ACCEPT" % (proto, number)
+    script = "; ".join("while %s -w -D %s 2>/dev/null; do :; done" % (tool, rule) for tool in ("iptables", "ip6tables"))
+    return [BASH, "-c", script]
+
+
+def render(spec):
+    """Unit text for a normalised spec (validate() it first)."""
+    name = spec["name"]
+    image = spec["image"]
+    lines = [
+        "# Managed by gce.cos from instance metadata key %s; local changes are overwritten." % metadata_key(name),
+        SPEC_LINE_PREFIX + canonical_json(spec),
+        "[Unit]",
+        "Description=gce.cos container %s" % name,
+        "Wants=%s" % " ".join(_BASE_DEPS),
+        "After=%s" % " ".join(_BASE_DEPS),
+    ]
+    disks = sorted({v["device_name"] for v in spec["volumes"] if v["type"] == "disk"})
+    if disks:
+        # Requires, not Wants: without its disk the container would write into the tmpfs
+        # under /mnt/disks and lose the data (FACTS §1, the /mnt/disks trap).
+        mounts = " ".join(disk_mount_unit(d) for d in disks)
+        lines.append("Requires=%s" % mounts)
+        lines.append("After=%s" % mounts)
+    host_paths = sorted({v["host_path"] for v in spec["volumes"] if v["type"] == "host_path"})
+    if host_paths:
+        # host paths hold no spaces, quotes or % (validate() checks), so no quoting is needed.
+        lines.append("RequiresMountsFor=%s" % " ".join(host_paths))
+    policy = spec["restart_policy"]
+    if policy == "on-failure" and spec["max_retries"]:
+        # One first start plus max_retries restarts, counted over the unit's lifetime;
+        # the agent runs reset-failed before it applies a new revision.
+        lines.append("StartLimitIntervalSec=infinity")
+        lines.append("StartLimitBurst=%d" % (spec["max_retries"] + 1))
+    elif policy != "never":
+        # docker's restart policies never give up; neither does systemd then.
+        lines.append("StartLimitIntervalSec=0")
+
+    lines.append("")
+    lines.append("[Service]")
+    lines.append("Type=simple")
+    lines.append("Environment=DOCKER_CONFIG=%s" % DOCKER_CONFIG_DIR)
+    lines.append("UMask=0077")
+    lines.append("TimeoutStartSec=%s" % START_TIMEOUT)
+    lines.append("TimeoutStopSec=%d" % (spec["stop_timeout"] + STOP_GRACE))
+    lines.append("Restart=%s" % {"always": "always", "on-failure": "on-failure", "never": "no"}[policy])
+    if policy != "never":
+        lines.append("RestartSec=%d" % RESTART_SEC)
+    # docker run exits 143 when the container ends on the SIGTERM of docker stop.
+    lines.append("SuccessExitStatus=143")
+    lines.append("ExecStartPre=-" + exec_line([DOCKER, "rm", "-f", name]))
+    if _image_has_digest(image):
+        # A digest never changes: pull only when missing, so restarts survive a registry outage.
+        pull = "%s image inspect %s >/dev/null 2>&1 || %s pull %s" % (DOCKER, image, DOCKER, image)
+        lines.append("ExecStartPre=" + exec_line([BASH, "-c", pull]))
+    else:
+        # A tag may move: pull at every start, as konlet did.
+        lines.append("ExecStartPre=" + exec_line([DOCKER, "pull", image]))
+    if spec["secret_env"]:
+        refs = ["%s=%s" % (k, spec["secret_env"][k]) for k in sorted(spec["secret_env"])]
+        lines.append("ExecStartPre=" + exec_line([BASH, FETCH_SECRETS, secrets_file(name), *refs]))
+    for port in spec["ports"]:
+        lines.append("ExecStartPre=" + exec_line(_firewall_open(port, "iptables")))
+        # Not every VM has IPv6; a failure there must not keep the container down.
+        lines.append("ExecStartPre=-" + exec_line(_firewall_open(port, "ip6tables")))
+
+    groups = _docker_run_groups(spec)
+    run = ["ExecStart=" + exec_line([DOCKER] + groups[0])]
+    run.extend("    " + exec_line(g) for g in groups[1:])
+    lines.append(" \\\n".join(run))
+    lines.append("ExecStop=-" + exec_line([DOCKER, "stop", "-t", str(spec["stop_timeout"]), name]))
+    if spec["secret_env"]:
+        lines.append("ExecStopPost=-" + exec_line([RM, "-f", secrets_file(name)]))
+    for port in spec["ports"]:
+        lines.append("ExecStopPost=-" + exec_line(_firewall_close(port)))
+    lines.append("")
+    lines.append("[Install]")
+    lines.append("WantedBy=multi-user.target")
+    return "\n".join(lines)
+
+
+def revision(unit_text):
+    """First 16 hex digits of the SHA-256 of the unit text (the metadata value's bytes)."""
+    if not isinstance(unit_text, bytes):
+        unit_text = unit_text.encode("utf-8")
+    return hashlib.sha256(unit_text).hexdigest()[:16]
+
+
+def spec_from_unit(unit_text):
+    """The normalised spec recorded on a unit's ``# cos-spec:`` line, or None."""
+    lines = unit_text.split("\n", 2)
+    if len(lines) < 2 or not lines[1].startswith(SPEC_LINE_PREFIX):
+        return None
+    try:
+        return json.loads(lines[1][len(SPEC_LINE_PREFIX):])
+    except ValueError:
+        return None
+
+
+def build(spec, path=""):
+    """Validate a user spec and render it: the module's one-call entry point.
+
+    Returns a dict with ``spec`` (normalised), ``unit`` (text), ``unit_name``,
+    ``metadata_key``, ``revision`` and ``docker_args`` (the docker run argv).
+    """
+    normalised = validate(spec, path)
+    text = render(normalised)
+    return {
+        "spec": normalised,
+        "unit": text,
+        "unit_name": unit_name(normalised["name"]),
+        "metadata_key": metadata_key(normalised["name"]),
+        "revision": revision(text),
+        "docker_args": docker_argv(normalised),
+    }
+
+
+def redact(value, secrets, mask=REDACTED):
+    """Replace every occurrence of each secret string inside value (str, list, tuple or dict).
+
+    Defence in depth for module results: the unit, argv and spec hold secret references
+    only, but anything that may have met a resolved value passes through here.
+    """
+    secrets = sorted((s for s in secrets if isinstance(s, str) and s), key=len, reverse=True)
+    if not secrets:
+        return value
+    return _redact(value, secrets, mask)
+
+
+def _redact(value, secrets, mask):
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, mask)
+        return value
+    if isinstance(value, dict):
+        return {_redact(k, secrets, mask): _redact(v, secrets, mask) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redact(v, secrets, mask) for v in value)
+    return value
