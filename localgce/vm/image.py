@@ -99,6 +99,10 @@ for d in /sys/fs/cgroup/*; do
         mount -o remount,bind,rw "$d" || echo "cgroup-rw: cannot remount $d" >&2
     fi
 done
+# The VM has its own network namespace (given to nspawn by path, so nspawn leaves
+# /proc/sys/net read-only): make it writable, as on a VM, for dockerd's ip_forward.
+mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net ||
+    echo "cgroup-rw: cannot make /proc/sys/net writable" >&2
 exit 0
 """,
     0o755,
@@ -124,7 +128,7 @@ _file(
     "/etc/systemd/system/gce-cos-cgroup-rw.service",
     """
 [Unit]
-Description=Make cgroup controllers writable for dockerd (COS simulator)
+Description=Make cgroup controllers and /proc/sys/net writable for dockerd (COS simulator)
 DefaultDependencies=no
 Before=sysinit.target containerd.service docker.service
 

@@ -1,0 +1,497 @@
+"""One simulated COS VM: systemd-nspawn booting the cached image with real systemd inside.
+
+    vm = VirtualMachine("/var/lib/gce-cos/instances/123")      # state dir: persistent /var, /home
+    vm.boot("123", "web-1", user_data, disks=[("data", "/path/data.img")],
+            metadata_url="http://127.0.0.1:P/_localgce/guest/proj/zone/web-1",
+            port_forwards=[80])
+    vm.ports[80]            # host 127.0.0.1 port that reaches the VM's port 80
+    vm.exec(["cloud-init", "status"])
+    vm.reset()              # reboot: new /etc, cloud-init runs again, boot id changes
+    vm.power_off()          # stop; frees loops, cgroups, relay, netns
+    vm.destroy()            # also delete the persistent /var and /home (instance deleted)
+
+What a boot sets up on the host, and power_off() removes:
+  - a network namespace `gcecos-<id>` (lo up, 169.254.169.254/32 on lo), given to nspawn;
+  - a relay process (relay.py) serving the metadata server and Secret Manager inside that
+    namespace, host loopback ports inside the VM, and host ports forwarded to VM ports;
+  - one cgroup per v1 hierarchy (and the v2 one) `gce-cos/<id>`, entered before nspawn
+    starts, so systemd's and dockerd's cgroups nest there;
+  - a loop device per attached disk, bound at /dev/disk/by-id/google-<deviceName>;
+  - the nspawn process (its console goes to <state>/console.log).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+from . import image as image_mod
+from . import require_simulator
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+METADATA_IP = "169.254.169.254"
+METADATA_HOSTS = ("metadata.google.internal", "metadata", METADATA_IP)
+SECRET_HOSTS = ("secretmanager.googleapis.com",)
+
+
+class VMError(RuntimeError):
+    pass
+
+
+def _run(argv, check=True, **kw):
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    if check and proc.returncode != 0:
+        raise VMError("%s: exit %d: %s" % (" ".join(argv), proc.returncode, proc.stdout.strip()))
+    return proc.stdout
+
+
+def _cgroup_roots():
+    """(mount point, is v1 cpuset) of every cgroup hierarchy mounted on the host."""
+    roots = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, right = line.split(" - ", 1)
+            fstype, _src, opts = right.split()[:3]
+            if fstype in ("cgroup", "cgroup2"):
+                roots.append((left.split()[4], fstype == "cgroup" and "cpuset" in opts.split(",")))
+    return roots
+
+
+def _nspid(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return [int(x) for x in line.split()[1:]]
+    except OSError:
+        pass
+    return []
+
+
+def _rmtree_cgroup(path):
+    """rmdir a cgroup and its children, deepest first (cgroup dirs only hold virtual files)."""
+    if not os.path.isdir(path):
+        return True
+    for dirpath, dirs, _files in os.walk(path, topdown=False):
+        for d in dirs:
+            try:
+                os.rmdir(os.path.join(dirpath, d))
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True
+
+
+def _cgroup_pids(path):
+    pids = []
+    for dirpath, _dirs, _files in os.walk(path):
+        try:
+            with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                pids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return pids
+
+
+class VirtualMachine:
+    """A COS-like VM booted with systemd-nspawn. state_dir keeps its persistent /var and /home."""
+
+    def __init__(self, state_dir, rootfs=None):
+        require_simulator()
+        self.state_dir = os.path.abspath(state_dir)
+        self.rootfs = rootfs
+        self.key = uuid.uuid4().hex[:10]
+        self.netns = None
+        self.relay = None
+        self.ports = {}
+        self.proc = None
+        self.pid1 = None
+        self.loops = []
+        self.cgroups = []
+        self.boot_args = None
+        self.boots = 0
+        self._console = None
+        self._lock = threading.RLock()
+
+    # ----- paths
+    @property
+    def var_dir(self):
+        return os.path.join(self.state_dir, "var")
+
+    @property
+    def home_dir(self):
+        return os.path.join(self.state_dir, "home")
+
+    @property
+    def console_path(self):
+        return os.path.join(self.state_dir, "console.log")
+
+    # ----- lifecycle
+    def boot(self, instance_id, name, user_data="", meta_data=None, disks=(), metadata_url=None, secret_url=None,
+             host_ports=(), port_forwards=(), wait=True, timeout=180):
+        """Boot the VM. Returns once systemd is up (running or degraded) when wait is true.
+
+        disks: [(device_name, image_file)], each a file holding the disk's bytes.
+        metadata_url: upstream prefix of the metadata server for this instance; requests to
+            http://metadata.google.internal/computeMetadata/... go to metadata_url + path.
+        secret_url: upstream for http(s)://secretmanager.googleapis.com (path appended).
+        host_ports: host 127.0.0.1 ports reachable at 127.0.0.1:same-port inside the VM
+            (e.g. a docker registry, so image names are the same on host and VM).
+        port_forwards: VM ports, or (host_port, vm_port) pairs; host_port 0 picks a free
+            one. self.ports maps vm_port -> host 127.0.0.1 port.
+        """
+        with self._lock:
+            if self.running():
+                raise VMError("VM %s is already running" % name)
+            if not self.rootfs:
+                self.rootfs = image_mod.build()
+            self.boot_args = dict(instance_id=str(instance_id), name=name, user_data=user_data or "",
+                                  meta_data=meta_data, disks=list(disks), metadata_url=metadata_url,
+                                  secret_url=secret_url, host_ports=list(host_ports),
+                                  port_forwards=list(port_forwards))
+            try:
+                if self.netns is None:
+                    self._setup_network()
+                self._start()
+            except BaseException:
+                self._teardown(keep_network=False)
+                raise
+        if wait:
+            self.wait_until_up(timeout)
+        return self
+
+    def reset(self, timeout=180, wait=True):
+        """Reboot, as instances.reset does: power off and boot again with the same settings.
+
+        /etc is a fresh overlay and cloud-init state is cleared, so cloud-init applies the
+        user-data again; /var, /home and disks persist; the network (ports) is kept."""
+        with self._lock:
+            if self.boot_args is None:
+                raise VMError("reset before boot")
+            self._shutdown(timeout=60)
+            self._teardown(keep_network=True)
+            try:
+                self._start()
+            except BaseException:
+                self._teardown(keep_network=False)
+                raise
+        if wait:
+            self.wait_until_up(timeout)
+
+    def power_off(self, timeout=60):
+        """Orderly shutdown (systemd poweroff), then kill after timeout; frees host resources."""
+        with self._lock:
+            self._shutdown(timeout)
+            self._teardown(keep_network=False)
+
+    def cleanup(self):
+        """Power off if needed and release everything on the host (keeps the state dir)."""
+        self.power_off(timeout=30)
+
+    def destroy(self):
+        """cleanup() and delete the persistent /var and /home (the instance is deleted)."""
+        self.cleanup()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    # ----- state
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def is_up(self):
+        """systemd inside reached running or degraded."""
+        if not self.running() or not self.pid1:
+            return False
+        out = self.exec(["systemctl", "is-system-running"], timeout=20)
+        return out.stdout.strip() in ("running", "degraded")
+
+    def system_state(self):
+        if not self.running() or not self.pid1:
+            return "stopped"
+        return self.exec(["systemctl", "is-system-running"], timeout=20).stdout.strip() or "unknown"
+
+    def wait_until_up(self, timeout=180):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise VMError("VM exited during boot (nspawn exit %s); console:\n%s"
+                              % (self.proc.returncode if self.proc else None, self._console_tail()))
+            if self.pid1 is None:
+                self.pid1 = self._find_pid1()
+            if self.pid1 and self.is_up():
+                return
+            time.sleep(0.1)
+        raise VMError("VM not up after %ss (state %s); console:\n%s"
+                      % (timeout, self.system_state(), self._console_tail()))
+
+    def boot_id(self):
+        return self.exec(["cat", "/proc/sys/kernel/random/boot_id"], check=True).stdout.strip()
+
+    def exec(self, argv, input=None, timeout=120, env=None, check=False, text=True):
+        """Run argv inside the VM (all its namespaces) with a clean environment."""
+        if not self.pid1:
+            raise VMError("VM is not running")
+        envs = ["PATH=" + PATH, "LANG=C.UTF-8", "HOME=/root", "TERM=dumb"]
+        envs += ["%s=%s" % kv for kv in (env or {}).items()]
+        cmd = ["nsenter", "-t", str(self.pid1), "-a", "--", "/usr/bin/env", "-i", *envs, *argv]
+        proc = subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text,
+                              timeout=timeout)
+        if check and proc.returncode != 0:
+            raise VMError("in VM: %s: exit %d: %s" % (" ".join(argv), proc.returncode, proc.stderr.strip()))
+        return proc
+
+    def shell_command(self):
+        """The command a person runs to get a shell inside the VM."""
+        return "nsenter -t %s -a /bin/bash" % (self.pid1 or "<PID>")
+
+    def serial_output(self):
+        """Everything the VM printed on its console (all boots), as on a GCE serial port.
+
+        journald forwards the journal to the console, so this includes cloud-init output."""
+        try:
+            with open(self.console_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def _console_tail(self, n=40):
+        return "\n".join(self.serial_output().splitlines()[-n:])
+
+    # ----- internals
+    def _setup_network(self):
+        ns = "gcecos-" + self.key
+        _run(["ip", "netns", "add", ns])
+        self.netns = ns
+        _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        _run(["ip", "-n", ns, "addr", "add", METADATA_IP + "/32", "dev", "lo"])
+        a = self.boot_args
+        routes = {}
+        if a["metadata_url"]:
+            routes.update({h: a["metadata_url"] for h in METADATA_HOSTS})
+        if a["secret_url"]:
+            routes.update({h: a["secret_url"] for h in SECRET_HOSTS})
+        forwards = []
+        for pf in a["port_forwards"]:
+            host_port, vm_port = (0, pf) if isinstance(pf, int) else pf
+            forwards.append(["127.0.0.1", int(host_port), int(vm_port)])
+        cfg = {
+            "http_routes": routes,
+            "into_host": [["127.0.0.1", int(p), "127.0.0.1", int(p)] for p in a["host_ports"]],
+            "into_vm": forwards,
+        }
+        pki = os.path.join(image_mod.image_dir(self.rootfs), "pki")
+        if os.path.exists(os.path.join(pki, "server.crt")):
+            cfg["tls_cert"], cfg["tls_key"] = os.path.join(pki, "server.crt"), os.path.join(pki, "server.key")
+        os.makedirs(self.state_dir, exist_ok=True)
+        relay_log = open(os.path.join(self.state_dir, "relay.log"), "ab")
+        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        self.relay = subprocess.Popen(
+            [os.environ.get("GCE_COS_PYTHON") or _python(), "-m", "localgce.vm.relay", "/run/netns/" + ns],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=relay_log, cwd=pkg_root, text=True,
+            start_new_session=True,
+        )
+        relay_log.close()
+        self.relay.stdin.write(json.dumps(cfg))
+        self.relay.stdin.close()
+        line = self.relay.stdout.readline()
+        try:
+            ready = json.loads(line)
+        except ValueError:
+            ready = {"ready": False, "error": line or "relay exited (see %s/relay.log)" % self.state_dir}
+        if not ready.get("ready"):
+            raise VMError("VM network relay failed: %s" % ready.get("error"))
+        self.ports = {int(k): v for k, v in ready["into_vm"].items()}
+
+    def _prepare_state(self):
+        """Persistent /var and /home (first boot copies the image's /var), cloud-init seed."""
+        if not os.path.isdir(self.var_dir):
+            tmp = self.var_dir + ".new"
+            shutil.rmtree(tmp, ignore_errors=True)
+            _run(["cp", "-a", os.path.join(self.rootfs, "usr/share/gce-cos-var-template"), tmp])
+            os.rename(tmp, self.var_dir)
+        os.makedirs(self.home_dir, exist_ok=True)
+        for d in ("lib/docker", "lib/cloud", "lib/google", "lib/toolbox"):
+            os.makedirs(os.path.join(self.var_dir, d), exist_ok=True)
+        # COS: /etc is new each boot, so cloud-init must run again: drop its state, keep logs.
+        cloud = os.path.join(self.var_dir, "lib/cloud")
+        for entry in os.listdir(cloud):
+            path = os.path.join(cloud, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        a = self.boot_args
+        seed = os.path.join(cloud, "seed/nocloud")
+        os.makedirs(seed)
+        meta = a["meta_data"]
+        if meta is None:
+            meta = {"instance-id": a["instance_id"], "local-hostname": a["name"]}
+        if isinstance(meta, dict):
+            meta = "".join("%s: %s\n" % (k, json.dumps(v)) for k, v in meta.items())
+        with open(os.path.join(seed, "meta-data"), "w") as f:
+            f.write(meta)
+        with open(os.path.join(seed, "user-data"), "w") as f:
+            f.write(a["user_data"])
+
+    def _setup_cgroups(self):
+        rel = "gce-cos/%s-%d" % (self.key, self.boots)
+        for root, cpuset in _cgroup_roots():
+            parent = os.path.join(root, "gce-cos")
+            path = os.path.join(root, rel)
+            os.makedirs(path, exist_ok=True)
+            self.cgroups.append(path)
+            if cpuset:  # a v1 cpuset cgroup accepts no task until cpus and mems are set
+                for d in (parent, path):
+                    for knob in ("cpuset.cpus", "cpuset.mems"):
+                        with open(os.path.join(root, knob)) as src, open(os.path.join(d, knob), "w") as dst:
+                            dst.write(src.read().strip())
+
+    def _attach_disks(self):
+        binds = []
+        for device_name, path in self.boot_args["disks"]:
+            if not os.path.exists(path):
+                raise VMError("disk image %s for %s does not exist" % (path, device_name))
+            loop = _run(["losetup", "--find", "--show", path]).strip()
+            self.loops.append(loop)
+            binds.append("--bind=%s:/dev/disk/by-id/google-%s" % (loop, device_name))
+        return binds
+
+    def _start(self):
+        a = self.boot_args
+        self.boots += 1
+        self.pid1 = None
+        self._prepare_state()
+        binds = self._attach_disks()
+        self._setup_cgroups()
+        machine_uuid = uuid.uuid5(uuid.NAMESPACE_URL, "gce-cos:" + a["instance_id"])
+        argv = [
+            "systemd-nspawn", "-D", self.rootfs, "--boot", "--register=no", "--keep-unit",
+            "--network-namespace-path=/run/netns/" + self.netns,
+            "--capability=all", "--system-call-filter=@keyring",
+            "--read-only", "--overlay=+/etc::/etc",
+            "--bind=%s:/var" % self.var_dir, "--bind=%s:/home" % self.home_dir,
+            "--tmpfs=/mnt/disks:mode=0755", "--tmpfs=/tmp:mode=1777,nosuid,nodev,noexec",
+            "--machine=" + _machine_name(a["name"]), "--uuid=" + str(machine_uuid),
+            "--console=read-only", *binds,
+        ]
+        # Enter our own cgroups before exec'ing nspawn, so everything it starts nests there.
+        procs = " ".join(os.path.join(p, "cgroup.procs") for p in self.cgroups)
+        wrapper = 'for f in %s; do echo $$ > "$f" || exit 1; done; exec "$@"' % procs
+        self._console = open(self.console_path, "ab")
+        self._console.write(("\n===== gce-cos simulator: boot %d of %s (%s) =====\n"
+                             % (self.boots, a["name"], time.strftime("%Y-%m-%dT%H:%M:%S%z"))).encode())
+        self._console.flush()
+        self.proc = subprocess.Popen(["sh", "-c", wrapper, "sh", *argv], stdin=subprocess.DEVNULL,
+                                     stdout=self._console, stderr=self._console, start_new_session=True)
+
+    def _find_pid1(self):
+        """Host PID of the VM's init: a process of our cgroup whose PID in its namespace is 1."""
+        if not self.cgroups:
+            return None
+        for pid in _cgroup_pids(self.cgroups[0]):
+            ns = _nspid(pid)
+            if len(ns) > 1 and ns[-1] == 1:
+                return pid
+        return None
+
+    def _shutdown(self, timeout):
+        if not self.running():
+            return
+        pid1 = self.pid1 or self._find_pid1()
+        if pid1:
+            try:  # SIGRTMIN+4 asks systemd for an orderly poweroff
+                os.kill(pid1, signal.SIGRTMIN + 4)
+            except ProcessLookupError:
+                pass
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        if pid1:
+            try:  # killing the PID namespace's init kills every process in it
+                os.kill(pid1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _teardown(self, keep_network):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.pid1 = None
+        for path in self.cgroups:
+            for pid in _cgroup_pids(path):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        errors = []
+        for path in reversed(self.cgroups):
+            for _ in range(50):
+                if _rmtree_cgroup(path):
+                    break
+                time.sleep(0.1)
+            else:
+                errors.append("cgroup %s" % path)
+            try:
+                os.rmdir(os.path.dirname(path))  # the shared gce-cos parent, once empty
+            except OSError:
+                pass
+        self.cgroups = []
+        for loop in self.loops:
+            if subprocess.run(["losetup", "-d", loop], capture_output=True).returncode != 0:
+                errors.append("loop %s" % loop)
+        self.loops = []
+        if self._console is not None:
+            self._console.close()
+            self._console = None
+        if not keep_network:
+            if self.relay is not None:
+                self.relay.terminate()
+                try:
+                    self.relay.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.relay.kill()
+                    self.relay.wait()
+                self.relay.stdout.close()
+                self.relay = None
+            if self.netns is not None:
+                if subprocess.run(["ip", "netns", "del", self.netns], capture_output=True).returncode != 0:
+                    errors.append("netns %s" % self.netns)
+                self.netns = None
+            self.ports = {}
+        if errors:
+            raise VMError("teardown left: " + ", ".join(errors))
+
+
+def _machine_name(name):
+    # nspawn wants a valid hostname; GCE instance names already are (RFC 1035, <= 63 chars).
+    return (name or "instance")[:63]
+
+
+def _python():
+    import sys
+
+    return sys.executable
+
+
+def create_disk(path, size_gb=1):
+    """A blank persistent disk: a sparse file of size_gb GiB (no-op if it exists)."""
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "wb") as f:
+            f.truncate(int(size_gb * (1 << 30)))
+    return path
