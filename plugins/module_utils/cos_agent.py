@@ -230,11 +230,13 @@ ga_delete() { # KEY
 # ---------------------------------------------------------------- container state
 
 image_of_unit() { # UNIT_FILE -> REPLY: the spec's image ('' if unknown)
-  local line re='"image":"([^"\\]*)"'
+  # The spec line is compact JSON with sorted keys, where the top-level "labels" object
+  # always follows "image"; a nested "image" key (an env name) cannot be followed by it.
+  local line top='"image":"([^"\\]*)","labels":[{]' any='"image":"([^"\\]*)"'
   REPLY=''
-  while IFS= read -r line; do
-    if [[ $line == '# cos-spec:'* && $line =~ $re ]]; then
-      REPLY=${BASH_REMATCH[1]}
+  while IFS= read -r line || [[ -n $line ]]; do
+    if [[ $line == '# cos-spec:'* ]]; then
+      if [[ $line =~ $top || $line =~ $any ]]; then REPLY=${BASH_REMATCH[1]}; fi
       return 0
     fi
   done <"$1"
@@ -457,6 +459,8 @@ apply() {
   done
   for name in "${changed[@]}"; do
     log "restarting container $name"
+    # A new revision starts with fresh start limits (units with max_retries count them).
+    sc reset-failed -- "$KEY_PREFIX$name.service"
     sc restart --no-block -- "$KEY_PREFIX$name.service"
     revision_of "$DESIRED_DIR/$name" && write_text "$APPLIED_DIR/$name" "$REPLY $since"
     TOUCHED+=("$name")
@@ -559,7 +563,8 @@ main() {
   if [[ $mode == once ]]; then run_once; else run_watch; fi
 }
 
-main "$@"
+# Sourcing the file (tests do) defines the functions without running the agent.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi
 """
 
 # ExecStartPre helper of container units with secret_env.

@@ -1,0 +1,185 @@
+"""Test stand-in for systemctl: PID 1 is not systemd on the test machines.
+
+Unit state lives in files under $STUB_STATE/units. `start` runs the unit's ExecStartPre= and
+ExecStart= command lines for real (parsed with systemd's quoting rules, run with the stub
+docker on PATH), synchronously, with their output appended to a per-unit "journal" that the
+journalctl stub prints. Absolute paths in the units are mapped through $STUB_PATH_MAP
+("FROM=TO:FROM=TO") so that rendered units run against the test's directories.
+Every call is appended to $STUB_STATE/calls.log.
+"""
+
+import os
+import subprocess
+import sys
+
+STATE = os.environ["STUB_STATE"]
+UNIT_DIR = os.environ["STUB_UNIT_DIR"]
+DEFAULTS = {"Job": "", "ActiveState": "inactive", "SubState": "dead", "Result": "success", "ExecMainStatus": "0"}
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def path_map():
+    pairs = []
+    for item in os.environ.get("STUB_PATH_MAP", "").split(":"):
+        if "=" in item:
+            src, dst = item.split("=", 1)
+            pairs.append((src, dst))
+    return pairs
+
+
+def unit_settings(unit):
+    """KEY -> [values] of a unit file, with backslash-newline continuations joined."""
+    with open(os.path.join(UNIT_DIR, unit), encoding="utf-8") as f:
+        text = f.read().replace("\\\n", " ")
+    settings = {}
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line or line.startswith(("#", ";", "[")) or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def split_words(line):
+    """systemd's command line syntax: quotes, C escapes, $$ and %% (no $VAR expansion here)."""
+    words, word, quote, in_word, i = [], [], None, False, 0
+    while i < len(line):
+        ch = line[i]
+        if quote is None and ch in " \t":
+            if in_word:
+                words.append("".join(word))
+                word, in_word = [], False
+        elif ch == quote:
+            quote = None
+        elif quote is None and ch in "\"'":
+            quote, in_word = ch, True
+        elif ch == "\\" and i + 1 < len(line):
+            i += 1
+            word.append(ESCAPES.get(line[i], line[i]))
+            in_word = True
+        elif ch in "$%" and line[i + 1:i + 2] == ch:
+            i += 1
+            word.append(ch)
+            in_word = True
+        else:
+            word.append(ch)
+            in_word = True
+        i += 1
+    if in_word:
+        words.append("".join(word))
+    return [mapped(w) for w in words]
+
+
+def mapped(word):
+    for src, dst in path_map():
+        word = word.replace(src, dst)
+    return word
+
+
+class Unit:
+    def __init__(self, name):
+        self.name = name
+        self.state_file = os.path.join(STATE, "units", name)
+        self.journal = os.path.join(STATE, "journal", name + ".log")
+
+    def state(self):
+        values = dict(DEFAULTS)
+        if os.path.exists(self.state_file):
+            with open(self.state_file, encoding="utf-8") as f:
+                for line in f.read().splitlines():
+                    key, value = line.split("=", 1)
+                    values[key] = value
+        return values
+
+    def set_state(self, active, sub, result, status):
+        with open(self.state_file, "w", encoding="utf-8") as f:
+            f.write("ActiveState=%s\nSubState=%s\nResult=%s\nExecMainStatus=%s\n" % (active, sub, result, status))
+
+    def run(self, keys):
+        """Run the Exec lines of keys in order; the status of the first failing one not prefixed by '-'."""
+        settings = unit_settings(self.name)
+        env = dict(os.environ)
+        for assignment in settings.get("Environment", []):
+            for word in split_words(assignment):
+                key, _, value = word.partition("=")
+                env[key] = value
+        for key in keys:
+            for line in settings.get(key, []):
+                ignore = False
+                while line and line[0] in "-@+!:":
+                    ignore = ignore or line[0] == "-"
+                    line = line[1:]
+                with open(self.journal, "a", encoding="utf-8") as log:
+                    rc = subprocess.call(split_words(line), stdout=log, stderr=log, env=env)
+                if rc and not ignore:
+                    return rc
+        return 0
+
+    def start(self):
+        if self.state()["ActiveState"] == "active":
+            return 0
+        if not os.path.exists(os.path.join(UNIT_DIR, self.name)):
+            print("Failed to start %s: Unit %s not found." % (self.name, self.name), file=sys.stderr)
+            return 5
+        rc = self.run(["ExecStartPre", "ExecStart"])
+        if rc:
+            self.set_state("failed", "failed", "exit-code", rc)
+        else:
+            self.set_state("active", "running", "success", 0)
+        return 0
+
+    def stop(self):
+        state = self.state()
+        if state["ActiveState"] == "active":
+            self.run(["ExecStop", "ExecStopPost"])
+        if state["ActiveState"] != "failed":
+            self.set_state("inactive", "dead", "success", 0)
+
+
+def main(argv):
+    with open(os.path.join(STATE, "calls.log"), "a", encoding="utf-8") as log:
+        log.write("systemctl %s\n" % " ".join(argv))
+    os.makedirs(os.path.join(STATE, "units"), exist_ok=True)
+    os.makedirs(os.path.join(STATE, "journal"), exist_ok=True)
+    props, args, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-p", "--property"):
+            i += 1
+            props.extend(argv[i].split(","))
+        elif arg.startswith("--property="):
+            props.extend(arg.split("=", 1)[1].split(","))
+        elif arg in ("--no-block", "--quiet", "-q", "--no-pager", "--now", "--"):
+            pass
+        elif arg.startswith("-"):
+            print("systemctl stub: unsupported option %s" % arg, file=sys.stderr)
+            return 2
+        else:
+            args.append(arg)
+        i += 1
+    cmd, units = args[0], args[1:]
+    if cmd in ("daemon-reload", "disable", "enable", "reset-failed"):
+        return 0
+    unit = Unit(units[0])
+    if cmd == "start":
+        return unit.start()
+    if cmd == "restart":
+        unit.stop()
+        if os.path.exists(unit.state_file):
+            os.remove(unit.state_file)
+        return unit.start()
+    if cmd == "stop":
+        unit.stop()
+        return 0
+    if cmd == "show":
+        state = unit.state()
+        for prop in props:
+            print("%s=%s" % (prop, state.get(prop, "")))
+        return 0
+    print("systemctl stub: unsupported command %s" % cmd, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
