@@ -95,7 +95,7 @@ FIELDS = (
 VOLUME_FIELDS = {
     "host_path": ("type", "host_path", "container_path", "read_only"),
     "tmpfs": ("type", "container_path", "size"),
-    "disk": ("type", "device_name", "sub_path", "container_path", "read_only"),
+    "disk": ("type", "device_name", "partition", "sub_path", "container_path", "read_only"),
 }
 HEALTHCHECK_FIELDS = ("command", "interval", "timeout", "retries", "start_period")
 
@@ -376,6 +376,8 @@ def _normalise_volume(chk, path, value):
             chk.error(join(path, "device_name"), device, "is not a disk device name",
                       "give the deviceName the disk is attached with (lowercase letters, digits, hyphens)")
         out["device_name"] = device
+        partition = vol.get("partition")
+        out["partition"] = None if partition is None else chk.integer(join(path, "partition"), partition, 1, 128)
         sub = vol.get("sub_path", "")
         if sub is None:
             sub = ""

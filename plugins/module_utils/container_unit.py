@@ -32,6 +32,7 @@ RM = "/bin/rm"
 AGENT_DIR = "/var/lib/cos-agent"
 DOCKER_CONFIG_DIR = AGENT_DIR + "/docker"
 # /var is noexec on COS: the helper is run as "bash SCRIPT", never exec'd (FACTS §2).
+# Its contract (cos_agent.py): fetch-secrets NAME ENV=REF... writes SECRETS_DIR/NAME.env.
 FETCH_SECRETS = AGENT_DIR + "/bin/fetch-secrets"
 SECRETS_DIR = "/run/cos-agent/secrets"
 DISK_MOUNT_ROOT = "/mnt/disks"
@@ -77,13 +78,16 @@ def systemd_escape_path(path):
     return "".join(out)
 
 
-def disk_mount_path(device_name):
+def disk_mount_path(device_name, partition=None):
+    """Where the role mounts a disk: /mnt/disks/DEVICE, or /mnt/disks/DEVICE-partN."""
+    if partition:
+        return "%s/%s-part%d" % (DISK_MOUNT_ROOT, device_name, partition)
     return "%s/%s" % (DISK_MOUNT_ROOT, device_name)
 
 
-def disk_mount_unit(device_name):
-    """The mount unit the role's disk units define for /mnt/disks/DEVICE."""
-    return systemd_escape_path(disk_mount_path(device_name)) + ".mount"
+def disk_mount_unit(device_name, partition=None):
+    """The mount unit the role's disk units define for disk_mount_path()."""
+    return systemd_escape_path(disk_mount_path(device_name, partition)) + ".mount"
 
 
 def exec_quote(word):
@@ -132,7 +136,7 @@ def _docker_run_groups(spec):
             groups.append(["--mount", opts])
             continue
         if vol["type"] == "disk":
-            source = disk_mount_path(vol["device_name"])
+            source = disk_mount_path(vol["device_name"], vol["partition"])
             if vol["sub_path"]:
                 source += "/" + vol["sub_path"]
         else:
@@ -220,11 +224,11 @@ def render(spec):
         "Wants=%s" % " ".join(_BASE_DEPS),
         "After=%s" % " ".join(_BASE_DEPS),
     ]
-    disks = sorted({v["device_name"] for v in spec["volumes"] if v["type"] == "disk"})
+    disks = sorted({disk_mount_unit(v["device_name"], v["partition"]) for v in spec["volumes"] if v["type"] == "disk"})
     if disks:
         # Requires, not Wants: without its disk the container would write into the tmpfs
         # under /mnt/disks and lose the data (FACTS §1, the /mnt/disks trap).
-        mounts = " ".join(disk_mount_unit(d) for d in disks)
+        mounts = " ".join(disks)
         lines.append("Requires=%s" % mounts)
         lines.append("After=%s" % mounts)
     host_paths = sorted({v["host_path"] for v in spec["volumes"] if v["type"] == "host_path"})
@@ -263,7 +267,7 @@ def render(spec):
         lines.append("ExecStartPre=" + exec_line([DOCKER, "pull", image]))
     if spec["secret_env"]:
         refs = ["%s=%s" % (k, spec["secret_env"][k]) for k in sorted(spec["secret_env"])]
-        lines.append("ExecStartPre=" + exec_line([BASH, FETCH_SECRETS, secrets_file(name), *refs]))
+        lines.append("ExecStartPre=" + exec_line([BASH, FETCH_SECRETS, name, *refs]))
     for port in spec["ports"]:
         lines.append("ExecStartPre=" + exec_line(_firewall_open(port, "iptables")))
         # Not every VM has IPv6; a failure there must not keep the container down.
