@@ -60,6 +60,8 @@ $(VENV311)/.stamp: requirements.txt requirements-dev-py311.txt
 collection:
 	@rm -rf $(COLLECTION) && mkdir -p $(COLLECTION)
 	@git ls-files -co --exclude-standard | grep -Ev '$(NOT_COLLECTION)' | rsync -a --files-from=- ./ $(COLLECTION)/
+	@# Its own git repository: inside ours, .build is ignored and ansible-test would see no files.
+	@git -C $(COLLECTION) init -q
 
 lint: venv
 	$(VENV)/bin/ruff check --output-format concise .
@@ -90,7 +92,7 @@ units: venv collection
 
 integration: venv collection
 	@if ls tests/integration/targets/*/aliases >/dev/null 2>&1; then \
-	  cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-test integration --local --python 3.12 --color no; \
+	  $(PY) tests/integration/run_against_localgce.py $(COLLECTION) $(CURDIR)/$(VENV)/bin/ansible-test --python 3.12; \
 	else echo "no integration targets yet"; fi
 
 clean:

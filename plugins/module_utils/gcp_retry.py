@@ -50,6 +50,9 @@ class RetryPolicy:
     ``GCE_COS_RETRY_INITIAL_DELAY`` lowers the first delay (tests and benchmarks use it).
     """
 
+    # An endpoint that refuses connections rarely comes back within a task: give up sooner.
+    max_transport_attempts = 3
+
     def __init__(self, initial=None, cap=30.0, deadline=120.0, max_attempts=8, sleep=time.sleep, rand=random.random):
         if initial is None:
             initial = float(os.environ.get("GCE_COS_RETRY_INITIAL_DELAY", "1.0"))
@@ -64,15 +67,19 @@ class RetryPolicy:
     def delays(self):
         """Yield the delay before each retry; stops when attempts or time run out."""
         start = time.monotonic()
+        slept = 0.0
         for attempt in range(1, self.max_attempts):
             delay = self._rand() * min(self.cap, self.initial * (2 ** (attempt - 1)))
-            if time.monotonic() - start + delay > self.deadline:
+            # Sleeps count even when the clock says otherwise (an injected sleep in tests).
+            if max(time.monotonic() - start, slept) + delay > self.deadline:
                 return
+            slept += delay
             yield delay
 
     def call(self, fn, retryable=is_retryable):
         """Call ``fn()`` until it succeeds, fails for good, or the policy gives up."""
         delays = self.delays()
+        transport_failures = 0
         while True:
             self.attempts += 1
             try:
@@ -80,6 +87,10 @@ class RetryPolicy:
             except Exception as exc:
                 if not retryable(exc):
                     raise
+                if is_transport_error(exc):
+                    transport_failures += 1
+                    if transport_failures >= self.max_transport_attempts:
+                        raise
                 delay = next(delays, None)
                 if delay is None:
                     raise
