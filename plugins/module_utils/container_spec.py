@@ -338,6 +338,9 @@ def _normalise_volume(chk, path, value):
     if vol is None:
         return None
     kind = vol.get("type")
+    if "host_path" in vol and "device_name" in vol:
+        chk.error(path, value, "has both host_path and device_name", "keep one source per volume")
+        return None
     if kind is None:
         if "host_path" in vol:
             kind = "host_path"
