@@ -1,0 +1,3 @@
+"""localgce: a local Compute Engine API emulator (see docs/localgce.md)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,55 @@
+"""python -m localgce serve --host 127.0.0.1 --port PORT [--state FILE] [--project P ...]
+[--operation-delay S] [--require-auth]"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m localgce", description="Local Compute Engine API emulator")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8089, help="0 picks a free port")
+    serve.add_argument("--state", help="persist resources in this JSON file across restarts")
+    serve.add_argument("--project", action="append", default=[],
+                       help="projects that exist (repeatable); default: any project exists")
+    serve.add_argument("--operation-delay", type=float, default=0.0,
+                       help="seconds an operation takes from PENDING to DONE (default 0)")
+    serve.add_argument("--require-auth", action="store_true",
+                       help="answer 401 to API calls without a bearer token")
+    serve.add_argument("--wait-timeout", type=float, default=120.0,
+                       help="longest operations.wait long-poll, seconds (default 120, like GCE)")
+    args = parser.parse_args(argv)
+
+    from .server import App, Server
+
+    app = App(projects=args.project, operation_delay=args.operation_delay, state_file=args.state,
+              require_auth=args.require_auth, wait_timeout=args.wait_timeout)
+    server = Server(args.host, args.port, app)
+    stopping = threading.Event()
+
+    def on_signal(signum, frame):
+        if not stopping.is_set():
+            stopping.set()
+            # shutdown() blocks until serve_forever returns, so it cannot run in this thread.
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"localgce: listening on {app.base_url}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        app.close()
+        server.server_close()
+    print("localgce: stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

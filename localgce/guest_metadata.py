@@ -1,0 +1,325 @@
+"""The GCE metadata server as seen from inside one instance.
+
+Served under /_localgce/guest/PROJECT/ZONE/INSTANCE/computeMetadata/v1/ (the VM simulator
+forwards http://metadata.google.internal/ there). Behaviour follows the real server:
+
+- requests need ``Metadata-Flavor: Google`` (403 otherwise); answers carry it and an ETag;
+- directories list their entries one per line (sub-directories end with '/');
+  ``?recursive=true`` returns the subtree as JSON (camelCase keys, like GCE);
+- ``?wait_for_change=true[&last_etag=E][&timeout_sec=N]`` returns at once when the current
+  ETag differs from E, otherwise blocks (on the store's condition, no polling) until the
+  content changes or N seconds pass, then returns the (possibly unchanged) content;
+- guest attributes: PUT/GET/DELETE instance/guest-attributes/NAMESPACE/KEY, allowed only
+  when metadata ``enable-guest-attributes`` is TRUE (instance first, then project).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+import secrets
+import time
+
+from . import util
+from .resources.instances import guest_attributes, inst_path
+
+PREFIX = "/_localgce/guest/"
+DEFAULT_WAIT = 300.0
+MAX_GA_VALUE = 256 * 1024
+_GA_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+class Raw(dict):
+    """A directory whose keys are user data (metadata keys): not camelCased in JSON."""
+
+
+class Response:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status, body, headers):
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+def _camel(name):
+    head, *rest = name.split("-")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _to_json(node, raw=False):
+    if isinstance(node, dict):
+        is_raw = isinstance(node, Raw)
+        return {(k if (raw or is_raw) else _camel(k)): _to_json(v, is_raw) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_to_json(v) for v in node]
+    return node
+
+
+def _attrs(md):
+    return Raw({i["key"]: i.get("value", "") for i in (md or {}).get("items", [])})
+
+
+def _ga_enabled(inst, project_md):
+    for md in (inst.get("metadata"), project_md):
+        for item in (md or {}).get("items", []):
+            if item["key"] == "enable-guest-attributes":
+                return item.get("value", "").strip().lower() == "true"
+    return False
+
+
+def build_tree(store, project, zone, inst):
+    proj = store.ensure_project(project)
+    num = proj["id"]
+    nics = []
+    for i, nic in enumerate(inst.get("networkInterfaces", [])):
+        sub = store.get(util.strip_url(nic["subnetwork"])) or {}
+        cidr = sub.get("ipCidrRange", "10.128.0.0/20")
+        net = ipaddress.ip_network(cidr)
+        ip = nic.get("networkIP", "")
+        mac = "42:01:" + ":".join(f"{int(o):02x}" for o in ip.split(".")) if ip else "42:01:0a:80:00:02"
+        nics.append({
+            "access-configs": [{"external-ip": ac.get("natIP", ""), "type": ac.get("type", "ONE_TO_ONE_NAT")}
+                               for ac in nic.get("accessConfigs", [])],
+            "dns-servers": ["169.254.169.254"],
+            "forwarded-ips": [],
+            "gateway": sub.get("gatewayAddress", str(next(net.hosts()))),
+            "ip": ip,
+            "ip-aliases": [],
+            "mac": mac,
+            "mtu": 1460,
+            "network": f"projects/{num}/networks/{util.last(nic['network'])}",
+            "subnetmask": str(net.netmask),
+            "target-instance-ips": [],
+        })
+        del i
+    sas = {}
+    for sa in inst.get("serviceAccounts", []):
+        entry = {"aliases": ["default"], "email": sa["email"], "scopes": list(sa.get("scopes", []))}
+        if not sas:
+            sas["default"] = entry
+        sas[sa["email"]] = {**entry, "aliases": []}
+    boot = next((d for d in inst.get("disks", []) if d.get("boot")), None)
+    image = ""
+    if boot:
+        disk = store.get(util.strip_url(boot["source"])) or {}
+        image = util.strip_url(disk.get("sourceImage", ""))
+    sched = inst.get("scheduling", {})
+    ga = guest_attributes(store, inst_path(project, zone, inst["name"]))
+    return {
+        "instance": {
+            "attributes": _attrs(inst.get("metadata")),
+            "cpu-platform": inst.get("cpuPlatform", ""),
+            "description": inst.get("description", ""),
+            "disks": [{"device-name": d["deviceName"], "index": d["index"], "interface": d.get("interface", "SCSI"),
+                       "mode": d.get("mode", "READ_WRITE"), "type": d.get("type", "PERSISTENT")}
+                      for d in inst.get("disks", [])],
+            "guest-attributes": {ns: Raw(v) for ns, v in ga.items()},
+            "hostname": inst.get("hostname") or f"{inst['name']}.{zone}.c.{project}.internal",
+            "id": int(inst["id"]),
+            "image": image,
+            "machine-type": f"projects/{num}/machineTypes/{util.last(inst['machineType'])}",
+            "maintenance-event": "NONE",
+            "name": inst["name"],
+            "network-interfaces": nics,
+            "preempted": "FALSE",
+            "scheduling": {
+                "automatic-restart": "TRUE" if sched.get("automaticRestart", True) else "FALSE",
+                "on-host-maintenance": sched.get("onHostMaintenance", "MIGRATE"),
+                "preemptible": "TRUE" if sched.get("preemptible") else "FALSE",
+            },
+            "service-accounts": sas,
+            "tags": list(inst.get("tags", {}).get("items", [])),
+            "zone": f"projects/{num}/zones/{zone}",
+        },
+        "project": {
+            "attributes": _attrs(proj.get("commonInstanceMetadata")),
+            "numeric-project-id": int(num),
+            "project-id": project,
+        },
+    }
+
+
+def _lookup(tree, parts):
+    node = tree
+    for part in parts:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None, False
+    return node, True
+
+
+def _etag(node):
+    data = json.dumps(_to_json(node), sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _render(node, is_dir, query):
+    alt = query.get("alt", [""])[-1]
+    recursive = query.get("recursive", ["false"])[-1].lower() == "true"
+    if isinstance(node, (dict, list)):
+        if not is_dir:
+            # A directory asked for without the trailing slash: GCE redirects; we answer as a directory.
+            is_dir = True
+        if recursive:
+            if alt == "text" and isinstance(node, dict):
+                lines = [f"{k} {v}" for k, v in node.items() if not isinstance(v, (dict, list))]
+                return ("\n".join(lines) + ("\n" if lines else "")).encode(), "application/text"
+            return json.dumps(_to_json(node, isinstance(node, Raw)), separators=(",", ":")).encode(), \
+                "application/json"
+        if isinstance(node, list):
+            names = [f"{i}/" if isinstance(v, (dict, list)) else str(i) for i, v in enumerate(node)]
+        else:
+            names = [f"{k}/" if isinstance(v, (dict, list)) else k for k, v in node.items()]
+        if alt == "json":
+            return json.dumps(names).encode(), "application/json"
+        return ("\n".join(names) + ("\n" if names else "")).encode(), "application/text"
+    if alt == "json":
+        return json.dumps(node).encode(), "application/json"
+    return str(node).encode(), "application/text"
+
+
+def _answer(status, body, ctype="application/text", etag=None):
+    if isinstance(body, str):
+        body = body.encode()
+    headers = {"Metadata-Flavor": "Google", "Content-Type": ctype, "Server": "Metadata Server for VM",
+               "ETag": etag or hashlib.sha256(body).hexdigest()[:16]}
+    return Response(status, body, headers)
+
+
+def handle(app, method, path, query, headers, body):
+    resp = _handle(app, method, path, query, headers, body)
+    with app.log_lock:
+        app.guest_log.append({"method": method, "path": path, "query": {k: v[-1] for k, v in query.items()},
+                              "status": resp.status, "time": time.time()})
+    return resp
+
+
+def _handle(app, method, path, query, headers, body):
+    flavor = headers.get("Metadata-Flavor") or headers.get("metadata-flavor")
+    if flavor != "Google":
+        return _answer(403, "Missing required header \"Metadata-Flavor\": \"Google\"\n", "text/html")
+    if headers.get("X-Forwarded-For"):
+        return _answer(403, "Request has X-Forwarded-For header; access denied.\n", "text/html")
+    rest = path[len(PREFIX):]
+    parts = rest.split("/")
+    if len(parts) < 5 or parts[3] != "computeMetadata" or parts[4] != "v1":
+        return _answer(404, "Not Found\n", "text/html")
+    project, zone, name = parts[:3]
+    sub = [p for p in parts[5:]]
+    is_dir = not sub or sub[-1] == ""
+    sub = [p for p in sub if p]
+    store = app.store
+    ipath = inst_path(project, zone, name)
+    with store.lock:
+        inst = store.get(ipath)
+        if inst is None:
+            return _answer(404, f"Instance {ipath} not found\n", "text/html")
+        # Service-account tokens are generated on each request, never part of the tree.
+        if len(sub) == 4 and sub[:2] == ["instance", "service-accounts"] and sub[3] in ("token", "identity"):
+            return _token(app, store, project, zone, inst, sub[2], sub[3], query)
+        if len(sub) >= 2 and sub[:2] == ["instance", "guest-attributes"] and method in ("PUT", "DELETE", "GET"):
+            resp = _guest_attributes(app, store, project, zone, inst, sub[2:], method, body, query)
+            if resp is not None:
+                return resp
+        if method not in ("GET", "HEAD"):
+            return _answer(405, "Method Not Allowed\n", "text/html")
+        return _read(app, store, project, zone, name, ipath, sub, is_dir, query)
+
+
+def _read(app, store, project, zone, name, ipath, sub, is_dir, query):
+    def current():
+        inst = store.get(ipath)
+        if inst is None:
+            return None, False
+        return _lookup(build_tree(store, project, zone, inst), sub)
+
+    node, found = current()
+    if not found:
+        return _answer(404, "Not Found\n", "text/html")
+    etag = _etag(node)
+    if query.get("wait_for_change", ["false"])[-1].lower() == "true":
+        last = query.get("last_etag", [None])[-1]
+        try:
+            timeout = float(query.get("timeout_sec", [DEFAULT_WAIT])[-1])
+        except ValueError:
+            return _answer(400, "Invalid timeout_sec\n", "text/html")
+        if last is None or last == etag:
+            # Block until the content differs from what the caller has (or the timeout).
+            base = last or etag
+            deadline = time.monotonic() + max(0.0, timeout)
+            while not app.stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                store.cond.wait(remaining)
+                node, found = current()
+                if not found:
+                    return _answer(404, "Not Found\n", "text/html")
+                etag = _etag(node)
+                if etag != base:
+                    break
+    data, ctype = _render(node, is_dir, query)
+    return _answer(200, data, ctype, etag)
+
+
+def _token(app, store, project, zone, inst, account, what, query):
+    sas = inst.get("serviceAccounts", [])
+    default = sas[0] if sas else None
+    sa = default if account == "default" else next((s for s in sas if s["email"] == account), None)
+    if sa is None:
+        return _answer(404, "Not Found\n", "text/html")
+    if what == "identity":
+        aud = query.get("audience", [""])[-1]
+        if not aud:
+            return _answer(400, "non-empty audience parameter required\n", "text/html")
+        from .token import fake_id_token
+
+        return _answer(200, fake_id_token(sa["email"], aud), "text/html")
+    tok = {"access_token": "ya29.localgce-" + secrets.token_urlsafe(24), "expires_in": 3599, "token_type": "Bearer"}
+    return _answer(200, json.dumps(tok), "application/json")
+
+
+def _guest_attributes(app, store, project, zone, inst, rest, method, body, query):
+    """PUT/DELETE/GET on guest attributes. GET of listings falls through to the tree (returns None)."""
+    if not _ga_enabled(inst, store.ensure_project(project).get("commonInstanceMetadata")):
+        return _answer(403, "Guest attributes endpoint access is disabled.\n", "text/html")
+    if method == "GET":
+        return None  # served from the tree (listing, recursive JSON, long-poll)
+    if len(rest) != 2 or not all(_GA_NAME.fullmatch(p) for p in rest):
+        return _answer(400, "Guest attribute path must be NAMESPACE/KEY\n", "text/html")
+    ns, key = rest
+    attrs = guest_attributes(store, inst_path(project, zone, inst["name"]))
+    if method == "PUT":
+        if len(body) > MAX_GA_VALUE:
+            return _answer(400, "Guest attribute value too large\n", "text/html")
+        attrs.setdefault(ns, {})[key] = body.decode("utf-8", errors="replace")
+        store.changed()
+        return _answer(200, "")
+    if ns not in attrs or key not in attrs[ns]:
+        return _answer(404, "Not Found\n", "text/html")
+    del attrs[ns][key]
+    if not attrs[ns]:
+        del attrs[ns]
+    store.changed()
+    return _answer(200, "")
+
+
+def set_guest_attribute(store, project, zone, instance, namespace, key, value):
+    """Server-side write (control API and tests); None deletes."""
+    path = inst_path(project, zone, instance)
+    with store.lock:
+        store.must(path)
+        attrs = guest_attributes(store, path)
+        if value is None:
+            attrs.get(namespace, {}).pop(key, None)
+            if namespace in attrs and not attrs[namespace]:
+                del attrs[namespace]
+        else:
+            attrs.setdefault(namespace, {})[key] = value
+        store.changed()

@@ -1,0 +1,52 @@
+"""images: get, list, getFromFamily (cos-cloud is seeded by the store)."""
+
+from __future__ import annotations
+
+from .. import errors
+from . import handles, list_response
+
+
+def is_active(img):
+    return img.get("deprecated", {}).get("state", "ACTIVE") == "ACTIVE"
+
+
+def from_family(store, project, family):
+    """The newest non-deprecated image of a family, or None."""
+    cands = [i for i in store.list(f"projects/{project}/global/images") if i.get("family") == family and is_active(i)]
+    if not cands:
+        return None
+    return max(cands, key=lambda i: i["creationTimestamp"])
+
+
+def resolve(store, path):
+    """An image from 'projects/P/global/images/NAME' or '.../images/family/F'; raises 404."""
+    parts = path.split("/")
+    if len(parts) == 6 and parts[4] == "family":
+        img = from_family(store, parts[1], parts[5])
+    elif len(parts) == 5 and parts[2:4] == ["global", "images"]:
+        img = store.get(path)
+    else:
+        img = None
+    if img is None:
+        raise errors.not_found(path)
+    return img
+
+
+@handles("compute.images.get")
+def get(ctx):
+    return ctx.store.must(f"projects/{ctx.project}/global/images/{ctx.params['image']}")
+
+
+@handles("compute.images.getFromFamily")
+def get_from_family(ctx):
+    family = ctx.params["family"]
+    img = from_family(ctx.store, ctx.project, family)
+    if img is None:
+        raise errors.not_found(f"projects/{ctx.project}/global/images/family/{family}")
+    return img
+
+
+@handles("compute.images.list")
+def list_(ctx):
+    coll = f"projects/{ctx.project}/global/images"
+    return list_response(ctx, "compute#imageList", ctx.store.list(coll), coll)

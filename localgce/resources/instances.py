@@ -1,0 +1,698 @@
+"""instances: insert, get, list, aggregatedList, delete, start, stop, reset, setMetadata,
+setLabels, setTags, setMachineType, setServiceAccount, setDeletionProtection, attachDisk,
+detachDisk, getGuestAttributes, getSerialPortOutput.
+
+Status life cycle: PROVISIONING -> STAGING -> RUNNING (insert, start) and STOPPING ->
+TERMINATED (stop), driven by the operation; the VM backend is told at each step, and the
+instance only turns RUNNING once ``backend.ready()`` says so.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+from .. import catalog, errors, util
+from . import aggregated_response, disks, handles, list_response
+from .machine_types import machine_type_res
+from .metadata_items import check_metadata
+
+DEFAULT_SCOPES = [
+    "https://www.googleapis.com/auth/devstorage.read_only",
+    "https://www.googleapis.com/auth/logging.write",
+    "https://www.googleapis.com/auth/monitoring.write",
+    "https://www.googleapis.com/auth/servicecontrol",
+    "https://www.googleapis.com/auth/service.management.readonly",
+    "https://www.googleapis.com/auth/trace.append",
+]
+
+
+def inst_path(project, zone, name):
+    return f"projects/{project}/zones/{zone}/instances/{name}"
+
+
+def _path(ctx):
+    return inst_path(ctx.project, ctx.params["zone"], ctx.params["instance"])
+
+
+def _scope(ctx):
+    return f"zones/{ctx.params['zone']}"
+
+
+def serial_append(store, path, text):
+    priv = store.priv(path)
+    priv["serial"] = priv.get("serial", "") + text
+
+
+# -- insert ----------------------------------------------------------------------------------
+def _machine_type(project, zone, value, field):
+    if not value:
+        raise errors.required(field)
+    path = util.ref_path(value, project, field, kind="machineTypes")
+    parts = path.split("/")
+    name = parts[-1]
+    if len(parts) != 6 or parts[2] != "zones":
+        raise errors.invalid_field(field, value, "Must be a URL to a valid Compute resource of the correct type.")
+    if parts[3] != zone:
+        raise errors.invalid_field(field, value, f"Machine type zone '{parts[3]}' does not match instance zone "
+                                   f"'{zone}'.")
+    if name not in catalog.MACHINE_TYPES:
+        raise errors.invalid_field(field, value, f"Machine type with name '{name}' does not exist in zone '{zone}'.")
+    return util.link(f"projects/{project}/zones/{zone}/machineTypes/{name}")
+
+
+def _alloc_ip(store, cidr):
+    used = set()
+    for coll, items in store.colls.items():
+        if coll.endswith("/instances"):
+            for inst in items.values():
+                for nic in inst.get("networkInterfaces", []):
+                    used.add(nic.get("networkIP"))
+    net = ipaddress.ip_network(cidr)
+    for host in list(net.hosts())[1:]:  # .1 is the gateway
+        if str(host) not in used:
+            return str(host)
+    raise errors.ApiError(400, "IP_SPACE_EXHAUSTED", f"IP space of '{cidr}' is exhausted.")
+
+
+def _external_ip():
+    b = os.urandom(3)
+    return f"34.{b[0] % 200 + 10}.{b[1]}.{b[2] % 250 + 2}"
+
+
+def _nics(store, project, zone, specs):
+    region = catalog.ZONES[zone]
+    out = []
+    for i, spec in enumerate(specs):
+        field = f"resource.networkInterfaces[{i}]"
+        net_path = sub_path = None
+        if spec.get("network"):
+            net_path = util.ref_path(spec["network"], project, f"{field}.network", kind="networks")
+            if store.get(net_path) is None:
+                raise errors.not_found(net_path)
+        if spec.get("subnetwork"):
+            sub_path = util.ref_path(spec["subnetwork"], project, f"{field}.subnetwork", kind="subnetworks")
+            sub = store.get(sub_path)
+            if sub is None:
+                raise errors.not_found(sub_path)
+            if sub_path.split("/")[3] != region:
+                raise errors.invalid_field(f"{field}.subnetwork", spec["subnetwork"],
+                                           "Subnetwork must be in the instance's region.")
+            if net_path is None:
+                net_path = util.strip_url(sub["network"])
+            elif util.link(net_path) != sub["network"]:
+                raise errors.invalid_field(f"{field}.subnetwork", spec["subnetwork"],
+                                           "Subnetwork does not belong to the network.")
+        if net_path is None:
+            net_path = f"projects/{project}/global/networks/default"
+            if store.get(net_path) is None:
+                raise errors.not_found(net_path)
+        if sub_path is None:
+            net = store.get(net_path)
+            cands = [s for s in net.get("subnetworks", []) if f"/regions/{region}/" in s]
+            if not cands:
+                raise errors.invalid_field(f"{field}.network", util.link(net_path),
+                                           f"The network has no subnetwork in region '{region}'.")
+            sub_path = util.strip_url(cands[0])
+        sub = store.get(sub_path)
+        nic = {
+            "kind": "compute#networkInterface",
+            "network": util.link(net_path),
+            "subnetwork": util.link(sub_path),
+            "networkIP": spec.get("networkIP") or _alloc_ip(store, sub["ipCidrRange"]),
+            "name": f"nic{i}",
+            "fingerprint": util.fingerprint(),
+            "stackType": spec.get("stackType") or "IPV4_ONLY",
+        }
+        if spec.get("nicType"):
+            nic["nicType"] = spec["nicType"]
+        acs = []
+        for ac in spec.get("accessConfigs") or []:
+            acs.append({
+                "kind": "compute#accessConfig",
+                "type": ac.get("type") or "ONE_TO_ONE_NAT",
+                "name": ac.get("name") or "External NAT",
+                "natIP": ac.get("natIP") or _external_ip(),
+                "networkTier": ac.get("networkTier") or "PREMIUM",
+            })
+        if acs:
+            nic["accessConfigs"] = acs
+        out.append(nic)
+    return out
+
+
+def _service_accounts(store, project, specs):
+    out = []
+    for sa in specs or []:
+        email = sa.get("email") or "default"
+        if email == "default":
+            email = store.ensure_project(project)["defaultServiceAccount"]
+        out.append({"email": email, "scopes": list(sa.get("scopes") or [])})
+    return out
+
+
+def _attached(disk, spec, index, boot):
+    ad = {
+        "kind": "compute#attachedDisk",
+        "type": spec.get("type") or "PERSISTENT",
+        "mode": spec.get("mode") or "READ_WRITE",
+        "source": disk["selfLink"],
+        "deviceName": spec.get("deviceName") or f"persistent-disk-{index}",
+        "index": index,
+        "boot": boot,
+        "autoDelete": bool(spec.get("autoDelete", False)),
+        "interface": spec.get("interface") or "SCSI",
+        "diskSizeGb": disk["sizeGb"],
+    }
+    for key in ("licenses", "guestOsFeatures", "architecture"):
+        if disk.get(key):
+            ad[key] = disk[key]
+    return ad
+
+
+def _check_attachable(store, disk_path, disk, mode):
+    users = disk.get("users") or []
+    if not users:
+        return
+    # A disk can be shared only when every attachment (existing and new) is READ_ONLY.
+    if mode == "READ_WRITE" or _attached_mode(store, disk) == "READ_WRITE":
+        raise errors.in_use(disk_path, util.strip_url(users[0]))
+
+
+def _attached_mode(store, disk):
+    for user in disk.get("users") or []:
+        inst = store.get(util.strip_url(user))
+        for ad in (inst or {}).get("disks", []):
+            if ad.get("source") == disk["selfLink"] and ad.get("mode") == "READ_WRITE":
+                return "READ_WRITE"
+    return "READ_ONLY"
+
+
+@handles("compute.instances.insert")
+def insert(ctx):
+    store, project, zone, body = ctx.store, ctx.project, ctx.params["zone"], ctx.body
+    if ctx.query.get("sourceInstanceTemplate") or ctx.query.get("sourceMachineImage"):
+        raise errors.ApiError(501, "notImplemented", "localgce does not implement instance templates or machine "
+                              "images yet")
+    name = body["name"]
+    path = inst_path(project, zone, name)
+    if store.get(path) is not None:
+        raise errors.already_exists(path)
+    mt = _machine_type(project, zone, body.get("machineType"), "resource.machineType")
+    disk_specs = body.get("disks") or []
+    if not disk_specs:
+        raise errors.invalid("Invalid value for field 'resource.disks': ''. Boot disk must be specified.")
+    if sum(1 for d in disk_specs if d.get("boot")) > 1:
+        raise errors.invalid("Invalid value for field 'resource.disks': ''. Only one boot disk may be specified.")
+    boot_index = next((i for i, d in enumerate(disk_specs) if d.get("boot")), 0)
+    if boot_index != 0:
+        raise errors.invalid("Invalid value for field 'resource.disks[0].boot': 'false'. The boot disk must be "
+                             "the first disk.")
+    new_disks = []  # (path, record)
+    attached = []  # (AttachedDisk, disk record)
+    seen_devices = set()
+    for i, spec in enumerate(disk_specs):
+        field = f"resource.disks[{i}]"
+        boot = i == 0
+        if spec.get("source"):
+            dpath = util.ref_path(spec["source"], project, f"{field}.source", kind="disks")
+            disk = store.get(dpath)
+            if disk is None:
+                raise errors.not_found(dpath)
+            if dpath.split("/")[3] != zone:
+                raise errors.invalid_field(f"{field}.source", spec["source"], "Disk must be in the instance's zone.")
+            _check_attachable(store, dpath, disk, spec.get("mode") or "READ_WRITE")
+        elif spec.get("initializeParams") is not None:
+            ip = spec["initializeParams"]
+            if boot and not (ip.get("sourceImage") or ip.get("sourceSnapshot")):
+                raise errors.invalid(f"Invalid value for field '{field}.initializeParams.sourceImage': ''. "
+                                     "Source image must be specified.")
+            dname = ip.get("diskName") or (name if boot else f"{name}-{i}")
+            util.check_name(f"{field}.initializeParams.diskName", dname)
+            if any(p.endswith("/" + dname) for p, _ in new_disks):
+                raise errors.already_exists(disks.disk_path(project, zone, dname))
+            dpath, disk = disks.new_disk(store, project, zone, dname, ip, f"{field}.initializeParams")
+            if ip.get("description"):
+                disk["description"] = ip["description"]
+            new_disks.append((dpath, disk))
+        else:
+            raise errors.invalid(f"Invalid value for field '{field}': ''. One of source or initializeParams must be "
+                                 "specified.")
+        ad = _attached(disk, spec, i, boot)
+        if ad["deviceName"] in seen_devices:
+            raise errors.invalid_field(f"{field}.deviceName", ad["deviceName"], "Device names must be unique.")
+        seen_devices.add(ad["deviceName"])
+        attached.append((ad, disk))
+    nics = _nics(store, project, zone, body.get("networkInterfaces") or [])
+    md_items = check_metadata((body.get("metadata") or {}).get("items") or [], "resource.metadata")
+    labels = body.get("labels") or {}
+    util.check_labels("resource.labels", labels)
+    tags = list((body.get("tags") or {}).get("items") or [])
+    sched = dict(body.get("scheduling") or {})
+    spot = sched.get("provisioningModel") == "SPOT" or sched.get("preemptible")
+    sched.setdefault("onHostMaintenance", "TERMINATE" if spot else "MIGRATE")
+    sched.setdefault("automaticRestart", not spot)
+    sched.setdefault("preemptible", bool(sched.get("preemptible", False)))
+    sched.setdefault("provisioningModel", "SPOT" if spot else "STANDARD")
+    shielded = {"enableSecureBoot": False, "enableVtpm": True, "enableIntegrityMonitoring": True}
+    shielded.update(body.get("shieldedInstanceConfig") or {})
+    family = util.last(mt).split("-")[0]
+    inst = {
+        "kind": "compute#instance",
+        "id": util.new_id(),
+        "creationTimestamp": util.now(),
+        "name": name,
+        "tags": {"fingerprint": util.fingerprint()},
+        "machineType": mt,
+        "status": "PROVISIONING",
+        "zone": util.link(f"projects/{project}/zones/{zone}"),
+        "canIpForward": bool(body.get("canIpForward", False)),
+        "networkInterfaces": nics,
+        "disks": [ad for ad, _ in attached],
+        "metadata": {"kind": "compute#metadata", "fingerprint": util.fingerprint()},
+        "serviceAccounts": _service_accounts(store, project, body.get("serviceAccounts")),
+        "selfLink": util.link(path),
+        "scheduling": sched,
+        "cpuPlatform": catalog.CPU_PLATFORM.get(family, "Intel Broadwell"),
+        "labelFingerprint": util.fingerprint(),
+        "startRestricted": False,
+        "deletionProtection": bool(body.get("deletionProtection", False)),
+        "shieldedInstanceConfig": shielded,
+        "shieldedInstanceIntegrityPolicy": {"updateAutoLearnPolicy": True},
+        "fingerprint": util.fingerprint(),
+        "lastStartTimestamp": "",
+        "satisfiesPzi": False,
+        "keyRevocationActionType": body.get("keyRevocationActionType") or "NONE_ON_KEY_REVOCATION",
+    }
+    del inst["lastStartTimestamp"]
+    if not inst["serviceAccounts"]:
+        del inst["serviceAccounts"]
+    if tags:
+        inst["tags"]["items"] = tags
+    if md_items:
+        inst["metadata"]["items"] = md_items
+    if labels:
+        inst["labels"] = dict(labels)
+    for key in ("description", "hostname", "minCpuPlatform", "guestAccelerators", "confidentialInstanceConfig",
+                "advancedMachineFeatures", "reservationAffinity", "displayDevice", "resourcePolicies", "params"):
+        if body.get(key):
+            inst[key] = body[key]
+    if not nics:
+        del inst["networkInterfaces"]
+
+    def immediate():
+        stamp = util.now()
+        for dpath, disk in new_disks:
+            store.put(dpath, disk)
+        for _ad, disk in attached:
+            disk["status"] = "READY"
+            disk.setdefault("users", []).append(inst["selfLink"])
+            disk["lastAttachTimestamp"] = stamp
+        store.put(path, inst)
+
+    def running():
+        inst["status"] = "STAGING"
+        serial_append(store, path, f"localgce: instance {name} booting\n")
+        ctx.backend.boot(inst)
+
+    return ctx.op("insert", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate, running=running,
+                  ready=_ready(ctx, path, inst))
+
+
+def _ready(ctx, path, inst):
+    """The ready() callback: the instance turns RUNNING once the backend says the guest is up."""
+
+    def ready():
+        if ctx.store.get(path) is not inst:
+            return True  # deleted (or reset) meanwhile
+        if inst["status"] == "RUNNING":
+            return True
+        if not ctx.backend.ready(inst):
+            return False
+        inst["status"] = "RUNNING"
+        inst["lastStartTimestamp"] = util.now()
+        serial_append(ctx.store, path, f"localgce: instance {inst['name']} is up\n")
+        ctx.store.changed()
+        return True
+
+    return ready
+
+
+# -- read ------------------------------------------------------------------------------------
+@handles("compute.instances.get")
+def get(ctx):
+    return ctx.store.must(_path(ctx))
+
+
+@handles("compute.instances.list")
+def list_(ctx):
+    coll = f"projects/{ctx.project}/zones/{ctx.params['zone']}/instances"
+    return list_response(ctx, "compute#instanceList", ctx.store.list(coll), coll)
+
+
+@handles("compute.instances.aggregatedList")
+def aggregated(ctx):
+    found = dict(ctx.store.colls_matching(ctx.project, "instances"))
+    scopes = [(f"zones/{z}", found.get(f"zones/{z}", [])) for z in catalog.ZONES]
+    return aggregated_response(ctx, "compute#instanceAggregatedList", "instances", scopes,
+                               f"projects/{ctx.project}/aggregated/instances")
+
+
+# -- power -----------------------------------------------------------------------------------
+def _detach_all(store, inst):
+    stamp = util.now()
+    for ad in inst.get("disks", []):
+        dpath = util.strip_url(ad["source"])
+        disk = store.get(dpath)
+        if disk is None:
+            continue
+        users = [u for u in disk.get("users", []) if u != inst["selfLink"]]
+        if users:
+            disk["users"] = users
+        else:
+            disk.pop("users", None)
+        disk["lastDetachTimestamp"] = stamp
+        if ad.get("autoDelete"):
+            store.delete(dpath)
+
+
+@handles("compute.instances.delete")
+def delete(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    if inst.get("deletionProtection"):
+        raise errors.ApiError(400, "invalidResourceUsage",
+                              "Invalid resource usage: 'Resource cannot be deleted if it's protected against "
+                              "deletion.'.")
+
+    def running():
+        if inst["status"] not in ("TERMINATED", "STOPPING"):
+            inst["status"] = "STOPPING"
+            ctx.backend.power_off(inst)
+
+    def done():
+        if ctx.store.get(path) is not inst:
+            return
+        ctx.backend.delete(inst)
+        _detach_all(ctx.store, inst)
+        ctx.store.delete(path)
+
+    return ctx.op("delete", path, scope=_scope(ctx), target_id=inst["id"], running=running, done=done)
+
+
+@handles("compute.instances.stop")
+def stop(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+
+    def running():
+        if inst["status"] != "TERMINATED":
+            inst["status"] = "STOPPING"
+            ctx.backend.power_off(inst)
+
+    def done():
+        if inst["status"] != "TERMINATED":
+            inst["status"] = "TERMINATED"
+            inst["lastStopTimestamp"] = util.now()
+            serial_append(ctx.store, path, f"localgce: instance {inst['name']} stopped\n")
+
+    return ctx.op("stop", path, scope=_scope(ctx), target_id=inst["id"], running=running, done=done)
+
+
+@handles("compute.instances.start")
+def start(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    if inst["status"] in ("STOPPING", "SUSPENDING"):
+        raise errors.ApiError(400, "resourceNotReady", f"The resource '{path}' is not ready")
+
+    def running():
+        if inst["status"] in ("TERMINATED", "SUSPENDED"):
+            inst["status"] = "STAGING"
+            serial_append(ctx.store, path, f"localgce: instance {inst['name']} booting\n")
+            ctx.backend.boot(inst)
+
+    return ctx.op("start", path, scope=_scope(ctx), target_id=inst["id"], running=running,
+                  ready=_ready(ctx, path, inst))
+
+
+@handles("compute.instances.reset")
+def reset(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    if inst["status"] != "RUNNING":
+        raise errors.ApiError(400, "resourceNotReady", f"The resource '{path}' is not ready")
+
+    def running():
+        serial_append(ctx.store, path, f"localgce: instance {inst['name']} reset\n")
+        ctx.backend.reset(inst)
+
+    return ctx.op("reset", path, scope=_scope(ctx), target_id=inst["id"], running=running)
+
+
+# -- setters ---------------------------------------------------------------------------------
+def _touch(inst):
+    inst["fingerprint"] = util.fingerprint()
+
+
+@handles("compute.instances.setMetadata")
+def set_metadata(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    body = ctx.body
+    if body.get("fingerprint") != inst["metadata"].get("fingerprint"):
+        raise errors.condition_not_met("Supplied fingerprint does not match current metadata fingerprint.")
+    items = check_metadata(body.get("items") or [], "metadata")
+
+    def done():
+        md = {"kind": "compute#metadata", "fingerprint": util.fingerprint()}
+        if items:
+            md["items"] = items
+        inst["metadata"] = md
+        _touch(inst)
+
+    return ctx.op("setMetadata", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+@handles("compute.instances.setLabels")
+def set_labels(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    labels = ctx.body.get("labels") or {}
+    util.check_labels("labels", labels)
+    disks.check_label_fingerprint(inst, ctx.body)
+
+    def done():
+        disks.apply_labels(inst, labels)
+        _touch(inst)
+
+    return ctx.op("setLabels", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+@handles("compute.instances.setTags")
+def set_tags(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    if ctx.body.get("fingerprint") != inst["tags"].get("fingerprint"):
+        raise errors.condition_not_met("Supplied fingerprint does not match current tags fingerprint.")
+    items = list(ctx.body.get("items") or [])
+
+    def done():
+        inst["tags"] = {"fingerprint": util.fingerprint()}
+        if items:
+            inst["tags"]["items"] = items
+        _touch(inst)
+
+    return ctx.op("setTags", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+def _require_terminated(inst, path, what):
+    if inst["status"] != "TERMINATED":
+        raise errors.ApiError(
+            400, "resourceNotReady" if inst["status"] != "RUNNING" else "invalidResourceUsage",
+            f"Invalid resource usage: 'Instance '{inst['name']}' must be stopped to change its {what}. "
+            f"Current status: {inst['status']}.'.",
+        )
+
+
+@handles("compute.instances.setMachineType")
+def set_machine_type(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    mt = _machine_type(ctx.project, ctx.params["zone"], ctx.body.get("machineType"), "machineType")
+    _require_terminated(inst, path, "machine type")
+
+    def done():
+        inst["machineType"] = mt
+        family = util.last(mt).split("-")[0]
+        inst["cpuPlatform"] = catalog.CPU_PLATFORM.get(family, "Intel Broadwell")
+        _touch(inst)
+
+    return ctx.op("setMachineType", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+@handles("compute.instances.setServiceAccount")
+def set_service_account(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    _require_terminated(inst, path, "service account")
+    body = ctx.body
+    sas = [] if not body.get("email") and not body.get("scopes") else _service_accounts(ctx.store, ctx.project,
+                                                                                         [body])
+
+    def done():
+        if sas:
+            inst["serviceAccounts"] = sas
+        else:
+            inst.pop("serviceAccounts", None)
+        _touch(inst)
+
+    return ctx.op("setServiceAccount", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+@handles("compute.instances.setDeletionProtection")
+def set_deletion_protection(ctx):
+    p = ctx.params
+    path = inst_path(ctx.project, p["zone"], p["resource"])
+    inst = ctx.store.must(path)
+    value = ctx.query.get("deletionProtection", True)
+
+    def done():
+        inst["deletionProtection"] = bool(value)
+
+    return ctx.op("setDeletionProtection", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+# -- disks -----------------------------------------------------------------------------------
+@handles("compute.instances.attachDisk")
+def attach_disk(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    spec = ctx.body
+    if not spec.get("source"):
+        raise errors.required("resource.source")
+    dpath = util.ref_path(spec["source"], ctx.project, "resource.source", kind="disks")
+    disk = ctx.store.get(dpath)
+    if disk is None:
+        raise errors.not_found(dpath)
+    if dpath.split("/")[3] != ctx.params["zone"]:
+        raise errors.invalid_field("resource.source", spec["source"], "Disk must be in the instance's zone.")
+    if inst["selfLink"] in (disk.get("users") or []):
+        raise errors.in_use(dpath, path)
+    _check_attachable(ctx.store, dpath, disk, spec.get("mode") or "READ_WRITE")
+    index = max((d["index"] for d in inst.get("disks", [])), default=-1) + 1
+    ad = _attached(disk, spec, index, bool(spec.get("boot", False)))
+    if not spec.get("deviceName"):
+        ad["deviceName"] = disk["name"]  # attachDisk defaults the device name to the disk name
+    if any(d["deviceName"] == ad["deviceName"] for d in inst.get("disks", [])):
+        raise errors.invalid_field("resource.deviceName", ad["deviceName"],
+                                   "A disk with this device name is already attached.")
+
+    def immediate():
+        # Reserve the disk at once, so a concurrent attach elsewhere is refused.
+        disk.setdefault("users", []).append(inst["selfLink"])
+
+    def done():
+        inst.setdefault("disks", []).append(ad)
+        disk["lastAttachTimestamp"] = util.now()
+        _touch(inst)
+
+    return ctx.op("attachDisk", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate, done=done)
+
+
+@handles("compute.instances.detachDisk")
+def detach_disk(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    device = ctx.query["deviceName"]
+    ad = next((d for d in inst.get("disks", []) if d["deviceName"] == device), None)
+    if ad is None:
+        raise errors.invalid(f"Invalid value for field 'deviceName': '{device}'. No attached disk found with "
+                             "that device name.")
+    if ad.get("boot") and inst["status"] != "TERMINATED":
+        raise errors.ApiError(400, "invalidResourceUsage",
+                              "Invalid resource usage: 'The boot disk can only be detached from a stopped "
+                              "instance.'.")
+
+    def done():
+        if ad not in inst.get("disks", []):
+            return
+        inst["disks"].remove(ad)
+        disk = ctx.store.get(util.strip_url(ad["source"]))
+        if disk is not None:
+            users = [u for u in disk.get("users", []) if u != inst["selfLink"]]
+            if users:
+                disk["users"] = users
+            else:
+                disk.pop("users", None)
+            disk["lastDetachTimestamp"] = util.now()
+        _touch(inst)
+
+    return ctx.op("detachDisk", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+# -- guest attributes and serial port ---------------------------------------------------------
+def guest_attributes(store, path):
+    """{namespace: {key: value}} of an instance (private data, shared with the metadata server)."""
+    return store.priv(path).setdefault("guest", {})
+
+
+@handles("compute.instances.getGuestAttributes")
+def get_guest_attributes(ctx):
+    path = _path(ctx)
+    ctx.store.must(path)
+    attrs = guest_attributes(ctx.store, path)
+    out = {"kind": "compute#guestAttributes", "selfLink": util.link(path + "/getGuestAttributes")}
+    key = ctx.query.get("variableKey")
+    if key:
+        ns, _, k = key.partition("/")
+        if ns not in attrs or k not in attrs[ns]:
+            raise errors.not_found(f"{path}/guestAttributes/{key}")
+        out["variableKey"] = key
+        out["variableValue"] = attrs[ns][k]
+        return out
+    qp = ctx.query.get("queryPath")
+    if qp is None:
+        raise errors.invalid("Invalid value for field 'queryPath': ''. One of queryPath or variableKey must be "
+                             "specified.")
+    ns, _, k = qp.partition("/")
+    items = []
+    for n in sorted(attrs):
+        if ns and n != ns:
+            continue
+        for key_, value in sorted(attrs[n].items()):
+            if k and key_ != k:
+                continue
+            items.append({"namespace": n, "key": key_, "value": value})
+    if not items and (ns or k):
+        raise errors.not_found(f"{path}/guestAttributes/{qp}")
+    out["queryPath"] = qp
+    out["queryValue"] = {"items": items} if items else {}
+    return out
+
+
+@handles("compute.instances.getSerialPortOutput")
+def get_serial_port_output(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    port = ctx.query.get("port", 1)
+    if not 1 <= int(port) <= 4:
+        raise errors.invalid_field("port", port, "Must be between 1 and 4.")
+    text = ctx.backend.serial_output(inst) if int(port) == 1 else ""
+    if text is None:
+        text = ctx.store.priv(path).get("serial", "")
+    data = text.encode()
+    start = int(ctx.query.get("start") or 0)
+    if start < 0:
+        start = max(0, len(data) + start)
+    start = min(start, len(data))
+    return {
+        "kind": "compute#serialPortOutput",
+        "contents": data[start:].decode(errors="replace"),
+        "start": str(start),
+        "next": str(len(data)),
+        "selfLink": util.link(path + f"/serialPort?port={port}"),
+    }
+
+
+__all__ = ["guest_attributes", "inst_path", "machine_type_res"]

@@ -1,0 +1,69 @@
+"""snapshots (minimal): insert, get, list, delete; so that disks can come from a snapshot."""
+
+from __future__ import annotations
+
+from .. import errors, util
+from . import handles, list_response
+
+
+def make_snapshot(store, project, body, disk=None):
+    name = body["name"]
+    path = f"projects/{project}/global/snapshots/{name}"
+    if store.get(path) is not None:
+        raise errors.already_exists(path)
+    if disk is None and body.get("sourceDisk"):
+        dpath = util.ref_path(body["sourceDisk"], project, "resource.sourceDisk", kind="disks")
+        disk = store.must(dpath)
+    snap = {
+        "kind": "compute#snapshot",
+        "id": util.new_id(),
+        "creationTimestamp": util.now(),
+        "name": name,
+        "status": "CREATING",
+        "diskSizeGb": disk["sizeGb"] if disk else str(body.get("diskSizeGb") or 10),
+        "storageBytes": "0",
+        "storageBytesStatus": "UP_TO_DATE",
+        "selfLink": util.link(path),
+        "labelFingerprint": util.fingerprint(),
+        "storageLocations": ["us"],
+        "snapshotType": "STANDARD",
+    }
+    if body.get("description"):
+        snap["description"] = body["description"]
+    if body.get("labels"):
+        util.check_labels("resource.labels", body["labels"])
+        snap["labels"] = dict(body["labels"])
+    if disk:
+        snap["sourceDisk"] = disk["selfLink"]
+        snap["sourceDiskId"] = disk["id"]
+        for key in ("licenses", "guestOsFeatures", "architecture"):
+            if disk.get(key):
+                snap[key] = disk[key]
+    return path, snap
+
+
+@handles("compute.snapshots.insert")
+def insert(ctx):
+    if not ctx.body.get("sourceDisk"):
+        raise errors.required("resource.sourceDisk")
+    path, snap = make_snapshot(ctx.store, ctx.project, ctx.body)
+    return ctx.op("insert", path, scope="global", target_id=snap["id"],
+                  immediate=lambda: ctx.store.put(path, snap), done=lambda: snap.update(status="READY"))
+
+
+@handles("compute.snapshots.get")
+def get(ctx):
+    return ctx.store.must(f"projects/{ctx.project}/global/snapshots/{ctx.params['snapshot']}")
+
+
+@handles("compute.snapshots.list")
+def list_(ctx):
+    coll = f"projects/{ctx.project}/global/snapshots"
+    return list_response(ctx, "compute#snapshotList", ctx.store.list(coll), coll)
+
+
+@handles("compute.snapshots.delete")
+def delete(ctx):
+    path = f"projects/{ctx.project}/global/snapshots/{ctx.params['snapshot']}"
+    snap = ctx.store.must(path)
+    return ctx.op("delete", path, scope="global", target_id=snap["id"], done=lambda: ctx.store.delete(path))

@@ -1,0 +1,329 @@
+"""The localgce application (transport independent) and its HTTP server.
+
+URL space on one port (docs/internals.md):
+  /compute/v1/...                                    Compute API
+  /token                                             OAuth2 token endpoint
+  /v1/projects/P/secrets/S/versions/V:access         Secret Manager (minimal)
+  /_localgce/guest/PROJECT/ZONE/INSTANCE/computeMetadata/v1/...   guest metadata server
+  /_localgce/...                                     control API
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from . import backend as backend_mod
+from . import catalog, control, discovery, errors, guest_metadata, resources, secrets, token
+from .operations import Operations
+from .store import Store
+
+NON_MUTATING_POST = re.compile(r"(/operations/[^/]+/wait|/testIamPermissions)$")
+
+
+class Response:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status, body=b"", headers=None):
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def json_response(status, obj, headers=None):
+    h = {"Content-Type": "application/json; charset=UTF-8"}
+    if headers:
+        h.update(headers)
+    return Response(status, json.dumps(obj, separators=(",", ":")).encode(), h)
+
+
+def error_response(exc):
+    return json_response(exc.status, exc.body(), exc.headers)
+
+
+class Faults:
+    """Injected faults: each matches an HTTP method and a regex on the path, ``count`` times."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items = []
+
+    def add(self, spec):
+        spec = dict(spec)
+        if not any(k in spec for k in ("status", "operation_error", "delay")):
+            raise ValueError("a fault needs one of: status, operation_error, delay")
+        spec.setdefault("method", None)
+        spec.setdefault("path", ".*")
+        spec["count"] = int(spec.get("count", 1))
+        re.compile(spec["path"])
+        with self.lock:
+            self.items.append(spec)
+        return spec
+
+    def take(self, method, path, kind):
+        """Consume one matching fault of ``kind`` ('status' or 'op'), or return None."""
+        with self.lock:
+            for f in self.items:
+                is_status = "status" in f
+                if (kind == "status") != is_status:
+                    continue
+                if f["method"] and f["method"].upper() != method:
+                    continue
+                if not re.search(f["path"], path):
+                    continue
+                f["count"] -= 1
+                if f["count"] <= 0:
+                    self.items.remove(f)
+                return f
+        return None
+
+    def clear(self):
+        with self.lock:
+            self.items.clear()
+
+
+class Ctx:
+    """What a resource handler gets: the parsed, validated request plus the app."""
+
+    __slots__ = ("app", "body", "http_method", "method", "params", "path", "project", "query")
+
+    def __init__(self, app, http_method, path, method, params, query, body):
+        self.app = app
+        self.http_method = http_method
+        self.path = path
+        self.method = method
+        self.params = params
+        self.query = query
+        self.body = body
+        self.project = params.get("project")
+
+    @property
+    def store(self):
+        return self.app.store
+
+    @property
+    def backend(self):
+        return self.app.backend
+
+    def op(self, op_type, target_path, *, scope, target_id=None, **callbacks):
+        fault = self.app.faults.take(self.http_method, self.path, "op")
+        return self.app.ops.submit(
+            project=self.project,
+            scope=scope,
+            op_type=op_type,
+            target_path=target_path,
+            target_id=target_id,
+            request_id=self.query.get("requestId"),
+            fault=fault,
+            **callbacks,
+        )
+
+
+class App:
+    def __init__(self, *, projects=(), operation_delay=0.0, state_file=None, require_auth=False,
+                 backend=None, wait_timeout=120.0):
+        resources.load()
+        self.store = Store(projects)
+        self.state_file = state_file
+        if state_file and os.path.exists(state_file):
+            self.store.load(state_file)
+        self.ops = Operations(self.store, operation_delay)
+        self.backend = backend or backend_mod.NullBackend()
+        self.require_auth = require_auth
+        self.wait_timeout = wait_timeout
+        self.faults = Faults()
+        self.log_lock = threading.Lock()
+        self.log = []
+        self.guest_log = []
+        self.stopping = False
+        self.base_url = None  # set by the HTTP server
+
+    # -- helpers for handlers and tests --------------------------------------------------
+    @property
+    def discovery(self):
+        return discovery.get()
+
+    def guest_url(self, project, zone, instance):
+        return f"{self.base_url}/_localgce/guest/{project}/{zone}/{instance}/computeMetadata/v1/"
+
+    def reset(self):
+        self.ops.clear()
+        self.store.reset()
+        self.faults.clear()
+        self.clear_requests()
+
+    def clear_requests(self):
+        with self.log_lock:
+            self.log.clear()
+            self.guest_log.clear()
+
+    def requests(self, mutating_only=False):
+        with self.log_lock:
+            entries = list(self.log)
+        if mutating_only:
+            entries = [e for e in entries if e["mutating"]]
+        return entries
+
+    def close(self):
+        self.stopping = True
+        with self.store.lock:
+            self.store.cond.notify_all()
+        self.ops.drain()
+        self.ops.stop()
+        if self.state_file:
+            self.store.save(self.state_file)
+
+    # -- dispatch ------------------------------------------------------------------------
+    def handle(self, method, raw_path, headers, body):
+        """Answer one request. ``headers`` is a case-insensitive mapping (or dict of str)."""
+        parsed = urllib.parse.urlsplit(raw_path)
+        path = parsed.path
+        query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+        if path.startswith("/_localgce/guest/"):
+            return guest_metadata.handle(self, method, path, query, headers, body)
+        if path.startswith("/_localgce/"):
+            return control.handle(self, method, path, query, body)
+        auth = _bearer(headers)
+        try:
+            resp, method_id = self._api(method, path, query, headers, body, auth)
+        except errors.ApiError as exc:
+            resp, method_id = error_response(exc), None
+        self._record(method, path, query, resp.status, auth, method_id, body)
+        return resp
+
+    def _record(self, method, path, query, status, auth, method_id, body):
+        entry = {
+            "method": method,
+            "path": path,
+            "query": {k: (v[-1] if len(v) == 1 else v) for k, v in query.items()},
+            "status": status,
+            "auth": auth is not None,
+            "id": method_id,
+            "mutating": method not in ("GET", "HEAD") and not NON_MUTATING_POST.search(path),
+            "time": time.time(),
+        }
+        if body and path.startswith(discovery.SERVICE_PREFIX):
+            try:
+                entry["body"] = json.loads(body)
+            except ValueError:
+                entry["body"] = None
+        with self.log_lock:
+            self.log.append(entry)
+
+    def _api(self, method, path, query, headers, body, auth):
+        fault = self.faults.take(method, path, "status")
+        if fault:
+            status = int(fault["status"])
+            exc = errors.ApiError(status, fault.get("reason") or errors.DEFAULT_REASON.get(status, "backendError"),
+                                  fault.get("message") or errors.DEFAULT_MESSAGE.get(status, "Injected fault"))
+            if path.startswith("/v1/"):
+                return json_response(status, errors.rpc_error(status, exc.message)), None
+            raise exc
+        if path == "/token":
+            return token.handle(self, method, headers, body), None
+        if (auth is not None and auth.startswith("expired")) or (auth is None and self.require_auth):
+            if path.startswith("/v1/"):
+                exc = errors.unauthenticated()
+                return json_response(401, errors.rpc_error(401, exc.message)), None
+            raise errors.unauthenticated()
+        if path.startswith("/v1/"):
+            return secrets.handle(self, method, path, auth), None
+        if not path.startswith(discovery.SERVICE_PREFIX):
+            raise errors.ApiError(404, "notFound", f"Not Found: {path}")
+        return self._compute(method, path, query, body)
+
+    def _compute(self, method, path, query, body):
+        disc = self.discovery
+        rel = path[len(discovery.SERVICE_PREFIX):]
+        hit = disc.match(method, rel)
+        if hit is None:
+            raise errors.ApiError(404, "notFound", f"The requested URL {path} was not found on this server.")
+        m, params = hit
+        params = {k: urllib.parse.unquote(v) for k, v in params.items()}
+        disc.check_path_params(m, params)
+        q = disc.coerce_query(m, query)
+        parsed_body = None
+        if m.request_ref is not None:
+            try:
+                parsed_body = json.loads(body) if body else {}
+            except ValueError as exc:
+                raise errors.json_payload(f"Invalid JSON payload received. {exc}", "") from None
+            disc.check_body(m, parsed_body)
+        handler = resources.HANDLERS.get(m.id)
+        if handler is None:
+            raise errors.ApiError(501, "notImplemented", f"localgce does not implement {m.id}")
+        ctx = Ctx(self, method, path, m, params, q, parsed_body)
+        # Handlers run under the store lock and the answer is encoded before it is released,
+        # so a concurrent mutation never shows half-applied. Long-polls wait on store.cond,
+        # which releases the lock while sleeping.
+        with self.store.lock:
+            if ctx.project:
+                self.store.ensure_project(ctx.project)
+            zone = params.get("zone")
+            if zone is not None and zone not in catalog.ZONES:
+                raise errors.invalid_field("zone", zone, "Unknown zone.")
+            region = params.get("region")
+            if region is not None and region not in catalog.REGIONS:
+                raise errors.invalid_field("region", region, "Unknown region.")
+            return json_response(200, handler(ctx)), m.id
+
+
+def _bearer(headers):
+    value = headers.get("Authorization") or headers.get("authorization")
+    if not value:
+        return None
+    scheme, _, tok = value.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return tok.strip()
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "localgce"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):  # quiet: the request log is the record
+        pass
+
+    def _serve(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            resp = self.server.app.handle(self.command, self.path, self.headers, body)
+        except Exception as exc:
+            import traceback
+
+            traceback.print_exc()
+            resp = error_response(errors.ApiError(500, "backendError", f"localgce internal error: {exc!r}"))
+        self.send_response(resp.status)
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(resp.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, host, port, app):
+        super().__init__((host, port), Handler)
+        self.app = app
+        h, p = self.server_address[:2]
+        app.base_url = f"http://{h}:{p}"
+
+    @property
+    def url(self):
+        return self.app.base_url

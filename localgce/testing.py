@@ -1,0 +1,154 @@
+"""In-process localgce for tests.
+
+    from localgce.testing import LocalGCE
+    srv = LocalGCE.start()            # free port, background thread
+    srv.url                           # http://127.0.0.1:PORT  (api_endpoint for the client)
+    srv.requests(mutating_only=True)  # the request log
+    srv.stop()
+
+pytest: ``pytest_plugins = ["localgce.testing"]`` (or import the fixtures) gives
+``localgce_server`` (one server per session) and ``localgce`` (the same server, reset to
+the seeded state with an empty log, faults and default config before each test).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from . import guest_metadata, secrets
+from .server import App, Server
+
+DEFAULT_PROJECT = "test-project"
+DEFAULT_ZONE = "us-central1-a"
+
+
+class LocalGCE:
+    def __init__(self, app, server, thread):
+        self.app = app
+        self.server = server
+        self._thread = thread
+        self._defaults = {"operation_delay": app.ops.delay, "require_auth": app.require_auth}
+
+    @classmethod
+    def start(cls, host="127.0.0.1", port=0, **opts):
+        """Start a server; ``opts`` go to ``App`` (projects, operation_delay, state_file,
+        require_auth, backend, wait_timeout)."""
+        app = App(**opts)
+        server = Server(host, port, app)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                  name="localgce-http", daemon=True)
+        thread.start()
+        return cls(app, server, thread)
+
+    # -- life cycle ------------------------------------------------------------------------
+    @property
+    def url(self):
+        return self.app.base_url
+
+    def stop(self):
+        self.app.close()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def reset(self):
+        """Seeded state, empty logs, no faults, the start-up config."""
+        self.app.reset()
+        self.config(**self._defaults)
+
+    def config(self, operation_delay=None, require_auth=None):
+        if operation_delay is not None:
+            self.app.ops.delay = float(operation_delay)
+        if require_auth is not None:
+            self.app.require_auth = bool(require_auth)
+
+    # -- request log and faults -----------------------------------------------------------
+    def requests(self, mutating_only=False):
+        return self.app.requests(mutating_only=mutating_only)
+
+    def clear_requests(self):
+        self.app.clear_requests()
+
+    def guest_requests(self):
+        with self.app.log_lock:
+            return list(self.app.guest_log)
+
+    def fault(self, method=None, path=".*", count=1, *, status=None, reason=None, message=None,
+              operation_error=None, delay=None):
+        """Inject a fault for the next ``count`` requests whose method and path (regex search) match.
+
+        One of: ``status`` (+ ``reason``, ``message``): answer with that HTTP error;
+        ``operation_error`` ({"code", "message", "http_status"}): the operation ends in error
+        and changes nothing; ``delay`` (seconds): the operation takes that long.
+        """
+        spec = {"method": method, "path": path, "count": count}
+        if status is not None:
+            spec["status"] = status
+            if reason:
+                spec["reason"] = reason
+            if message:
+                spec["message"] = message
+        elif operation_error is not None:
+            spec["operation_error"] = operation_error
+        elif delay is not None:
+            spec["delay"] = delay
+        return self.app.faults.add(spec)
+
+    def faults(self):
+        with self.app.faults.lock:
+            return list(self.app.faults.items)
+
+    def clear_faults(self):
+        self.app.faults.clear()
+
+    # -- data -------------------------------------------------------------------------------
+    def set_secret(self, project, secret, data):
+        """Add a Secret Manager version; returns its number."""
+        return secrets.add_version(self.app.store, project, secret, data)
+
+    def guest_url(self, project, zone, instance):
+        """Base URL of an instance's metadata server, ending in /computeMetadata/v1/."""
+        return self.app.guest_url(project, zone, instance)
+
+    def set_guest_attribute(self, project, zone, instance, namespace, key, value):
+        guest_metadata.set_guest_attribute(self.app.store, project, zone, instance, namespace, key, value)
+
+    def get_resource(self, path):
+        """A stored resource by path ('projects/p/zones/z/instances/x'), or None (a copy)."""
+        import copy
+
+        with self.app.store.lock:
+            return copy.deepcopy(self.app.store.get(path))
+
+    def client(self, client_class, token="localgce-token"):
+        """A google-cloud-compute client aimed at this server (imported lazily)."""
+        from google.api_core.client_options import ClientOptions
+        from google.oauth2.credentials import Credentials
+
+        return client_class(credentials=Credentials(token=token),
+                            client_options=ClientOptions(api_endpoint=self.url), transport="rest")
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - only needed for the fixtures
+    pytest = None
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def localgce_server():
+        srv = LocalGCE.start()
+        yield srv
+        srv.stop()
+
+    @pytest.fixture
+    def localgce(localgce_server):
+        localgce_server.reset()
+        return localgce_server

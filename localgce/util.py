@@ -1,0 +1,108 @@
+"""Small helpers shared by the resources: links, ids, fingerprints, timestamps, references."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import os
+import re
+import secrets as _secrets
+
+from . import errors
+
+LINK_PREFIX = "https://www.googleapis.com/compute/v1/"
+# Forms of a full URL the real API accepts in references.
+_URL_PREFIXES = (
+    "https://www.googleapis.com/compute/v1/",
+    "https://compute.googleapis.com/compute/v1/",
+    "http://www.googleapis.com/compute/v1/",
+    "www.googleapis.com/compute/v1/",
+    "compute.googleapis.com/compute/v1/",
+)
+NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def link(path):
+    return LINK_PREFIX + path
+
+
+def now():
+    """RFC 3339 with milliseconds, like creationTimestamp (the real API uses Pacific time)."""
+    t = datetime.datetime.now(datetime.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}-00:00"
+
+
+def new_id():
+    """A uint64 id, as the API sends it: a decimal string."""
+    return str(int.from_bytes(os.urandom(8), "big") >> 1 | (1 << 60))
+
+
+def fingerprint():
+    return base64.b64encode(os.urandom(8)).decode()
+
+
+def op_name():
+    import time
+
+    return "operation-%d-%s-%s-%s-%s" % (
+        int(time.time() * 1000),
+        _secrets.token_hex(6)[:13],
+        _secrets.token_hex(4),
+        _secrets.token_hex(4),
+        _secrets.token_hex(4),
+    )
+
+
+def strip_url(value):
+    for p in _URL_PREFIXES:
+        if value.startswith(p):
+            return value[len(p):]
+    return value
+
+
+def last(value):
+    return value.rstrip("/").rsplit("/", 1)[-1] if value else value
+
+
+def ref_path(value, project, field, *, zone=None, region=None, kind=None):
+    """Normalise a full or partial URL into 'projects/P/...'.
+
+    Accepts what the real API accepts: a full URL, 'projects/P/...', 'zones/Z/...',
+    'regions/R/...', 'global/...'. A bare name is refused (the API wants a URL).
+    """
+    if not isinstance(value, str) or not value:
+        raise errors.invalid_field(field, value, "Must be a URL to a valid Compute resource of the correct type.")
+    rel = strip_url(value)
+    if rel.startswith("projects/"):
+        path = rel
+    elif rel.startswith(("zones/", "regions/", "global/")):
+        path = f"projects/{project}/{rel}"
+    else:
+        raise errors.invalid_field(field, value, "Must be a URL to a valid Compute resource of the correct type.")
+    parts = path.split("/")
+    if kind and (len(parts) < 2 or parts[-2] != kind):
+        raise errors.invalid_field(field, value, "Must be a URL to a valid Compute resource of the correct type.")
+    return path
+
+
+def check_name(field, value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
+        raise errors.invalid_field(
+            field, value, "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'"
+        )
+
+
+LABEL_KEY_RE = re.compile(r"[\w][\w-]{0,62}", re.UNICODE)
+LABEL_VALUE_RE = re.compile(r"[\w-]{0,63}", re.UNICODE)
+
+
+def check_labels(field, labels):
+    if len(labels) > 64:
+        raise errors.invalid(f"Invalid value for field '{field}': Too many labels (max 64).")
+    for k, v in labels.items():
+        if not LABEL_KEY_RE.fullmatch(k) or not k[0].isalpha() or k != k.lower():
+            raise errors.invalid_field(f"{field}", k, "Label keys must start with a lowercase letter "
+                                       "and contain only lowercase letters, digits, '_' and '-' (max 63).")
+        if not isinstance(v, str) or not LABEL_VALUE_RE.fullmatch(v) or v != v.lower():
+            raise errors.invalid_field(f"{field}.{k}", v, "Label values may contain only lowercase letters, "
+                                       "digits, '_' and '-' (max 63).")
