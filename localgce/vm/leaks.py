@@ -1,5 +1,5 @@
 """Find what a piece of work left behind on the host: processes, mounts, loop devices,
-cgroups and network namespaces.
+cgroups, network namespaces and nspawn's temp dirs.
 
     snap = leaks.snapshot()
     ... boot and power off VMs ...
@@ -8,6 +8,8 @@ cgroups and network namespaces.
 
 A process counts only if it appeared after the snapshot and is still alive after a short
 settle time (so a process that is just exiting is not reported). Kernel threads are ignored.
+By default only the simulator's own things count (see diff()), so that other work on a
+shared machine does not make the check fail.
 """
 
 import os
@@ -66,8 +68,17 @@ def _netns():
         return set()
 
 
+def _nspawn_temp():
+    # nspawn keeps a throwaway /etc overlay upper dir here while a VM runs.
+    try:
+        return {n for n in os.listdir("/var/tmp") if n.startswith("nspawn-")}
+    except FileNotFoundError:
+        return set()
+
+
 def snapshot():
     return {
+        "nspawn_temp": _nspawn_temp(),
         "processes": _processes(),
         "mounts": _mounts(),
         "loops": _loops(),
@@ -76,22 +87,65 @@ def snapshot():
     }
 
 
-def diff(before, settle=5.0):
-    """What exists now and did not at `before`; waits up to `settle` s for stragglers to go."""
+MARKERS = ("systemd-nspawn", "localgce.vm", "gce-cos", "gcecos-", "nspawn-")
+
+
+def _cgroup_of(pid):
+    try:
+        with open("/proc/%d/cgroup" % pid) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
+def _ours(pid, procs, me):
+    """A simulator process: descends from the checker, or from/is a marked process (nspawn,
+    relay) or sits in a simulator cgroup. Other work on the machine is not counted."""
+    by_pid = {p: cmd for (p, _s), cmd in procs.items()}
+    seen = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        if pid == me or any(m in by_pid.get(pid, "") for m in MARKERS) or "gce-cos" in _cgroup_of(pid):
+            return True
+        pid = _ppid(pid)
+    return False
+
+
+def _marked(text):
+    return any(m in text for m in MARKERS) or "/dev/loop" in text
+
+
+def diff(before, settle=5.0, scope="simulator"):
+    """What exists now and did not at `before`; waits up to `settle` s for stragglers to go.
+
+    scope="simulator" counts only what the simulator makes (its processes and their children,
+    gce-cos cgroups, gcecos- netns, loop devices, mounts naming them), so that unrelated work
+    running on the same machine is not reported; scope="all" counts everything new."""
     deadline = time.monotonic() + settle
+    me = os.getpid()
+    every = scope == "all"
     while True:
         now = snapshot()
-        me = os.getpid()
+        procs = now["processes"]
         left = {
             "processes": sorted(
                 "%d %s" % (pid, cmd)
-                for (pid, start), cmd in now["processes"].items()
-                if (pid, start) not in before["processes"] and pid != me
+                for (pid, start), cmd in procs.items()
+                if (pid, start) not in before["processes"] and pid != me and (every or _ours(pid, procs, me))
             ),
-            "mounts": sorted("%s (%s)" % m for m in now["mounts"] - before["mounts"]),
+            "mounts": sorted("%s (%s)" % m for m in now["mounts"] - before["mounts"] if every or _marked(" ".join(m))),
             "loops": sorted(now["loops"] - before["loops"]),
-            "cgroups": sorted(now["cgroups"] - before["cgroups"]),
-            "netns": sorted(now["netns"] - before["netns"]),
+            "cgroups": sorted(c for c in now["cgroups"] - before["cgroups"] if every or "gce-cos" in c),
+            "netns": sorted(n for n in now["netns"] - before["netns"] if every or n.startswith("gcecos-")),
+            "nspawn_temp": sorted(now["nspawn_temp"] - before["nspawn_temp"]),
         }
         left = {k: v for k, v in left.items() if v}
         if not left or time.monotonic() > deadline:
@@ -99,8 +153,8 @@ def diff(before, settle=5.0):
         time.sleep(0.25)
 
 
-def assert_clean(before, settle=5.0):
-    left = diff(before, settle)
+def assert_clean(before, settle=5.0, scope="simulator"):
+    left = diff(before, settle, scope)
     if left:
         lines = ["left behind:"]
         for kind, items in left.items():

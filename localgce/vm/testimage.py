@@ -48,3 +48,21 @@ def busybox_rootfs_tar(text="hello from busybox\n", extra_files=None):
         for name, data in (extra_files or {}).items():
             add_file(name.lstrip("/"), data if isinstance(data, bytes) else data.encode())
     return buf.getvalue()
+
+
+def http_get_eventually(url, tries=100, pause=0.1):
+    """GET url until it answers 200 (a container needs a moment to listen); return the body.
+
+    Bounded by a count of tries, not by a wall-clock threshold."""
+    import time
+    import urllib.request
+
+    last = None
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return resp.read().decode()
+        except OSError as exc:
+            last = exc
+        time.sleep(pause)
+    raise AssertionError("%s never answered: %s" % (url, last))

@@ -4,13 +4,11 @@ Secret Manager, a registry image served through a port forward, disks and reset.
 import base64
 import json
 import os
-import time
 
 import pytest
-import requests
 
 from localgce.vm.machine import VirtualMachine, create_disk
-from localgce.vm.testimage import busybox_rootfs_tar
+from localgce.vm.testimage import busybox_rootfs_tar, http_get_eventually
 
 NAME, INSTANCE_ID = "vm-test-1", "4242424242"
 
@@ -135,22 +133,7 @@ def test_registry_image_runs_and_answers_through_port_forward(vm, registry):
                  "/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"])
     assert r.returncode == 0, r.stderr
     url = "http://127.0.0.1:%d/index.html" % vm.ports[8080]
-    assert _get_eventually(url) == "hello from the VM\n"
-
-
-def _get_eventually(url, tries=100):
-    # Bounded by count, not by a wall-clock threshold: the container needs a moment to listen.
-    last = None
-    for _ in range(tries):
-        try:
-            resp = requests.get(url, timeout=5)
-            if resp.status_code == 200:
-                return resp.text
-            last = resp.status_code
-        except requests.RequestException as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError("%s never answered: %s" % (url, last))
+    assert http_get_eventually(url) == "hello from the VM\n"
 
 
 def test_disk_and_var_survive_reset_etc_is_rebuilt(vm, registry):

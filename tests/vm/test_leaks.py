@@ -1,0 +1,39 @@
+"""Power off leaves nothing behind on the host: no process, loop device, mount, cgroup,
+network namespace or nspawn temp dir, after an orderly poweroff and after a forced one."""
+
+import os
+
+import pytest
+
+from localgce.vm import leaks
+from localgce.vm.machine import VirtualMachine, create_disk
+from localgce.vm.testimage import busybox_rootfs_tar, http_get_eventually
+
+
+def _boot_with_everything(vm, disk, upstream):
+    vm.boot("77", "leaky", "#cloud-config\nruncmd:\n- [sh, -c, 'echo ran > /run/ran']\n", disks=[("d", disk)],
+            metadata_url=upstream.guest_url("leaky"), secret_url=upstream.url, port_forwards=[8081])
+    # A running container with a restart policy, holding dockerd's cgroups and a port.
+    assert vm.exec(["docker", "import", "-", "bb:1"], input=busybox_rootfs_tar("x\n"), text=False).returncode == 0
+    r = vm.exec(["docker", "run", "-d", "--restart=always", "-p", "8081:80", "bb:1",
+                 "/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"])
+    assert r.returncode == 0, r.stderr
+    assert http_get_eventually("http://127.0.0.1:%d/index.html" % vm.ports[8081]) == "x\n"
+    r = vm.exec(["sh", "-c", "mkfs.ext4 -q /dev/disk/by-id/google-d && mount /dev/disk/by-id/google-d /mnt/disks"])
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("timeout", [60, 0], ids=["orderly-poweroff", "forced-after-timeout"])
+def test_power_off_leaves_nothing_behind(rootfs, upstream, workdir, timeout):
+    disk = create_disk(os.path.join(workdir, "leak-%d.img" % timeout), 1)
+    before = leaks.snapshot()
+    vm = VirtualMachine(os.path.join(workdir, "leak-%d" % timeout), rootfs=rootfs)
+    try:
+        _boot_with_everything(vm, disk, upstream)
+        during = leaks.diff(before, settle=0)
+        # The checker sees what a running VM holds, so an empty report after power off means something.
+        assert {"processes", "loops", "cgroups", "netns"} <= set(during), during
+    finally:
+        vm.power_off(timeout=timeout)
+    leaks.assert_clean(before)
+    vm.destroy()
