@@ -37,7 +37,7 @@ attributes:
     support: none
     description: The module never changes anything.
 author:
-  - gce.cos contributors
+  - gce.cos maintainers (@gce-cos)
 """
 
 EXAMPLES = r"""

@@ -59,7 +59,7 @@ def test_retry_stops_at_the_deadline():
     slept = []
     policy = RetryPolicy(initial=10.0, cap=60.0, deadline=25.0, max_attempts=10, sleep=slept.append, rand=lambda: 1.0)
     with pytest.raises(FakeApiError):
-        policy.call(lambda: (_ for _ in ()).throw(FakeApiError(503)))
+        policy.call(lambda: (x for x in ()).throw(FakeApiError(503)))
     # 10 s then 20 s would pass the 25 s budget: only the first delay fits.
     assert slept == [10.0]
 
