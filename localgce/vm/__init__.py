@@ -22,9 +22,8 @@ def unavailable_reason():
         return "COS VM simulator unavailable: needs root (running as uid %d)" % os.geteuid()
     missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
     if missing:
-        return "COS VM simulator unavailable: missing %s (Debian: systemd-container debootstrap iproute2 util-linux)" % (
-            ", ".join(missing)
-        )
+        return "COS VM simulator unavailable: missing %s (Debian: %s)" % (
+            ", ".join(missing), "systemd-container debootstrap iproute2 util-linux")
     if not os.path.isdir("/sys/fs/cgroup"):
         return "COS VM simulator unavailable: /sys/fs/cgroup is not mounted"
     if not os.path.exists("/dev/loop-control"):

@@ -180,8 +180,22 @@ After=network-online.target
 Type=oneshot
 RemainAfterExit=yes
 # Never fail the target: units ordered after it must still start.
-ExecStart=/bin/sh -c 'for i in $(seq 1 60); do curl -sf -o /dev/null -H "Metadata-Flavor: Google" http://metadata.google.internal/computeMetadata/v1/instance/id && exit 0; sleep 0.5; done; echo "metadata server not reachable" >&2; exit 0'
+ExecStart=/usr/lib/gce-cos/wait-metadata
 """,
+)
+_file(
+    "/usr/lib/gce-cos/wait-metadata",
+    """
+#!/bin/sh
+URL=http://metadata.google.internal/computeMetadata/v1/instance/id
+for i in $(seq 1 60); do
+    curl -sf -o /dev/null -H "Metadata-Flavor: Google" $URL && exit 0
+    sleep 0.5
+done
+echo "metadata server not reachable" >&2
+exit 0
+""",
+    0o755,
 )
 _file(
     "/usr/bin/docker-credential-gcr",

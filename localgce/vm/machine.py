@@ -20,6 +20,7 @@ What a boot sets up on the host, and power_off() removes:
   - the nspawn process (its console goes to <state>/console.log).
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -78,10 +79,8 @@ def _rmtree_cgroup(path):
         return True
     for dirpath, dirs, _files in os.walk(path, topdown=False):
         for d in dirs:
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(os.path.join(dirpath, d))
-            except OSError:
-                pass
     try:
         os.rmdir(path)
     except OSError:
@@ -240,7 +239,7 @@ class VirtualMachine:
         envs = ["PATH=" + PATH, "LANG=C.UTF-8", "HOME=/root", "TERM=dumb"]
         envs += ["%s=%s" % kv for kv in (env or {}).items()]
         cmd = ["nsenter", "-t", str(self.pid1), "-a", "--", "/usr/bin/env", "-i", *envs, *argv]
-        proc = subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text,
+        proc = subprocess.run(cmd, input=input, capture_output=True, text=text,
                               timeout=timeout)
         if check and proc.returncode != 0:
             raise VMError("in VM: %s: exit %d: %s" % (" ".join(argv), proc.returncode, proc.stderr.strip()))
@@ -289,7 +288,7 @@ class VirtualMachine:
         if os.path.exists(os.path.join(pki, "server.crt")):
             cfg["tls_cert"], cfg["tls_key"] = os.path.join(pki, "server.crt"), os.path.join(pki, "server.key")
         os.makedirs(self.state_dir, exist_ok=True)
-        relay_log = open(os.path.join(self.state_dir, "relay.log"), "ab")
+        relay_log = open(os.path.join(self.state_dir, "relay.log"), "ab")  # noqa: SIM115 (closed below)
         pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self.relay = subprocess.Popen(
             [os.environ.get("GCE_COS_PYTHON") or _python(), "-m", "localgce.vm.relay", "/run/netns/" + ns],
@@ -383,7 +382,7 @@ class VirtualMachine:
         # Enter our own cgroups before exec'ing nspawn, so everything it starts nests there.
         procs = " ".join(os.path.join(p, "cgroup.procs") for p in self.cgroups)
         wrapper = 'for f in %s; do echo $$ > "$f" || exit 1; done; exec "$@"' % procs
-        self._console = open(self.console_path, "ab")
+        self._console = open(self.console_path, "ab")  # noqa: SIM115 (kept for the VM's life)
         self._console.write(("\n===== gce-cos simulator: boot %d of %s (%s) =====\n"
                              % (self.boots, a["name"], time.strftime("%Y-%m-%dT%H:%M:%S%z"))).encode())
         self._console.flush()
@@ -405,10 +404,8 @@ class VirtualMachine:
             return
         pid1 = self.pid1 or self._find_pid1()
         if pid1:
-            try:  # SIGRTMIN+4 asks systemd for an orderly poweroff
+            with contextlib.suppress(ProcessLookupError):  # SIGRTMIN+4: systemd's orderly poweroff
                 os.kill(pid1, signal.SIGRTMIN + 4)
-            except ProcessLookupError:
-                pass
         else:
             self.proc.terminate()
         try:
@@ -417,10 +414,8 @@ class VirtualMachine:
         except subprocess.TimeoutExpired:
             pass
         if pid1:
-            try:  # killing the PID namespace's init kills every process in it
+            with contextlib.suppress(ProcessLookupError):  # killing the PID ns init kills all in it
                 os.kill(pid1, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -434,10 +429,8 @@ class VirtualMachine:
         self.pid1 = None
         for path in self.cgroups:
             for pid in _cgroup_pids(path):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         errors = []
         for path in reversed(self.cgroups):
             for _ in range(50):
@@ -446,10 +439,8 @@ class VirtualMachine:
                 time.sleep(0.1)
             else:
                 errors.append("cgroup %s" % path)
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(os.path.dirname(path))  # the shared gce-cos parent, once empty
-            except OSError:
-                pass
         self.cgroups = []
         for loop in self.loops:
             if subprocess.run(["losetup", "-d", loop], capture_output=True).returncode != 0:

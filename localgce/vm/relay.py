@@ -16,6 +16,7 @@ namespace. Three kinds of relay:
 When everything listens it prints one JSON line {"ready": true, "into_vm": {VMPORT: HOSTPORT}}.
 """
 
+import contextlib
 import ctypes
 import http.client
 import http.server
@@ -72,10 +73,8 @@ def _pump(src, dst):
     except OSError:
         pass
     finally:
-        try:
+        with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
 
 def _splice(a, b):

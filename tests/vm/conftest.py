@@ -76,7 +76,8 @@ class FakeUpstream:
                         return self._send(404, json.dumps({"error": {"code": 404}}))
                     import base64
 
-                    payload = {"name": self.path[4:-7], "payload": {"data": base64.b64encode(upstream.secrets[name]).decode()}}
+                    data = base64.b64encode(upstream.secrets[name]).decode()
+                    payload = {"name": self.path[4:-7], "payload": {"data": data}}
                     return self._send(200, json.dumps(payload), [("Content-Type", "application/json")])
                 return self._send(404, "unknown path %s\n" % self.path)
 
@@ -128,7 +129,7 @@ class Registry:
                 "http:\n  addr: %s\nauth:\n  htpasswd:\n    realm: gce-cos-test\n    path: %s\n"
                 % (self.dir, self.address, htpasswd)
             )
-        self.log = open(os.path.join(self.dir, "registry.log"), "wb")
+        self.log = open(os.path.join(self.dir, "registry.log"), "wb")  # noqa: SIM115 (closed in close())
         self.proc = subprocess.Popen(["docker-registry", "serve", cfg], stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 30
         while True:
@@ -137,7 +138,8 @@ class Registry:
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("docker-registry did not start: %s" % open(self.log.name).read())
+                    with open(self.log.name) as f:
+                        raise RuntimeError("docker-registry did not start: %s" % f.read())
                 time.sleep(0.05)
 
     def close(self):
