@@ -159,9 +159,18 @@ def _etag(node):
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def _render(node, is_dir, query):
+def _is_dir(node):
+    # Lists of scalars (tags, scopes) are leaves on GCE; lists of objects are directories.
+    return isinstance(node, dict) or (isinstance(node, list) and any(isinstance(v, (dict, list)) for v in node))
+
+
+def _render(node, is_dir, query, name=""):
     alt = query.get("alt", [""])[-1]
     recursive = query.get("recursive", ["false"])[-1].lower() == "true"
+    if isinstance(node, list) and not _is_dir(node):
+        if alt == "json" or name == "tags":
+            return json.dumps(node).encode(), "application/json"
+        return "".join(f"{v}\n" for v in node).encode(), "application/text"
     if isinstance(node, (dict, list)):
         if not is_dir:
             # A directory asked for without the trailing slash: GCE redirects; we answer as a directory.
@@ -173,9 +182,9 @@ def _render(node, is_dir, query):
             return json.dumps(_to_json(node, isinstance(node, Raw)), separators=(",", ":")).encode(), \
                 "application/json"
         if isinstance(node, list):
-            names = [f"{i}/" if isinstance(v, (dict, list)) else str(i) for i, v in enumerate(node)]
+            names = [f"{i}/" if _is_dir(v) else str(i) for i, v in enumerate(node)]
         else:
-            names = [f"{k}/" if isinstance(v, (dict, list)) else k for k, v in node.items()]
+            names = [f"{k}/" if _is_dir(v) else k for k, v in node.items()]
         if alt == "json":
             return json.dumps(names).encode(), "application/json"
         return ("\n".join(names) + ("\n" if names else "")).encode(), "application/text"
@@ -264,7 +273,7 @@ def _read(app, store, project, zone, name, ipath, sub, is_dir, query):
                 etag = _etag(node)
                 if etag != base:
                     break
-    data, ctype = _render(node, is_dir, query)
+    data, ctype = _render(node, is_dir, query, sub[-1] if sub else "")
     return _answer(200, data, ctype, etag)
 
 

@@ -1,0 +1,206 @@
+"""The per-instance GCE metadata server (what the cos agent and the VM simulator use)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import requests
+from conftest import PROJECT, ZONE
+from google.api_core import exceptions
+from google.cloud import compute_v1
+
+H = {"Metadata-Flavor": "Google"}
+
+
+@pytest.fixture
+def vm(api):
+    api.create_instance(
+        "vm-md",
+        metadata=compute_v1.Metadata(items=[
+            compute_v1.Items(key="cos-container-web", value="unit text\nline 2"),
+            compute_v1.Items(key="enable-guest-attributes", value="TRUE"),
+        ]),
+        service_accounts=[compute_v1.ServiceAccount(email="default",
+                                                    scopes=["https://www.googleapis.com/auth/cloud-platform"])],
+        network_interfaces=[compute_v1.NetworkInterface(network="global/networks/default",
+                                                        access_configs=[compute_v1.AccessConfig()])],
+        tags=compute_v1.Tags(items=["web"]),
+    )
+    return api.srv.guest_url(PROJECT, ZONE, "vm-md")
+
+
+def set_metadata(api, name, items):
+    inst = api.instances.get(project=PROJECT, zone=ZONE, instance=name)
+    md = compute_v1.Metadata(fingerprint=inst.metadata.fingerprint,
+                             items=[compute_v1.Items(key=k, value=v) for k, v in items.items()])
+    api.ok(api.instances.set_metadata_unary(project=PROJECT, zone=ZONE, instance=name, metadata_resource=md))
+
+
+def test_metadata_flavor_header_is_required(vm):
+    r = requests.get(vm + "instance/id")
+    assert r.status_code == 403
+    r = requests.get(vm + "instance/id", headers={"Metadata-Flavor": "google-ish"})
+    assert r.status_code == 403
+
+
+def test_every_answer_has_flavor_and_etag(vm):
+    for path in ("instance/id", "instance/attributes/", "project/project-id", "instance/nope"):
+        r = requests.get(vm + path, headers=H)
+        assert r.headers["Metadata-Flavor"] == "Google"
+        assert r.headers["ETag"]
+
+
+def test_identity_leaves(vm, api):
+    inst = api.instances.get(project=PROJECT, zone=ZONE, instance="vm-md")
+    num = api.projects.get(project=PROJECT).id
+    get = lambda p: requests.get(vm + p, headers=H)  # noqa: E731
+    assert get("instance/id").text == str(inst.id)
+    assert get("instance/name").text == "vm-md"
+    assert get("instance/zone").text == f"projects/{num}/zones/{ZONE}"
+    assert get("instance/hostname").text == f"vm-md.{ZONE}.c.{PROJECT}.internal"
+    assert get("project/project-id").text == PROJECT
+    assert get("project/numeric-project-id").text == str(num)
+    assert get("instance/machine-type").text == f"projects/{num}/machineTypes/e2-small"
+    assert get("instance/network-interfaces/0/ip").text == inst.network_interfaces[0].network_i_p
+    assert get("instance/network-interfaces/0/access-configs/0/external-ip").text == \
+        inst.network_interfaces[0].access_configs[0].nat_i_p
+    assert get("instance/service-accounts/default/email").text == inst.service_accounts[0].email
+    assert get("instance/tags?alt=json").json() == ["web"]
+    assert get("instance/nope").status_code == 404
+
+
+def test_attributes_listing_value_and_recursive_json(vm):
+    r = requests.get(vm + "instance/attributes/", headers=H)
+    assert r.status_code == 200
+    assert r.text == "cos-container-web\nenable-guest-attributes\n"
+    assert requests.get(vm + "instance/attributes/cos-container-web", headers=H).text == "unit text\nline 2"
+    r = requests.get(vm + "instance/attributes/?recursive=true&alt=json", headers=H)
+    assert r.headers["Content-Type"] == "application/json"
+    assert r.json() == {"cos-container-web": "unit text\nline 2", "enable-guest-attributes": "TRUE"}
+    assert requests.get(vm + "instance/attributes/missing", headers=H).status_code == 404
+    top = requests.get(vm, headers=H).text.split("\n")
+    assert "instance/" in top and "project/" in top
+
+
+def test_recursive_instance_uses_camel_case_but_keeps_attribute_keys(vm):
+    data = requests.get(vm + "instance/?recursive=true", headers=H).json()
+    assert data["attributes"]["cos-container-web"].startswith("unit")
+    assert data["networkInterfaces"][0]["accessConfigs"][0]["externalIp"]
+    assert data["serviceAccounts"]["default"]["email"].endswith("-compute@developer.gserviceaccount.com")
+    assert "token" not in json.dumps(data["serviceAccounts"])
+
+
+def test_project_attributes_follow_common_instance_metadata(vm, api):
+    assert requests.get(vm + "project/attributes/", headers=H).text == ""
+    proj = api.projects.get(project=PROJECT)
+    md = compute_v1.Metadata(fingerprint=proj.common_instance_metadata.fingerprint,
+                             items=[compute_v1.Items(key="team", value="blue")])
+    api.ok(api.projects.set_common_instance_metadata_unary(project=PROJECT, metadata_resource=md))
+    assert requests.get(vm + "project/attributes/team", headers=H).text == "blue"
+
+
+def test_service_account_token(vm):
+    r = requests.get(vm + "instance/service-accounts/default/token", headers=H)
+    tok = r.json()
+    assert set(tok) == {"access_token", "expires_in", "token_type"}
+    assert tok["token_type"] == "Bearer" and tok["expires_in"] > 0
+
+
+def test_no_service_account_no_token(api):
+    api.create_instance("vm-nosa")
+    url = api.srv.guest_url(PROJECT, ZONE, "vm-nosa")
+    assert requests.get(url + "instance/service-accounts/default/token", headers=H).status_code == 404
+
+
+def test_wait_for_change_returns_at_once_when_etag_differs(vm):
+    r = requests.get(vm + "instance/attributes/?recursive=true&wait_for_change=true&last_etag=stale&timeout_sec=30",
+                     headers=H, timeout=5)
+    assert r.status_code == 200
+    assert r.json()["enable-guest-attributes"] == "TRUE"
+
+
+def test_wait_for_change_times_out_with_same_content(vm):
+    first = requests.get(vm + "instance/attributes/?recursive=true", headers=H)
+    etag = first.headers["ETag"]
+    r = requests.get(vm + f"instance/attributes/?recursive=true&wait_for_change=true&last_etag={etag}&timeout_sec=0.2",
+                     headers=H, timeout=5)
+    assert r.headers["ETag"] == etag
+    assert r.json() == first.json()
+
+
+def test_wait_for_change_wakes_on_set_metadata(vm, api):
+    first = requests.get(vm + "instance/attributes/?recursive=true", headers=H)
+    etag = first.headers["ETag"]
+    got = {}
+    started = threading.Event()
+
+    def poll():
+        started.set()
+        got["r"] = requests.get(
+            vm + f"instance/attributes/?recursive=true&wait_for_change=true&last_etag={etag}&timeout_sec=60",
+            headers=H, timeout=70)
+
+    t = threading.Thread(target=poll)
+    t.start()
+    started.wait()
+    set_metadata(api, "vm-md", {"cos-container-web": "v2", "enable-guest-attributes": "TRUE"})
+    t.join(timeout=30)
+    assert not t.is_alive()
+    assert got["r"].json()["cos-container-web"] == "v2"
+    assert got["r"].headers["ETag"] != etag
+
+
+def test_etag_only_changes_with_content(vm, api):
+    e1 = requests.get(vm + "instance/attributes/cos-container-web", headers=H).headers["ETag"]
+    set_metadata(api, "vm-md", {"cos-container-web": "unit text\nline 2", "enable-guest-attributes": "TRUE",
+                                "other": "x"})
+    assert requests.get(vm + "instance/attributes/cos-container-web", headers=H).headers["ETag"] == e1
+    set_metadata(api, "vm-md", {"cos-container-web": "changed", "enable-guest-attributes": "TRUE"})
+    assert requests.get(vm + "instance/attributes/cos-container-web", headers=H).headers["ETag"] != e1
+
+
+def test_guest_attributes_put_get_delete_and_api_read(vm, api):
+    url = vm + "instance/guest-attributes/cos-agent/web"
+    assert requests.put(url, data='{"state": "running"}', headers=H).status_code == 200
+    assert requests.get(url, headers=H).text == '{"state": "running"}'
+    assert requests.get(vm + "instance/guest-attributes/", headers=H).text == "cos-agent/\n"
+    res = api.instances.get_guest_attributes(request=compute_v1.GetGuestAttributesInstanceRequest(
+        project=PROJECT, zone=ZONE, instance="vm-md", query_path="cos-agent/"))
+    assert [(i.namespace, i.key, i.value) for i in res.query_value.items] == [
+        ("cos-agent", "web", '{"state": "running"}')]
+    res = api.instances.get_guest_attributes(request=compute_v1.GetGuestAttributesInstanceRequest(
+        project=PROJECT, zone=ZONE, instance="vm-md", variable_key="cos-agent/web"))
+    assert res.variable_value == '{"state": "running"}'
+    assert requests.delete(url, headers=H).status_code == 200
+    assert requests.get(url, headers=H).status_code == 404
+    with pytest.raises(exceptions.NotFound):
+        api.instances.get_guest_attributes(request=compute_v1.GetGuestAttributesInstanceRequest(
+            project=PROJECT, zone=ZONE, instance="vm-md", variable_key="cos-agent/web"))
+
+
+def test_guest_attributes_need_enable_guest_attributes(api):
+    api.create_instance("vm-noga")
+    url = api.srv.guest_url(PROJECT, ZONE, "vm-noga") + "instance/guest-attributes/ns/k"
+    assert requests.put(url, data="v", headers=H).status_code == 403
+    set_metadata(api, "vm-noga", {"enable-guest-attributes": "true"})
+    assert requests.put(url, data="v", headers=H).status_code == 200
+
+
+def test_server_side_guest_attribute_and_long_poll_on_it(vm, api):
+    api.srv.set_guest_attribute(PROJECT, ZONE, "vm-md", "ns", "k", "v1")
+    url = vm + "instance/guest-attributes/ns/k"
+    assert requests.get(url, headers=H).text == "v1"
+
+
+def test_unknown_instance_is_404(api):
+    url = api.srv.guest_url(PROJECT, ZONE, "ghost")
+    assert requests.get(url + "instance/id", headers=H).status_code == 404
+
+
+def test_guest_reads_are_not_in_the_api_log(vm, api):
+    api.srv.clear_requests()
+    requests.get(vm + "instance/id", headers=H)
+    assert api.srv.requests() == []
+    assert api.srv.guest_requests()[-1]["path"].endswith("/instance/id")
