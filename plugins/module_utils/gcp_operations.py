@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpTimeoutError, operation_error
+from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpTimeoutError, operation_error
 from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename
 
 
@@ -63,3 +63,19 @@ def mutate(api, service, method, action, resource, timeout, wait=True, **fields)
     if wait:
         op = wait_for_operation(api, op, action, resource, timeout)
     return op
+
+
+def with_fresh_fingerprint(current, read, write):
+    """Run ``write(current)``; on 412 (stale fingerprint) ``read()`` once and write again.
+
+    ``write(resource)`` sends a change carrying ``resource``'s fingerprint (setLabels,
+    setMetadata, setTags). A concurrent writer between the module's read and its write then
+    costs one more read instead of a failed task; a second 412 is raised, because someone
+    keeps changing the resource.
+    """
+    try:
+        return write(current)
+    except GcpError as exc:
+        if exc.status != 412:
+            raise
+    return write(read())
