@@ -270,6 +270,14 @@ class App:
             region = params.get("region")
             if region is not None and region not in catalog.REGIONS:
                 raise errors.invalid_field("region", region, "Unknown region.")
+            # A retried request with a known requestId gets the original operation back,
+            # before any validation (the resource it created may exist by now).
+            rid = q.get("requestId")
+            if rid and ctx.project:
+                known = self.store.request_ids.get(f"{ctx.project}/{rid}")
+                op = known and self.store.get(known)
+                if op is not None:
+                    return json_response(200, op), m.id
             return json_response(200, handler(ctx)), m.id
 
 
@@ -288,6 +296,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "localgce"
     sys_version = ""
+    # Headers and body leave in one write with no Nagle delay: otherwise each answer waits
+    # ~40 ms for a delayed ACK.
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16
 
     def log_message(self, fmt, *args):  # quiet: the request log is the record
         pass

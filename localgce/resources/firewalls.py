@@ -27,8 +27,6 @@ def _normalise(store, project, fw, field="resource"):
         raise errors.invalid_field(f"{field}.priority", fw["priority"], "Must be between 0 and 65535.")
     fw.setdefault("direction", "INGRESS")
     if fw["direction"] == "INGRESS":
-        if fw.get("destinationRanges") and not fw.get("sourceRanges"):
-            pass
         if not (fw.get("sourceRanges") or fw.get("sourceTags") or fw.get("sourceServiceAccounts")):
             fw["sourceRanges"] = ["0.0.0.0/0"]
     elif not fw.get("destinationRanges"):
