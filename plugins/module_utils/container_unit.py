@@ -118,7 +118,9 @@ def _image_has_digest(image):
 def _docker_run_groups(spec):
     """The docker run argv as groups of words; each group is one line of ExecStart."""
     name = spec["name"]
-    groups = [["run"], ["--rm"], ["--name", name], ["--network", "host"]]
+    # stdin: see _stdin_mode(); the container is created, then started attached.
+    verb = "create" if spec["stdin"] else "run"
+    groups = [[verb], ["--rm"], ["--name", name], ["--network", "host"]]
     groups.append(["--log-driver", spec["log_driver"]])
     for key in sorted(spec["log_opts"]):
         groups.append(["--log-opt", "%s=%s" % (key, spec["log_opts"][key])])
@@ -148,9 +150,10 @@ def _docker_run_groups(spec):
     if spec["privileged"]:
         groups.append(["--privileged"])
     if spec["stdin"]:
-        # konlet semantics: stdin stays open but nothing is attached to it. Attaching only
-        # stdout/stderr also keeps docker from demanding a terminal under systemd.
-        groups.append(["--interactive", "--attach", "stdout", "--attach", "stderr"])
+        # konlet semantics: stdin stays open but nothing is attached to it. "docker run -i"
+        # always attaches stdin (and with --tty demands a terminal, which systemd lacks),
+        # so the unit runs "docker create -i" and then "docker start --attach".
+        groups.append(["--interactive"])
     if spec["tty"]:
         groups.append(["--tty"])
     if spec["user"] is not None:
@@ -191,7 +194,11 @@ def _docker_run_groups(spec):
 
 
 def docker_argv(spec):
-    """The ``docker run`` argv of a normalised spec, as a list (``docker`` first)."""
+    """The ``docker run`` argv of a normalised spec, as a list (``docker`` first).
+
+    With ``stdin: true`` it is the ``docker create`` argv; the unit then runs
+    ``docker start --attach NAME``.
+    """
     argv = ["docker"]
     for group in _docker_run_groups(spec):
         argv.extend(group)
@@ -274,9 +281,12 @@ def render(spec):
         lines.append("ExecStartPre=-" + exec_line(_firewall_open(port, "ip6tables")))
 
     groups = _docker_run_groups(spec)
-    run = ["ExecStart=" + exec_line([DOCKER] + groups[0])]
+    key = "ExecStartPre=" if spec["stdin"] else "ExecStart="
+    run = [key + exec_line([DOCKER, *groups[0]])]
     run.extend("    " + exec_line(g) for g in groups[1:])
     lines.append(" \\\n".join(run))
+    if spec["stdin"]:
+        lines.append("ExecStart=" + exec_line([DOCKER, "start", "--attach", name]))
     lines.append("ExecStop=-" + exec_line([DOCKER, "stop", "-t", str(spec["stop_timeout"]), name]))
     if spec["secret_env"]:
         lines.append("ExecStopPost=-" + exec_line([RM, "-f", secrets_file(name)]))

@@ -297,9 +297,14 @@ def test_command_becomes_entrypoint_plus_leading_args():
 
 
 def test_stdin_keeps_stdin_open_without_attaching_it():
-    args = built("restart-never")["docker_args"]
-    i = args.index("--interactive")
-    assert args[i: i + 6] == ["--interactive", "--attach", "stdout", "--attach", "stderr", "--tty"]
+    # docker run -i would attach stdin (and demand a terminal with --tty): create, then start.
+    result = built("restart-never")
+    args = result["docker_args"]
+    assert args[:3] == ["docker", "create", "--rm"]
+    assert "--interactive" in args and "--tty" in args and "--attach" not in args
+    lines = result["unit"].split("\n")
+    assert lines[lines.index("ExecStart=/usr/bin/docker start --attach once") - 1].startswith("    busybox")
+    assert [line for line in lines if line.startswith("ExecStartPre=")][-1] == "ExecStartPre=/usr/bin/docker create \\"
 
 
 def test_full_featured_flags():
@@ -492,6 +497,9 @@ def test_systemd_parses_execstart_into_the_docker_argv(case):
     result, units = _units_for(case)
     commands = _systemd_parsed_commands(result["unit_name"], units)
     (start,) = commands["ExecStart"]
+    if result["spec"]["stdin"]:
+        assert start == ["/usr/bin/docker", "start", "--attach", result["spec"]["name"]]
+        start = commands["ExecStartPre"][-1]
     assert _exec_time(start) == ["/usr/bin/docker", *result["docker_args"][1:]]
     assert commands["ExecStop"] == [["/usr/bin/docker", "stop", "-t", str(result["spec"]["stop_timeout"]),
                                      result["spec"]["name"]]]
@@ -584,3 +592,31 @@ def test_redact_replaces_secret_values_everywhere():
                    "none": None}
     assert cu.redact(data, []) is data
     assert "s3cret" not in json.dumps(out)
+
+
+# ---------------------------------------------------------------- docker's own parsing
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_docker_cli_accepts_every_rendered_argv(case, tmp_path):
+    """docker parses and checks the options client-side before it needs a daemon."""
+    docker = shutil.which("docker")
+    if not docker:
+        pytest.fail("the docker CLI is needed to check the rendered argv (apt-get install docker.io)")
+    argv = list(built(case)["docker_args"])
+    if "--env-file" in argv:
+        # docker reads the env file itself; the real one only exists on the VM.
+        env_file = tmp_path / "secrets.env"
+        env_file.write_text("")
+        argv[argv.index("--env-file") + 1] = str(env_file)
+    env = dict(os.environ, DOCKER_HOST="unix://%s/no-daemon.sock" % tmp_path, DOCKER_CONFIG=str(tmp_path))
+    proc = subprocess.run([docker, *argv[1:]], capture_output=True, env=env, timeout=60)
+    assert b"Cannot connect to the Docker daemon" in proc.stderr, (
+        "docker rejected the argv of %s:\n%s" % (case, proc.stderr.decode()))
+
+
+def test_docker_cli_check_does_catch_bad_options(tmp_path):
+    env = dict(os.environ, DOCKER_HOST="unix://%s/no-daemon.sock" % tmp_path, DOCKER_CONFIG=str(tmp_path))
+    proc = subprocess.run(["docker", "run", "--mount", "type=tmpfs,destination=/c,tmpfs-size=lots", "nginx"],
+                          capture_output=True, env=env, timeout=60)
+    assert b"Cannot connect" not in proc.stderr and b"tmpfs-size" in proc.stderr
