@@ -6,6 +6,7 @@ live under one temporary root; rendered units are run through $STUB_PATH_MAP so 
 absolute paths (/usr/bin/docker, the fetch-secrets helper, the secrets dir) land there too.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -73,7 +74,7 @@ class Guest:
 
     def start(self):
         """The long-running watch loop, in its own process group (stopped by stop())."""
-        self._log = open(self.log_path, "a")
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed by stop()
         self.proc = subprocess.Popen(["bash", self.agent], env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         return self.proc
@@ -89,10 +90,8 @@ class Guest:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         # curl children of the agent's group, if any survived it.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self._log.close()
         self.proc = None
 

@@ -9,6 +9,7 @@ metadata server, so the agent tests put this relay between the agent's curl and 
 It relays bytes; it does not emulate anything.
 """
 
+import contextlib
 import re
 import socket
 import threading
@@ -41,10 +42,8 @@ class NetCut:
     def down(self):
         sock, self.listener = self.listener, None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
         with self.lock:
             conns, self.conns = list(self.conns), set()
@@ -129,8 +128,6 @@ def _pipe(src, dst):
 
 
 def _close(sock):
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()

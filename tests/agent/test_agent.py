@@ -42,7 +42,8 @@ def test_add_writes_units_starts_them_and_reports(cloud, guest):
     calls = guest.lifecycle_calls()
     assert calls.count("systemctl daemon-reload") == 1
     assert sorted(starts(guest)) == ["cos-container-db.service", "cos-container-web.service"]
-    assert calls.index("systemctl daemon-reload") < min(i for i, c in enumerate(calls) if c.startswith("systemctl start"))
+    first_start = min(i for i, c in enumerate(calls) if c.startswith("systemctl start"))
+    assert calls.index("systemctl daemon-reload") < first_start
     assert guest.containers() == ["db", "web"]
 
     ga = cloud.guest_attributes()
