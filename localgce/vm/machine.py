@@ -184,10 +184,13 @@ class VirtualMachine:
         if wait:
             self.wait_until_up(timeout)
 
-    def power_off(self, timeout=60):
-        """Orderly shutdown (systemd poweroff), then kill after timeout; frees host resources."""
+    def power_off(self, timeout=60, container_stop_timeout=2):
+        """Orderly shutdown (systemd poweroff), then kill after timeout; frees host resources.
+
+        Running containers are first stopped with `docker stop -t container_stop_timeout`
+        (None skips this, leaving docker's own 10 s default)."""
         with self._lock:
-            self._shutdown(timeout)
+            self._shutdown(timeout, container_stop_timeout)
             self._teardown(keep_network=False)
 
     def cleanup(self):
@@ -399,10 +402,16 @@ class VirtualMachine:
                 return pid
         return None
 
-    def _shutdown(self, timeout):
+    def _shutdown(self, timeout, container_stop_timeout=2):
         if not self.running():
             return
         pid1 = self.pid1 or self._find_pid1()
+        if pid1 and container_stop_timeout is not None:
+            # Containers get a short stop timeout (docker's default, 10 s, would dominate a
+            # power off whenever PID 1 of a container ignores SIGTERM, as busybox httpd does).
+            with contextlib.suppress(subprocess.TimeoutExpired, VMError):
+                self.exec(["/bin/sh", "-c", 'ids=$(docker ps -q 2>/dev/null); [ -z "$ids" ] || docker stop -t %d $ids'
+                           % container_stop_timeout], timeout=container_stop_timeout + 20)
         if pid1:
             with contextlib.suppress(ProcessLookupError):  # SIGRTMIN+4: systemd's orderly poweroff
                 os.kill(pid1, signal.SIGRTMIN + 4)
