@@ -21,7 +21,6 @@ BIN = os.path.dirname(sys.executable)
 sys.path.insert(0, ROOT)
 
 import conftest  # noqa: E402,F401 - links the collection under .build/pythonpath
-
 from localgce.testing import LocalGCE  # noqa: E402
 
 PLAY = """
@@ -35,9 +34,8 @@ PLAY = """
 
 def playbook(task, n):
     body = "".join("    - %s\n" % task for _ in range(n))
-    handle = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
-    handle.write(PLAY.format(tasks=body))
-    handle.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        handle.write(PLAY.format(tasks=body))
     return handle.name
 
 

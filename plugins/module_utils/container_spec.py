@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import difflib
 import json
+import math
 import posixpath
 import re
 
@@ -542,7 +543,7 @@ def _normalise_cpus(chk, path, value):
             number = float(value)
         except ValueError:
             number = None
-    if number is None or number != number or number <= 0 or number > 1024:
+    if number is None or math.isnan(number) or number <= 0 or number > 1024:
         chk.error(path, value, "is not a CPU count", "give a positive number such as 0.5 or 2")
         return None
     # One text per value: 1, 1.0 and "1" must hash the same.

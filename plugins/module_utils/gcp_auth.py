@@ -83,6 +83,27 @@ def _service_account_info(params):
     return info, "%s %s" % (source, path)
 
 
+def _credentials_from_info(info, source, scopes):
+    """Credentials for the key types a file given to auth_kind=serviceaccount can hold."""
+    kind = info.get("type")
+    try:
+        if kind == "service_account":
+            from google.oauth2 import service_account
+
+            return service_account.Credentials.from_service_account_info(info, scopes=scopes)
+        if kind == "authorized_user":
+            from google.oauth2 import credentials as oauth2_credentials
+
+            return oauth2_credentials.Credentials.from_authorized_user_info(info, scopes=scopes)
+    except (ValueError, KeyError) as exc:
+        raise GcpError("%s: not a usable key (%s)" % (source, str(exc).splitlines()[0]))
+    raise GcpError(
+        "%s: keys of type %r are not supported by auth_kind=serviceaccount; use a service account key, "
+        "or auth_kind=application with GOOGLE_APPLICATION_CREDENTIALS for workload identity federation"
+        % (source, kind)
+    )
+
+
 def project_from_params(params, credentials_project=None):
     """The project option (with its env fallbacks), else the key's or ADC's project."""
     project = params.get("project") or credentials_project
@@ -112,13 +133,7 @@ def build_credentials(params):
             info, source = _service_account_info(params)
             if not isinstance(info, dict) or "type" not in info:
                 raise GcpError("%s: the key has no 'type' field; use a service account JSON key" % source)
-            import google.auth
-
-            try:
-                creds, project = google.auth.load_credentials_from_dict(info, scopes=scopes)
-            except (ValueError, KeyError) as exc:
-                raise GcpError("%s: not a usable key (%s)" % (source, str(exc).splitlines()[0]))
-            return creds, project or info.get("project_id")
+            return _credentials_from_info(info, source, scopes), info.get("project_id") or info.get("quota_project_id")
         if kind == "machineaccount":
             from google.auth import compute_engine
 

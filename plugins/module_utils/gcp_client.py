@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import importlib
+import importlib.util
 import json
 import sys
 import types
@@ -32,7 +33,9 @@ _PACKAGE = "google.cloud.compute_v1"
 SERVICES = {
     "instances": ("instances", "InstancesClient"),
     "disks": ("disks", "DisksClient"),
+    "disk_types": ("disk_types", "DiskTypesClient"),
     "images": ("images", "ImagesClient"),
+    "snapshots": ("snapshots", "SnapshotsClient"),
     "firewalls": ("firewalls", "FirewallsClient"),
     "zones": ("zones", "ZonesClient"),
     "machine_types": ("machine_types", "MachineTypesClient"),
@@ -112,8 +115,8 @@ class ComputeApi:
             module_name, class_name = SERVICES[service]
             _compute_package()
             module = importlib.import_module("%s.services.%s" % (_PACKAGE, module_name))
-            from google.api_core.client_info import ClientInfo
             from google.api_core.client_options import ClientOptions
+            from google.api_core.gapic_v1.client_info import ClientInfo
 
             options = ClientOptions(api_endpoint=self.api_endpoint) if self.api_endpoint else None
             self._clients[service] = getattr(module, class_name)(
@@ -137,35 +140,38 @@ class ComputeApi:
             converted[key] = value
         return bound, request_cls(**converted)
 
-    @staticmethod
-    def _request_class(service, method):
+    # service -> (singular, plural) as the request class names spell them.
+    _NOUNS = {
+        "instances": ("Instance", "Instances"),
+        "disks": ("Disk", "Disks"),
+        "disk_types": ("DiskType", "DiskTypes"),
+        "snapshots": ("Snapshot", "Snapshots"),
+        "images": ("Image", "Images"),
+        "firewalls": ("Firewall", "Firewalls"),
+        "zones": ("Zone", "Zones"),
+        "machine_types": ("MachineType", "MachineTypes"),
+        "networks": ("Network", "Networks"),
+        "subnetworks": ("Subnetwork", "Subnetworks"),
+        "addresses": ("Address", "Addresses"),
+        "zone_operations": ("ZoneOperation", "ZoneOperations"),
+        "region_operations": ("RegionOperation", "RegionOperations"),
+        "global_operations": ("GlobalOperation", "GlobalOperations"),
+    }
+
+    @classmethod
+    def _request_class(cls, service, method):
+        """insert_unary on instances -> InsertInstanceRequest, list -> ListInstancesRequest."""
         base = method[: -len("_unary")] if method.endswith("_unary") else method
-        # insert_unary on instances -> InsertInstanceRequest; get_from_family on images ->
-        # GetFromFamilyImageRequest: CamelCase(method) + singular resource + "Request".
-        noun = {
-            "instances": "Instance",
-            "disks": "Disk",
-            "images": "Image",
-            "firewalls": "Firewall",
-            "zones": "Zone",
-            "machine_types": "MachineType",
-            "networks": "Network",
-            "subnetworks": "Subnetwork",
-            "addresses": "Address",
-            "zone_operations": "ZoneOperation",
-            "region_operations": "RegionOperation",
-            "global_operations": "GlobalOperation",
-        }[service]
-        if base == "aggregated_list":
-            name = "AggregatedList%sRequest" % (noun + ("es" if noun.endswith("ss") else "s"))
-        else:
-            name = "".join(part.capitalize() for part in base.split("_")) + noun + "Request"
+        singular, plural = cls._NOUNS[service]
+        noun = plural if base in ("list", "aggregated_list") else singular
+        name = "".join(part.capitalize() for part in base.split("_")) + noun + "Request"
         return getattr(compute_types(), name)
 
-    def call(self, service, method, action, resource, retry=True, **fields):
+    def call(self, service, method, action, resource, retry=True, timeout=None, **fields):
         """Run one API method with retries; returns the response as a dict (or a list for lists).
 
-        Mutations get a ``request_id`` once, reused by every retry.
+        Mutations get a ``request_id`` once, reused by every retry. ``timeout`` bounds the
+        HTTP exchange (default 60 s, 130 s for operation waits, which the server holds ~2 min).
         """
         bound, request = self._request(service, method, fields)
         if "request_id" in type(request).meta.fields and not request.request_id:
@@ -175,7 +181,7 @@ class ComputeApi:
             self.request_count += 1
             return bound(request=request, retry=None, timeout=fields_timeout)
 
-        fields_timeout = 130.0 if service.endswith("_operations") else 60.0
+        fields_timeout = timeout or (130.0 if service.endswith("_operations") else 60.0)
         policy = self._retry_policy_factory()
         try:
             response = policy.call(attempt) if retry else attempt()

@@ -11,6 +11,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 
 class GcpError(Exception):
     """A failure already phrased for the user; modules pass ``str(exc)`` to fail_json."""
@@ -69,9 +71,13 @@ def api_error_status(exc):
         return None
 
 
+# The REST transport prefixes messages with the request line; the user needs the reason.
+_REQUEST_LINE_RE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ")
+
+
 def _first_line(text):
     text = str(text or "").strip()
-    return text.splitlines()[0] if text else ""
+    return _REQUEST_LINE_RE.sub("", text.splitlines()[0]) if text else ""
 
 
 def describe_api_error(exc, action, resource):
@@ -106,7 +112,7 @@ def describe_transport_error(exc, action, resource, endpoint):
     return GcpError(
         "%s %s failed: cannot reach the Compute Engine API at %s (%s); check api_endpoint "
         "(or GCE_COS_API_ENDPOINT) and the network" % (action, resource, endpoint, detail),
-        reason="unreachable",
+        reason="timeout" if detail == "timed out" else "unreachable",
     )
 
 
@@ -123,7 +129,9 @@ def describe_auth_error(exc, auth_kind):
     elif auth_kind == "machineaccount":
         hint = "machineaccount works only on a Compute Engine VM with a service account attached"
     else:
-        hint = "refresh the access token (gcloud auth print-access-token)"
+        # A bare token cannot be refreshed: google-auth's "missing fields" text would mislead.
+        detail = "the API refused the access token and it cannot be refreshed (it is invalid or has expired)"
+        hint = "get a new one (gcloud auth print-access-token), or use another auth_kind"
     return GcpError("authentication failed (auth_kind=%s): %s; %s" % (auth_kind, detail, hint), reason="auth")
 
 

@@ -40,15 +40,24 @@ def wait_for_operation(api, op, action, resource, timeout, clock=time.monotonic)
                 reason="timeout",
             )
         started = clock()
-        op = api.call(
-            service,
-            "wait",
-            action,
-            resource,
-            project=api.project,
-            operation=op["name"],
-            **scope
-        )
+        try:
+            # The server holds a wait up to ~2 min whatever our deadline; the HTTP timeout
+            # keeps wait_timeout honest when less than that remains.
+            op = api.call(
+                service,
+                "wait",
+                action,
+                resource,
+                retry=remaining > 120,
+                timeout=min(remaining, 120.0) + 10.0 if remaining > 120 else remaining + 0.5,
+                project=api.project,
+                operation=op["name"],
+                **scope
+            )
+        except GcpError as exc:
+            if exc.reason != "timeout":
+                raise
+            continue
         if op.get("status") != "DONE" and clock() - started < 0.5:
             # A server that answers a wait at once without DONE must not make this loop spin.
             time.sleep(min(0.5, max(0.0, deadline - clock())))

@@ -6,7 +6,6 @@ import threading
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
 from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
 
@@ -23,7 +22,9 @@ def read_zone(gcp):
 
 
 def test_accesstoken(clean_env, localgce):
-    gcp = make_module({"auth_kind": "accesstoken", "access_token": "tok-1", "project": "p1", "api_endpoint": localgce.url})
+    gcp = make_module(
+        {"auth_kind": "accesstoken", "access_token": "tok-1", "project": "p1", "api_endpoint": localgce.url}
+    )
     assert read_zone(gcp)["name"] == ZONE
     assert type(gcp.api.credentials).__name__ == "Credentials" and gcp.api.credentials.token == "tok-1"
     assert gcp.api.project == "p1"
@@ -42,7 +43,8 @@ def test_serviceaccount_file_signs_a_jwt_and_gets_a_token(clean_env, localgce, s
     assert read_zone(gcp)["name"] == ZONE
     creds = gcp.api.credentials
     assert creds.service_account_email == "deployer@key-project.iam.gserviceaccount.com"
-    assert creds.token, "the token endpoint gave no token"
+    # The client signs its own JWT (self-signed JWT access) or fetches a token: either way a bearer went out.
+    assert localgce.requests()[-1]["auth"] is True
     # The project comes from the key when nothing else names one.
     assert gcp.api.project == "key-project"
 
@@ -173,7 +175,9 @@ def one_line_error(args, call=read_zone):
 
 
 def test_missing_key_file(clean_env, localgce):
-    msg = one_line_error({"auth_kind": "serviceaccount", "service_account_file": "/nonexistent/sa.json", "project": "p"})
+    msg = one_line_error(
+        {"auth_kind": "serviceaccount", "service_account_file": "/nonexistent/sa.json", "project": "p"}
+    )
     assert msg.startswith("service_account_file: cannot read /nonexistent/sa.json")
 
 
@@ -215,5 +219,12 @@ def test_unreachable_endpoint(clean_env):
 
 def test_expired_token(clean_env, localgce):
     msg = one_line_error({"access_token": "expired-token", "project": "p", "api_endpoint": localgce.url})
-    assert msg.startswith("read zone us-central1-a failed: HTTP 401")
-    assert "expired" in msg and "auth_kind" in msg
+    assert msg.startswith("authentication failed (auth_kind=accesstoken): the API refused the access token")
+    assert "expired" in msg and "gcloud auth print-access-token" in msg
+
+
+def test_unsupported_key_type(clean_env, tmp_path):
+    key = tmp_path / "ext.json"
+    key.write_text(json.dumps({"type": "external_account", "audience": "x"}))
+    msg = one_line_error({"auth_kind": "serviceaccount", "service_account_file": str(key), "project": "p"})
+    assert "'external_account' are not supported" in msg and "auth_kind=application" in msg

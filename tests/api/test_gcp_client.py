@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpOperationError, GcpTimeoutError
 from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
@@ -57,7 +56,7 @@ def test_transient_errors_are_retried_with_the_same_request_id(api, localgce, st
 def test_a_retried_insert_that_had_succeeded_does_not_create_twice(api, localgce):
     insert_disk(api)
     # The same requestId sent again returns the original operation instead of a 409.
-    first = [p for p in disk_posts(localgce)][0]
+    first = disk_posts(localgce)[0]
     rid = first["query"]["requestId"]
     op = api.call(
         "disks", "insert_unary", "create", "disk 'd1'",

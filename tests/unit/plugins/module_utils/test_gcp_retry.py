@@ -1,7 +1,6 @@
 """RetryPolicy on its own: which failures are retried, how long it backs off, when it stops."""
 
 import pytest
-
 from ansible_collections.gce.cos.plugins.module_utils.gcp_retry import RetryPolicy, is_retryable
 
 
@@ -14,7 +13,7 @@ class FakeApiError(Exception):
         self.errors = [{"reason": reason}] if reason else []
 
 
-class ConnectionError(OSError):  # noqa: A001 - same name as requests' ConnectionError
+class ConnectionError(OSError):
     pass
 
 
