@@ -1,0 +1,133 @@
+"""The agent's long-running watch loop: long-polls with last_etag, outages, rapid changes.
+
+Each test starts the agent as a subprocess (its own process group, stopped by PID at the
+end) and waits, bounded, for what the agent reports through guest attributes.
+"""
+
+from ansible_collections.gce.cos.plugins.module_utils import container_unit
+
+WEB = {"name": "web", "image": "nginx:1.25"}
+DB = {"name": "db", "image": "postgres:16"}
+WATCH_TIMEOUT = 30
+
+
+def build(spec):
+    return container_unit.build(spec)
+
+
+def reported(cloud, name, revision, state="running"):
+    """The guest attribute of name, once it shows revision in state (else None)."""
+    ga = cloud.guest_attributes()
+    got = ga.get(name)
+    if got and got["revision"] == revision and got["state"] == state:
+        return ga
+    return None
+
+
+def lifecycle(guest):
+    return guest.lifecycle_calls()
+
+
+def test_watch_applies_changes_through_long_polls(cloud, guest):
+    guest.env["COS_AGENT_WATCH_TIMEOUT"] = str(WATCH_TIMEOUT)
+    web = build(WEB)
+    cloud.set_containers({"web": web["unit"]})
+    guest.start()
+    ga = guest.wait_for(lambda: reported(cloud, "web", web["revision"]), what="web running")
+    first_etag = ga["agent"]["applied"]
+
+    web2 = build(dict(WEB, image="nginx:1.26"))
+    cloud.set_containers({"web": web2["unit"]})
+    ga = guest.wait_for(lambda: reported(cloud, "web", web2["revision"]), what="web restarted on 1.26")
+    second_etag = ga["agent"]["applied"]
+    assert second_etag != first_etag
+    restarts = [c for c in lifecycle(guest) if "restart" in c]
+    assert restarts == ["systemctl restart --no-block -- cos-container-web.service"]
+
+    reads = cloud.attribute_reads()
+    # One plain read at start, then only long-polls that carry the ETag last applied.
+    assert "wait_for_change" not in reads[0]["query"]
+    polls = reads[1:]
+    assert polls, reads
+    for r in polls:
+        assert r["query"]["recursive"] == "true"
+        assert r["query"]["wait_for_change"] == "true"
+        assert r["query"]["timeout_sec"] == str(WATCH_TIMEOUT)
+        assert r["query"]["last_etag"] in (first_etag, second_etag)
+    assert polls[0]["query"]["last_etag"] == first_etag
+    # Each poll carries the ETag of the state applied before it: the first one until the
+    # change arrived, the second one after (nothing is read without last_etag in between).
+    etags = [r["query"]["last_etag"] for r in polls]
+    k = etags.count(first_etag)
+    assert k >= 1
+    assert etags == [first_etag] * k + [second_etag] * (len(etags) - k)
+
+def test_watch_loses_nothing_in_a_burst_of_changes(cloud, guest):
+    web, db = build(WEB), build(DB)
+    cloud.set_containers({"web": web["unit"]})
+    guest.start()
+    guest.wait_for(lambda: reported(cloud, "web", web["revision"]), what="web running")
+
+    # Three writes back to back: whatever the agent saw in between, it ends on the last.
+    versions = [build(dict(WEB, image="nginx:1.%d" % i)) for i in (26, 27, 28)]
+    for v in versions[:-1]:
+        cloud.set_containers({"web": v["unit"], "db": db["unit"]})
+    cloud.set_containers({"web": versions[-1]["unit"]})
+    ga = guest.wait_for(lambda: reported(cloud, "web", versions[-1]["revision"]), what="web on the last revision")
+    guest.wait_for(lambda: "db" not in cloud.guest_attributes(), what="db removed again")
+    assert guest.unit_text("web") == versions[-1]["unit"]
+    assert guest.units() == ["cos-container-web.service"]
+    assert ga["agent"]["error"] == ""
+
+
+def test_watch_rides_out_a_metadata_server_outage(cloud, guest):
+    web, db = build(WEB), build(DB)
+    cloud.set_containers({"web": web["unit"], "db": db["unit"]})
+    guest.start()
+    guest.wait_for(lambda: reported(cloud, "db", db["revision"]), what="db running")
+    guest.wait_for(lambda: reported(cloud, "web", web["revision"]), what="web running")
+
+    cloud.netcut.down()
+    guest.wait_for(lambda: "retrying in" in guest.log(), what="the agent to notice the outage")
+    guest.clear_calls()
+    # The change is made while the guest cannot reach its metadata server.
+    web2 = build(dict(WEB, image="nginx:1.26"))
+    cloud.set_containers({"web": web2["unit"]})
+    guest.wait_for(lambda: guest.log().count("retrying in") >= 3, what="a few retries")
+    # Nothing was touched while the server was unreachable.
+    assert lifecycle(guest) == []
+    assert guest.containers() == ["db", "web"]
+
+    cloud.netcut.up()
+    ga = guest.wait_for(lambda: reported(cloud, "web", web2["revision"]), what="the change made during the outage")
+    guest.wait_for(lambda: "db" not in cloud.guest_attributes(), what="db removed")
+    assert guest.units() == ["cos-container-web.service"]
+    assert guest.containers() == ["web"]
+    assert ga["agent"]["error"] == ""
+
+
+def test_watch_retries_server_errors_during_apply(cloud, guest):
+    web = build(WEB)
+    cloud.set_containers({"web": web["unit"]})
+    guest.start()
+    guest.wait_for(lambda: reported(cloud, "web", web["revision"]), what="web running")
+
+    cloud.fault_guest(r"/instance/attributes/cos-container-db$", 500, count=3)
+    db = build(DB)
+    cloud.set_containers({"web": web["unit"], "db": db["unit"]})
+    guest.wait_for(lambda: reported(cloud, "db", db["revision"]), what="db running after the errors")
+    assert len(cloud.netcut.faulted) == 3
+    assert guest.log().count("apply incomplete, nothing stopped") == 3
+    # web was never restarted by the failed attempts.
+    assert [c for c in lifecycle(guest) if "web" in c] == ["systemctl start --no-block -- cos-container-web.service"]
+
+
+def test_watch_stops_promptly_on_sigterm_during_a_long_poll(cloud, guest):
+    guest.env["COS_AGENT_WATCH_TIMEOUT"] = "300"
+    cloud.set_containers({})
+    proc = guest.start()
+    # The heartbeat follows the first apply; the next thing the agent does is the long-poll.
+    guest.wait_for(lambda: "agent" in cloud.guest_attributes(), what="the first heartbeat")
+    guest.stop()
+    assert proc.returncode == 0
+    assert "cos-agent: stopping" in guest.log()
