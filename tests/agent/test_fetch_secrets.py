@@ -11,6 +11,7 @@ import stat
 import subprocess
 
 from ansible_collections.gce.cos.plugins.module_utils import container_unit
+
 from localgce.testing import DEFAULT_PROJECT
 
 SECRET = "s3cr3t-Value+/=with spaces"
