@@ -1,0 +1,199 @@
+"""localgce's VM backend hook (localgce/backend.py) backed by the COS VM simulator.
+
+    from localgce.vm.backend import SimulatorBackend
+    backend = SimulatorBackend("/var/lib/gce-cos", port_forwards=[80], host_ports=[registry_port])
+    srv = LocalGCE.start(backend=backend)          # or App(backend=backend)
+    backend.bind(srv.app)                          # where the metadata server and Secret Manager are
+
+Each instance gets a VirtualMachine with state under STATE/instances/PROJECT/ZONE/NAME and its
+non-boot disks as sparse files under STATE/disks/PROJECT/ZONE/DISK.img (they outlive the
+instance, as PDs do). The hook is called with localgce's store lock held, so every action
+is queued to a per-instance worker thread and the call returns at once; ``ready()`` is
+true once the latest boot finished (a boot that failed is ready too, as a GCE VM whose guest
+is broken is still RUNNING: the error is in the serial output).
+``endpoints()`` gives each instance's forwarded ports for tests and demos.
+"""
+
+import json
+import os
+import queue
+import threading
+import traceback
+
+from .machine import VirtualMachine, create_disk
+
+
+def _where(instance):
+    parts = instance["selfLink"].split("/")
+    return parts[-5], parts[-3], parts[-1]
+
+
+def _metadata(instance):
+    return {i["key"]: i.get("value", "") for i in (instance.get("metadata") or {}).get("items", [])}
+
+
+class _Worker:
+    def __init__(self, vm):
+        self.vm = vm
+        self.queue = queue.Queue()
+        self.pending = 0
+        self.lock = threading.Lock()
+        self.error = ""
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="gce-cos-vm")
+        self.thread.start()
+
+    def submit(self, fn):
+        with self.lock:
+            self.pending += 1
+        self.queue.put(fn)
+
+    def idle(self):
+        with self.lock:
+            return self.pending == 0
+
+    def _loop(self):
+        while True:
+            fn = self.queue.get()
+            if fn is None:
+                return
+            try:
+                fn()
+            except Exception:
+                self.error = "gce-cos simulator error:\n" + traceback.format_exc()
+            finally:
+                with self.lock:
+                    self.pending -= 1
+
+
+class SimulatorBackend:
+    def __init__(self, state_root="/var/lib/gce-cos", port_forwards=(80,), host_ports=(), rootfs=None,
+                 base_url=None):
+        self.state_root = state_root
+        self.port_forwards = list(port_forwards)
+        self.host_ports = list(host_ports)
+        self.rootfs = rootfs
+        self._base_url = base_url
+        self._app = None
+        self.workers = {}
+        self.retired = []  # workers of deleted instances, until their last action is done
+        self.lock = threading.Lock()
+
+    def bind(self, app):
+        """Take the metadata server / Secret Manager base URL from a localgce App."""
+        self._app = app
+        return self
+
+    @property
+    def base_url(self):
+        return self._base_url or (self._app.base_url if self._app else None)
+
+    def _worker(self, instance, create=True):
+        key = instance["selfLink"]
+        with self.lock:
+            w = self.workers.get(key)
+            if w is None and create:
+                project, zone, name = _where(instance)
+                vm = VirtualMachine(os.path.join(self.state_root, "instances", project, zone, name), self.rootfs)
+                w = self.workers[key] = _Worker(vm)
+            return w
+
+    def _disks(self, instance):
+        project, zone, _ = _where(instance)
+        out = []
+        for ad in instance.get("disks", []):
+            if ad.get("boot"):
+                continue  # the boot disk is the COS image itself
+            disk_name = (ad.get("source") or ad["deviceName"]).rsplit("/", 1)[-1]
+            path = os.path.join(self.state_root, "disks", project, zone, disk_name + ".img")
+            create_disk(path, int(ad.get("diskSizeGb") or 10))
+            out.append((ad["deviceName"], path))
+        return out
+
+    # ----- the hook
+    def boot(self, instance):
+        project, zone, name = _where(instance)
+        base = self.base_url
+        args = dict(
+            instance_id=str(instance["id"]), name=name, user_data=_metadata(instance).get("user-data", ""),
+            disks=self._disks(instance),
+            metadata_url="%s/_localgce/guest/%s/%s/%s" % (base, project, zone, name) if base else None,
+            secret_url=base, host_ports=self.host_ports, port_forwards=self.port_forwards,
+        )
+        w = self._worker(instance)
+        w.error = ""
+        w.submit(lambda: w.vm.boot(**args))
+
+    def power_off(self, instance):
+        w = self._worker(instance, create=False)
+        if w:
+            w.submit(w.vm.power_off)
+
+    def reset(self, instance):
+        w = self._worker(instance, create=False)
+        if w:
+            w.submit(w.vm.reset)
+
+    def delete(self, instance):
+        with self.lock:
+            w = self.workers.pop(instance["selfLink"], None)
+            if w:
+                self.retired.append(w)
+        if w:
+            w.submit(w.vm.destroy)
+            w.queue.put(None)
+
+    def ready(self, instance):
+        w = self._worker(instance, create=False)
+        return w is None or w.idle()
+
+    def serial_output(self, instance):
+        w = self._worker(instance, create=False)
+        if w is None:
+            return None
+        return w.vm.serial_output() + w.error
+
+    # ----- for tests and demos
+    def vm(self, instance_or_self_link):
+        key = instance_or_self_link if isinstance(instance_or_self_link, str) else instance_or_self_link["selfLink"]
+        w = self.workers.get(key)
+        return w.vm if w else None
+
+    def endpoints(self):
+        """{selfLink: {"name", "ports": {vm_port: "127.0.0.1:host_port"}, "shell": nsenter command}}."""
+        with self.lock:
+            items = list(self.workers.items())
+        return {
+            link: {"name": link.rsplit("/", 1)[-1],
+                   "ports": {p: "127.0.0.1:%d" % h for p, h in w.vm.ports.items()},
+                   "shell": w.vm.shell_command() if w.vm.pid1 else None}
+            for link, w in items
+        }
+
+    def write_endpoints(self, path):
+        with open(path, "w") as f:
+            json.dump(self.endpoints(), f, indent=2, sort_keys=True)
+
+    def wait_idle(self, timeout=300):
+        """Block until every queued action finished (for shutdown and tests)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                self.retired = [w for w in self.retired if not w.idle()]
+                busy = [w for w in [*self.workers.values(), *self.retired] if not w.idle()]
+            if not busy:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self):
+        """Power off every VM and stop the workers (the VMs' state dirs stay)."""
+        with self.lock:
+            workers, self.workers = list(self.workers.values()), {}
+            retired, self.retired = self.retired, []
+        for w in workers:
+            w.submit(w.vm.cleanup)
+            w.queue.put(None)
+        for w in workers + retired:
+            w.thread.join(120)

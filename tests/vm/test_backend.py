@@ -1,0 +1,96 @@
+"""localgce with the simulator as its VM backend: the API's instance life cycle boots,
+resets and stops a real VM, whose metadata server is localgce's own."""
+
+import os
+import time
+
+import pytest
+import requests
+
+from localgce.vm import leaks
+from localgce.vm.backend import SimulatorBackend
+
+PROJECT, ZONE, NAME = "test-project", "us-central1-a", "api-vm-1"
+USER_DATA = "#cloud-config\nwrite_files:\n- path: /etc/from-api\n  content: via the API\n"
+
+
+@pytest.fixture
+def api(rootfs, workdir):
+    from localgce.testing import LocalGCE
+
+    backend = SimulatorBackend(os.path.join(workdir, "backend"), port_forwards=[80], rootfs=rootfs)
+    srv = LocalGCE.start(backend=backend)
+    backend.bind(srv.app)
+    try:
+        yield srv, backend
+    finally:
+        backend.close()
+        srv.stop()
+
+
+def call(srv, method, path, **kw):
+    r = requests.request(method, "%s/compute/v1/projects/%s/zones/%s/%s" % (srv.url, PROJECT, ZONE, path),
+                         timeout=60, **kw)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_status(srv, status, tries=600):
+    for _ in range(tries):  # bounded by count; the VM boots in a few seconds
+        inst = call(srv, "GET", "instances/" + NAME)
+        if inst["status"] == status:
+            return inst
+        time.sleep(0.1)
+    raise AssertionError("instance never reached %s (is %s)" % (status, inst["status"]))
+
+
+def test_instance_life_cycle_drives_a_real_vm(api):
+    srv, backend = api
+    before = leaks.snapshot()
+    body = {
+        "name": NAME, "machineType": "zones/%s/machineTypes/e2-small" % ZONE,
+        "disks": [{"boot": True, "autoDelete": True,
+                   "initializeParams": {"sourceImage": "projects/cos-cloud/global/images/family/cos-stable"}}],
+        "networkInterfaces": [{"network": "global/networks/default"}],
+        "metadata": {"items": [{"key": "user-data", "value": USER_DATA}, {"key": "color", "value": "blue"}]},
+    }
+    call(srv, "POST", "instances", json=body)
+    inst = wait_status(srv, "RUNNING")
+    vm = backend.vm(inst["selfLink"])
+    assert vm.is_up()  # RUNNING only once systemd is up inside
+
+    # The VM's metadata server is localgce's guest metadata for this instance.
+    curl = ["curl", "-sS", "-H", "Metadata-Flavor: Google", "http://metadata.google.internal/computeMetadata/v1/"]
+    curl_id = vm.exec([*curl[:-1], curl[-1] + "instance/id"])
+    assert curl_id.stdout == str(inst["id"]), curl_id.stderr
+    assert vm.exec([*curl[:-1], curl[-1] + "instance/attributes/color"]).stdout == "blue"
+    assert "status: done" in vm.exec(["cloud-init", "status", "--wait"], timeout=120).stdout
+    assert vm.exec(["cat", "/etc/from-api"]).stdout == "via the API"
+    serial = call(srv, "GET", "instances/%s/serialPort" % NAME)["contents"]
+    assert "Cloud-init v." in serial
+
+    boot_id = vm.boot_id()
+    call(srv, "POST", "instances/%s/reset" % NAME)
+    assert backend.wait_idle()
+    assert vm.is_up() and vm.boot_id() != boot_id
+
+    call(srv, "POST", "instances/%s/stop" % NAME)
+    wait_status(srv, "TERMINATED")
+    assert backend.wait_idle()
+    assert not vm.running()
+
+    call(srv, "POST", "instances/%s/start" % NAME)
+    wait_status(srv, "RUNNING")
+    assert vm.is_up()
+    assert "status: done" in vm.exec(["cloud-init", "status", "--wait"], timeout=120).stdout
+    assert vm.exec(["cat", "/etc/from-api"]).stdout == "via the API"  # a new /etc, written again
+
+    call(srv, "DELETE", "instances/" + NAME)
+    for _ in range(600):
+        if NAME not in str(requests.get("%s/compute/v1/projects/%s/zones/%s/instances" % (srv.url, PROJECT, ZONE),
+                                        timeout=30).json()):
+            break
+        time.sleep(0.1)
+    assert backend.wait_idle()
+    assert not os.path.exists(vm.state_dir)
+    leaks.assert_clean(before)
