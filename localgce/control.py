@@ -13,7 +13,7 @@ PUT    /_localgce/guest-attributes           {"project", "zone", "instance", "na
 POST   /_localgce/instance-status            {"project", "zone", "instance", "status"}: force a status
                                              (e.g. TERMINATED to simulate a crash)
 POST   /_localgce/serial                     {"project", "zone", "instance", "text"}: append serial output
-POST   /_localgce/config                     {"operation_delay": S, "require_auth": bool}
+POST   /_localgce/config                     {"operation_delay": S, "require_auth": bool, "wait_timeout": S}
 GET    /_localgce/health                     {"ok": true}
 GET    /_localgce/state                      every resource (debugging)
 """
@@ -117,7 +117,10 @@ def _route(app, method, route, query, data):
             app.ops.delay = float(data["operation_delay"])
         if "require_auth" in data:
             app.require_auth = bool(data["require_auth"])
-        return _resp(200, {"operation_delay": app.ops.delay, "require_auth": app.require_auth})
+        if "wait_timeout" in data:
+            app.wait_timeout = float(data["wait_timeout"])
+        return _resp(200, {"operation_delay": app.ops.delay, "require_auth": app.require_auth,
+                           "wait_timeout": app.wait_timeout})
     if route == "state" and method == "GET":
         with store.lock:
             return _resp(200, store.to_json())

@@ -27,7 +27,8 @@ class LocalGCE:
         self.app = app
         self.server = server
         self._thread = thread
-        self._defaults = {"operation_delay": app.ops.delay, "require_auth": app.require_auth}
+        self._defaults = {"operation_delay": app.ops.delay, "require_auth": app.require_auth,
+                          "wait_timeout": app.wait_timeout}
 
     @classmethod
     def start(cls, host="127.0.0.1", port=0, **opts):
@@ -62,7 +63,10 @@ class LocalGCE:
         self.app.reset()
         self.config(**self._defaults)
 
-    def config(self, operation_delay=None, require_auth=None):
+    def config(self, operation_delay=None, require_auth=None, wait_timeout=None):
+        """Change settings of the running server (``reset()`` restores the start-up ones)."""
+        if wait_timeout is not None:
+            self.app.wait_timeout = float(wait_timeout)
         if operation_delay is not None:
             self.app.ops.delay = float(operation_delay)
         if require_auth is not None:

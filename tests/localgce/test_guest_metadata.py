@@ -7,9 +7,9 @@ import threading
 
 import pytest
 import requests
-from conftest import PROJECT, ZONE
 from google.api_core import exceptions
 from google.cloud import compute_v1
+from lgce_api import PROJECT, ZONE
 
 H = {"Metadata-Flavor": "Google"}
 

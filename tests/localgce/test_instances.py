@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import COS_FAMILY, PROJECT, ZONE
 from google.api_core import exceptions
 from google.cloud import compute_v1
+from lgce_api import COS_FAMILY, PROJECT, ZONE
 
 LINK = "https://www.googleapis.com/compute/v1/"
 
@@ -65,14 +65,16 @@ def test_insert_existing_name_is_409_already_exists(api):
     with pytest.raises(exceptions.Conflict) as exc:
         api.instances.insert_unary(project=PROJECT, zone=ZONE, instance_resource=api.instance_resource("vm-1"))
     assert reason(exc) == "alreadyExists"
-    assert exc.value.errors[0]["message"] == f"The resource 'projects/{PROJECT}/zones/{ZONE}/instances/vm-1' already exists"
+    assert exc.value.errors[0]["message"] == (
+        f"The resource 'projects/{PROJECT}/zones/{ZONE}/instances/vm-1' already exists")
 
 
 def test_get_missing_is_404_not_found(api):
     with pytest.raises(exceptions.NotFound) as exc:
         api.instances.get(project=PROJECT, zone=ZONE, instance="ghost")
     assert reason(exc) == "notFound"
-    assert exc.value.errors[0]["message"] == f"The resource 'projects/{PROJECT}/zones/{ZONE}/instances/ghost' was not found"
+    assert exc.value.errors[0]["message"] == (
+        f"The resource 'projects/{PROJECT}/zones/{ZONE}/instances/ghost' was not found")
 
 
 @pytest.mark.parametrize("field,value,exc_type,why", [
