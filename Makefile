@@ -19,14 +19,17 @@ DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-regist
 	iptables curl e2fsprogs shellcheck rsync
 PYTEST_ARGS ?=
 
-.PHONY: help test deps venv lint unit build sanity sanity-2.19 units units-2.19 integration demo clean collection
+.PHONY: help test deps venv lint unit build sanity units integration vm e2e demo clean collection
 
 help:
 	@echo "make demo   - deploy the example against localgce (no GCP account needed)"
 	@echo "make test   - every test: lint, unit, localgce, agent, build, sanity (2.21 and 2.19), units, integration"
 
-test: deps venv lint unit build sanity units integration
+test: deps venv lint unit build sanity units integration vm e2e
 	@echo "make test: all suites passed"
+
+demo: deps venv
+	$(PY) demo/run_demo.py
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -94,6 +97,13 @@ integration: venv collection
 	@if ls tests/integration/targets/*/aliases >/dev/null 2>&1; then \
 	  $(PY) tests/integration/run_against_localgce.py $(COLLECTION) $(CURDIR)/$(VENV)/bin/ansible-test --python 3.12; \
 	else echo "no integration targets yet"; fi
+
+# The COS VM simulator boots real systemd-nspawn machines: root only (CI is root).
+vm: venv
+	@if [ -d tests/vm ]; then $(PY) -m pytest tests/vm $(PYTEST_ARGS); fi
+
+e2e: venv
+	@if [ -d tests/e2e ]; then $(PY) -m pytest tests/e2e $(PYTEST_ARGS); fi
 
 clean:
 	rm -rf .build tests/output
