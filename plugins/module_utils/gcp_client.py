@@ -167,7 +167,7 @@ class ComputeApi:
         name = "".join(part.capitalize() for part in base.split("_")) + noun + "Request"
         return getattr(compute_types(), name)
 
-    def call(self, service, method, action, resource, retry=True, timeout=None, **fields):
+    def call(self, service, method, action, resource, /, retry=True, timeout=None, **fields):
         """Run one API method with retries; returns the response as a dict (or a list for lists).
 
         Mutations get a ``request_id`` once, reused by every retry. ``timeout`` bounds the
@@ -191,7 +191,7 @@ class ComputeApi:
             return response
         return to_dict(response)
 
-    def get(self, service, action, resource, **fields):
+    def get(self, service, action, resource, /, **fields):
         """GET a resource; None when it does not exist (404)."""
         try:
             return self.call(service, "get", action, resource, **fields)
@@ -200,7 +200,7 @@ class ComputeApi:
                 return None
             raise
 
-    def list(self, service, action, resource, **fields):
+    def list(self, service, action, resource, /, **fields):
         """All items of a list call, following pages."""
         pager = self.call(service, "list", action, resource, **fields)
         try:

@@ -61,7 +61,8 @@ class GcpModule:
     def wait_timeout(self):
         return self.params.get("wait_timeout") or DEFAULT_WAIT_TIMEOUT
 
-    def mutate(self, service, method, action, resource, wait=True, **fields):
+    def mutate(self, service, method, action, resource, /, wait=True, **fields):
+        # Positional-only: API methods have request fields named 'resource' (setLabels, setDeletionProtection).
         fields.setdefault("project", self.api.project)
         return mutate(self.api, service, method, action, resource, self.wait_timeout, wait=wait, **fields)
 

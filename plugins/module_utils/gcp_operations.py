@@ -66,7 +66,7 @@ def wait_for_operation(api, op, action, resource, timeout, clock=time.monotonic)
     return op
 
 
-def mutate(api, service, method, action, resource, timeout, wait=True, **fields):
+def mutate(api, service, method, action, resource, timeout, /, wait=True, **fields):
     """Call a mutating ``*_unary`` method and wait for its operation (unless wait=False)."""
     op = api.call(service, method, action, resource, **fields)
     if wait:
