@@ -73,8 +73,9 @@ class GcpModule:
         self.module.fail_json(msg=msg, **result)
 
     def exit(self, **result):
-        if self.warnings:
-            result.setdefault("warnings", []).extend(self.warnings)
+        # module.warn: passing warnings= to exit_json is deprecated in ansible-core 2.19+.
+        for warning in self.warnings:
+            self.module.warn(warning)
         self.module.exit_json(**result)
 
     def run(self, main):
