@@ -296,10 +296,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "localgce"
     sys_version = ""
-    # Headers and body leave in one write with no Nagle delay: otherwise each answer waits
-    # ~40 ms for a delayed ACK.
+    # No Nagle delay, and headers and body leave in one write (see _serve): otherwise each
+    # answer can wait ~40 ms for a delayed ACK.
     disable_nagle_algorithm = True
-    wbufsize = 1 << 16
 
     def log_message(self, fmt, *args):  # quiet: the request log is the record
         pass
@@ -318,9 +317,10 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in resp.headers.items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(resp.body)))
-        self.end_headers()
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(resp.body)
+            self._headers_buffer.append(resp.body)
+        self.flush_headers()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
