@@ -9,6 +9,7 @@ Each hash covers its whole recipe, so changing a unit only rebuilds the cheap st
 Both stages are built in a temp dir and renamed into place, under a file lock.
 
     python -m localgce.vm.image build     # prints the rootfs path
+    python -m localgce.vm.image prune     # deletes stages of older recipes
 """
 
 import fcntl
@@ -437,10 +438,31 @@ def is_built():
     return os.path.isdir(os.path.join(CACHE_DIR, "image-%s" % image_hash(), "rootfs"))
 
 
+def prune(log=print):
+    """Delete cached stages of other recipes (only when no VM uses them). Temp dirs of
+    builds are left alone: one may be in progress in another process."""
+    keep = {"base-" + base_hash(), "image-" + image_hash()}
+    if not os.path.isdir(CACHE_DIR):
+        return []
+    removed = []
+    for name in sorted(os.listdir(CACHE_DIR)):
+        path = os.path.join(CACHE_DIR, name)
+        if os.path.isdir(path) and name not in keep and name.startswith(("base-", "image-")):
+            stage = name.split("-")[0]
+            with _Lock(os.path.join(CACHE_DIR, ".prune.lock")):
+                shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            log("removed %s (%s stage)" % (path, stage))
+    return removed
+
+
 def main(argv):
-    if len(argv) < 1 or argv[0] not in ("build", "path", "hash"):
-        print("usage: python -m localgce.vm.image build|path|hash", file=sys.stderr)
+    if len(argv) < 1 or argv[0] not in ("build", "path", "hash", "prune"):
+        print("usage: python -m localgce.vm.image build|path|hash|prune", file=sys.stderr)
         return 2
+    if argv[0] == "prune":
+        prune()
+        return 0
     if argv[0] == "hash":
         print(image_hash())
         return 0

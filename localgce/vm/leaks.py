@@ -106,32 +106,37 @@ def _ppid(pid):
         return 0
 
 
-def _ours(pid, procs, me):
+def _ours(pid, procs, me, markers, cgroup_marker):
     """A simulator process: descends from the checker, or from/is a marked process (nspawn,
     relay) or sits in a simulator cgroup. Other work on the machine is not counted."""
     by_pid = {p: cmd for (p, _s), cmd in procs.items()}
     seen = set()
     while pid > 1 and pid not in seen:
         seen.add(pid)
-        if pid == me or any(m in by_pid.get(pid, "") for m in MARKERS) or "gce-cos" in _cgroup_of(pid):
+        if pid == me or any(m in by_pid.get(pid, "") for m in markers) or \
+                any(m in _cgroup_of(pid) for m in cgroup_marker):
             return True
         pid = _ppid(pid)
     return False
 
 
-def _marked(text):
-    return any(m in text for m in MARKERS) or "/dev/loop" in text
-
-
-def diff(before, settle=5.0, scope="simulator"):
+def diff(before, settle=5.0, scope="simulator", only=None):
     """What exists now and did not at `before`; waits up to `settle` s for stragglers to go.
 
     scope="simulator" counts only what the simulator makes (its processes and their children,
     gce-cos cgroups, gcecos- netns, loop devices, mounts naming them), so that unrelated work
-    running on the same machine is not reported; scope="all" counts everything new."""
+    running on the same machine is not reported; scope="all" counts everything new.
+    only=[strings] narrows it to things naming one of them (e.g. a VM's key, state dir and
+    disk files), so that other VMs booted meanwhile (parallel tests) are not counted."""
     deadline = time.monotonic() + settle
     me = os.getpid()
     every = scope == "all"
+    markers = tuple(only) if only else MARKERS
+    cg_markers = tuple(only) if only else ("gce-cos",)
+
+    def _marked(text):
+        return any(m in text for m in markers) or (not only and "/dev/loop" in text)
+
     while True:
         now = snapshot()
         procs = now["processes"]
@@ -139,13 +144,17 @@ def diff(before, settle=5.0, scope="simulator"):
             "processes": sorted(
                 "%d %s" % (pid, cmd)
                 for (pid, start), cmd in procs.items()
-                if (pid, start) not in before["processes"] and pid != me and (every or _ours(pid, procs, me))
+                if (pid, start) not in before["processes"] and pid != me
+                and (every or _ours(pid, procs, me, markers, cg_markers))
             ),
             "mounts": sorted("%s (%s)" % m for m in now["mounts"] - before["mounts"] if every or _marked(" ".join(m))),
-            "loops": sorted(now["loops"] - before["loops"]),
-            "cgroups": sorted(c for c in now["cgroups"] - before["cgroups"] if every or "gce-cos" in c),
-            "netns": sorted(n for n in now["netns"] - before["netns"] if every or n.startswith("gcecos-")),
-            "nspawn_temp": sorted(now["nspawn_temp"] - before["nspawn_temp"]),
+            "loops": sorted(loop for loop in now["loops"] - before["loops"] if every or not only or _marked(loop)),
+            "cgroups": sorted(c for c in now["cgroups"] - before["cgroups"]
+                              if every or any(m in c for m in cg_markers)),
+            "netns": sorted(n for n in now["netns"] - before["netns"]
+                            if every or (n.startswith("gcecos-") and (not only or _marked(n)))),
+            # nspawn's temp dirs have random names: they can only be checked machine-wide.
+            "nspawn_temp": sorted(now["nspawn_temp"] - before["nspawn_temp"]) if not only else [],
         }
         left = {k: v for k, v in left.items() if v}
         if not left or time.monotonic() > deadline:
@@ -153,8 +162,8 @@ def diff(before, settle=5.0, scope="simulator"):
         time.sleep(0.25)
 
 
-def assert_clean(before, settle=5.0, scope="simulator"):
-    left = diff(before, settle, scope)
+def assert_clean(before, settle=5.0, scope="simulator", only=None):
+    left = diff(before, settle, scope, only)
     if left:
         lines = ["left behind:"]
         for kind, items in left.items():
