@@ -1,0 +1,110 @@
+# Copyright (c) 2026 gce.cos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Instance metadata: size limits and the fingerprinted read-modify-write of setMetadata.
+
+setMetadata replaces the whole item list and needs the current fingerprint. A module
+describes its change as a function of the current items (``change(current) -> wanted``),
+so that when another writer slips in between the read and the write (412
+``conditionNotMet``) the change is recomputed on a fresh read and sent once more, and
+keys the module does not own are carried over untouched.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
+
+# Compute Engine limits (FACTS §2): per value, and keys plus values per instance.
+MAX_VALUE = 256 * 1024
+MAX_TOTAL = 512 * 1024
+
+
+def metadata_dict(instance):
+    """{key: value} of an instance dict in the API's JSON form."""
+    items = ((instance or {}).get("metadata") or {}).get("items") or []
+    return {item["key"]: item.get("value", "") for item in items}
+
+
+def fingerprint(instance):
+    return ((instance or {}).get("metadata") or {}).get("fingerprint")
+
+
+def items_of(wanted, order=()):
+    """The item list for ``wanted``: existing keys keep their order, new keys follow sorted."""
+    seen = [k for k in order if k in wanted]
+    rest = sorted(k for k in wanted if k not in set(seen))
+    return [{"key": k, "value": wanted[k]} for k in seen + rest]
+
+
+def size(key, value):
+    return len(key.encode("utf-8")) + len(value.encode("utf-8"))
+
+
+def value_error(what, value):
+    """An error when one value exceeds 256 KB, else None. ``what`` names it for the user."""
+    n = len(value.encode("utf-8"))
+    if n > MAX_VALUE:
+        return "%s: the value has %d bytes; a metadata value may hold at most %d (256 KB)" % (what, n, MAX_VALUE)
+    return None
+
+
+def size_errors(metadata, resource, owned=None):
+    """Errors for values over 256 KB and a total over 512 KB, biggest keys named."""
+    errors = []
+    for key in sorted(metadata):
+        err = value_error("metadata key %s of %s" % (key, resource), metadata[key])
+        if err:
+            errors.append(err)
+    total = sum(size(k, v) for k, v in metadata.items())
+    if total > MAX_TOTAL:
+        biggest = sorted(metadata, key=lambda k: -size(k, metadata[k]))[:5]
+        errors.append(
+            "metadata of %s would hold %d bytes of keys and values; an instance may hold at most %d (512 KB). "
+            "Largest keys: %s. Make the specs smaller (fewer env values or labels), or spread the containers "
+            "over more instances"
+            % (resource, total, MAX_TOTAL, ", ".join("%s (%d bytes)" % (k, size(k, metadata[k])) for k in biggest))
+        )
+    return errors
+
+
+def describe_changes(current, wanted, hide=()):
+    """'add a, change b, remove c' between two metadata dicts (values never shown)."""
+    parts = []
+    for key in sorted(set(current) | set(wanted)):
+        if key not in current:
+            parts.append("add %s" % key)
+        elif key not in wanted:
+            parts.append("remove %s" % key)
+        elif current[key] != wanted[key]:
+            parts.append("change %s" % key)
+    return ", ".join(parts) or "no change"
+
+
+def set_metadata(gcp, zone, name, instance, change, read):
+    """Write ``change(current_metadata) -> wanted_metadata`` with the instance's fingerprint.
+
+    ``instance`` is the instance as last read; ``read()`` reads it again (used once, on
+    412). Returns the finished operation, or None when the wanted metadata is already there
+    (a concurrent writer made the same change). Size limits are checked on what is sent.
+    """
+    resource = "instance %r in %s" % (name, zone)
+
+    def write(inst):
+        if inst is None:
+            raise GcpError("set metadata of %s failed: the instance no longer exists" % resource, status=404)
+        current = metadata_dict(inst)
+        wanted = change(current)
+        if wanted == current:
+            return None
+        errors = size_errors(wanted, resource)
+        if errors:
+            raise GcpError("; ".join(errors))
+        body = {"fingerprint": fingerprint(inst), "items": items_of(wanted, list(current))}
+        return gcp.mutate(
+            "instances", "set_metadata_unary", "set metadata", resource,
+            zone=zone, instance=name, metadata_resource=body,
+        )
+
+    return with_fresh_fingerprint(instance, read, write)

@@ -1,0 +1,150 @@
+# Copyright (c) 2026 gce.cos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cos agent's reports (guest attributes ``cos-agent/NAME``) and waiting on them.
+
+The agent publishes one JSON line per container, ``{"revision", "state", "image",
+"digest", "error", "time"}``, and ``cos-agent/agent`` after each apply
+(docs/internals.md). instances.getGuestAttributes has no long-poll, so waiting polls with
+a short, growing, bounded delay.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import time
+
+from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpTimeoutError
+
+NAMESPACE = "cos-agent"
+AGENT_KEY = "agent"
+# Poll delays: start quick (the agent applies within seconds), grow to a modest cap.
+FIRST_DELAY = 0.5
+GROWTH = 1.5
+MAX_DELAY = 5.0
+
+# Terminal states for a container's wanted revision.
+RUNNING = "running"
+FAILED = "failed"
+STOPPED = "stopped"
+
+
+def read_reports(api, zone, instance):
+    """{key: parsed report} of the cos-agent namespace; {} when the agent reported nothing."""
+    try:
+        answer = api.call(
+            "instances",
+            "get_guest_attributes",
+            "read guest attributes",
+            "instance %r in %s" % (instance, zone),
+            project=api.project,
+            zone=zone,
+            instance=instance,
+            query_path=NAMESPACE + "/",
+        )
+    except GcpError as exc:
+        # No attribute in the namespace yet is a 404, not an error.
+        if exc.status == 404:
+            return {}
+        raise
+    reports = {}
+    for item in (answer.get("queryValue") or {}).get("items") or []:
+        if item.get("namespace") != NAMESPACE:
+            continue
+        try:
+            value = json.loads(item.get("value") or "")
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            value = {"state": "unknown", "error": "unreadable report: %r" % (item.get("value") or "")[:200]}
+        reports[item.get("key")] = value
+    return reports
+
+
+def outcome(report, target):
+    """'done', 'failed' or None (keep waiting) for one container.
+
+    ``target`` is {"revision": R, "accept_stopped": bool} for a container that must run
+    revision R, or {"removed": True} for one that must go away.
+    """
+    if target.get("removed"):
+        if report is None or report.get("state") == STOPPED:
+            return "done"
+        return None
+    if report is None or report.get("revision") != target["revision"]:
+        return None
+    state = report.get("state")
+    if state == RUNNING:
+        return "done"
+    if state == FAILED:
+        return "failed"
+    if state == STOPPED and target.get("accept_stopped"):
+        return "done"
+    return None
+
+
+def wait_for_reports(read, targets, timeout, sleep=time.sleep, clock=time.monotonic):
+    """Poll ``read()`` (-> reports) until every target is done; return the last reports.
+
+    Raises AgentFailure at the first container that failed at its wanted revision, and
+    GcpTimeoutError (listing what is still awaited) after ``timeout`` seconds.
+    """
+    deadline = clock() + timeout
+    delay = FIRST_DELAY
+    while True:
+        reports = read()
+        pending = []
+        for name in sorted(targets):
+            result = outcome(reports.get(name), targets[name])
+            if result == "failed":
+                raise AgentFailure(name, reports.get(name))
+            if result is None:
+                pending.append(name)
+        if not pending:
+            return reports
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise GcpTimeoutError(timeout_message(pending, targets, reports, timeout), reason="timeout")
+        sleep(min(delay, remaining))
+        delay = min(MAX_DELAY, delay * GROWTH)
+
+
+class AgentFailure(Exception):
+    def __init__(self, name, report):
+        self.name = name
+        self.report = report or {}
+        Exception.__init__(self, self.report.get("error") or "no error text")
+
+
+def timeout_message(pending, targets, reports, timeout):
+    parts = []
+    for name in pending:
+        report = reports.get(name)
+        target = targets[name]
+        if target.get("removed"):
+            parts.append("%s: still reported %s (waiting for its removal)" % (name, (report or {}).get("state")))
+        elif report is None:
+            parts.append("%s: no report yet (want revision %s)" % (name, target["revision"]))
+        else:
+            parts.append(
+                "%s: revision %s is %s (want revision %s running)"
+                % (name, report.get("revision"), report.get("state"), target["revision"])
+            )
+    agent = reports.get(AGENT_KEY)
+    if agent is None:
+        hint = (
+            "the cos agent has never reported on this VM: is it installed and running? VMs without the agent "
+            "need apply: restart, and konlet VMs migrate: true"
+        )
+    else:
+        hint = "the agent (version %s) last reported at %s%s" % (
+            agent.get("version", "?"),
+            agent.get("time", "?"),
+            ", with error: %s" % agent["error"] if agent.get("error") else "",
+        )
+    return "timed out after %ds waiting for the cos agent: %s; %s. Raise wait_timeout, or set wait: false" % (
+        int(timeout),
+        "; ".join(parts),
+        hint,
+    )
