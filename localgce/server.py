@@ -23,7 +23,8 @@ from . import catalog, control, discovery, errors, guest_metadata, resources, se
 from .operations import Operations
 from .store import Store
 
-NON_MUTATING_POST = re.compile(r"(/operations/[^/]+/wait|/testIamPermissions)$")
+# POSTs that change nothing: operation waits, permission checks, token exchanges.
+NON_MUTATING_POST = re.compile(r"(/operations/[^/]+/wait|/testIamPermissions|^/token)$")
 
 
 class Response:

@@ -282,7 +282,7 @@ def insert(ctx):
         "fingerprint": util.fingerprint(),
         "lastStartTimestamp": "",
         "satisfiesPzi": False,
-        "keyRevocationActionType": body.get("keyRevocationActionType") or "NONE_ON_KEY_REVOCATION",
+        "keyRevocationActionType": body.get("keyRevocationActionType") or "NONE",
     }
     del inst["lastStartTimestamp"]
     if not inst["serviceAccounts"]:
