@@ -172,9 +172,6 @@ def _render(node, is_dir, query, name=""):
             return json.dumps(node).encode(), "application/json"
         return "".join(f"{v}\n" for v in node).encode(), "application/text"
     if isinstance(node, (dict, list)):
-        if not is_dir:
-            # A directory asked for without the trailing slash: GCE redirects; we answer as a directory.
-            is_dir = True
         if recursive:
             if alt == "text" and isinstance(node, dict):
                 lines = [f"{k} {v}" for k, v in node.items() if not isinstance(v, (dict, list))]
@@ -251,6 +248,14 @@ def _read(app, store, project, zone, name, ipath, sub, is_dir, query):
     node, found = current()
     if not found:
         return _answer(404, "Not Found\n", "text/html")
+    recursive = query.get("recursive", ["false"])[-1].lower() == "true"
+    if _is_dir(node) and not is_dir and not recursive:
+        # Like GCE: a directory without its trailing slash is a redirect, not a listing.
+        qs = "&".join(f"{k}={v[-1]}" for k, v in query.items())
+        location = app.guest_url(project, zone, name) + "/".join(sub) + "/" + (f"?{qs}" if qs else "")
+        resp = _answer(301, f'<a href="{location}">Moved Permanently</a>.\n', "text/html")
+        resp.headers["Location"] = location
+        return resp
     etag = _etag(node)
     if query.get("wait_for_change", ["false"])[-1].lower() == "true":
         last = query.get("last_etag", [None])[-1]

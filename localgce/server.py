@@ -143,6 +143,19 @@ class App:
         self.guest_log = []
         self.stopping = False
         self.base_url = None  # set by the HTTP server
+        self._closed = threading.Event()
+        if state_file:
+            # Besides the save at shutdown, save changes every second, so that a killed
+            # server loses at most a second of work.
+            threading.Thread(target=self._autosave, name="localgce-autosave", daemon=True).start()
+
+    def _autosave(self):
+        while not self._closed.wait(1.0):
+            if self.store.dirty:
+                try:
+                    self.store.save(self.state_file)
+                except OSError as exc:
+                    print(f"localgce: cannot save state to {self.state_file}: {exc}", flush=True)
 
     # -- helpers for handlers and tests --------------------------------------------------
     @property
@@ -171,6 +184,7 @@ class App:
         return entries
 
     def close(self):
+        self._closed.set()
         self.stopping = True
         with self.store.lock:
             self.store.cond.notify_all()

@@ -77,10 +77,26 @@ class Store:
             self.request_ids = data["request_ids"]
             self.secrets = data["secrets"]
             self.projects = data["projects"]
+            self._settle()
             for p in self.allowed_projects:
                 self.ensure_project(p)
             self.changed()
             self.dirty = False
+
+    _SETTLED = {"PROVISIONING": "RUNNING", "STAGING": "RUNNING", "STOPPING": "TERMINATED", "CREATING": "READY",
+                "PENDING": "DONE"}
+
+    def _settle(self):
+        """A state saved while operations ran (a periodic save) holds transitional statuses;
+        nothing will finish them after a restart, so finish them now."""
+        for items in self.colls.values():
+            for res in items.values():
+                status = res.get("status")
+                if res.get("kind") == "compute#operation":
+                    if status != "DONE":
+                        res.update(status="DONE", progress=100, endTime=util.now())
+                elif status in self._SETTLED:
+                    res["status"] = self._SETTLED[status]
 
     # -- projects ------------------------------------------------------------------------
     def project_number(self, project):

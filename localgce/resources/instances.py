@@ -1,6 +1,6 @@
 """instances: insert, get, list, aggregatedList, delete, start, stop, reset, setMetadata,
 setLabels, setTags, setMachineType, setServiceAccount, setDeletionProtection, attachDisk,
-detachDisk, getGuestAttributes, getSerialPortOutput.
+detachDisk, setDiskAutoDelete, getGuestAttributes, getSerialPortOutput.
 
 Status life cycle: PROVISIONING -> STAGING -> RUNNING (insert, start) and STOPPING ->
 TERMINATED (stop), driven by the operation; the VM backend is told at each step, and the
@@ -629,6 +629,24 @@ def detach_disk(ctx):
         _touch(inst)
 
     return ctx.op("detachDisk", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+@handles("compute.instances.setDiskAutoDelete")
+def set_disk_auto_delete(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    device = ctx.query["deviceName"]
+    ad = next((d for d in inst.get("disks", []) if d["deviceName"] == device), None)
+    if ad is None:
+        raise errors.invalid(f"Invalid value for field 'deviceName': '{device}'. No attached disk found with "
+                             "that device name.")
+    value = bool(ctx.query["autoDelete"])
+
+    def done():
+        ad["autoDelete"] = value
+        _touch(inst)
+
+    return ctx.op("setDiskAutoDelete", path, scope=_scope(ctx), target_id=inst["id"], done=done)
 
 
 # -- guest attributes and serial port ---------------------------------------------------------

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -106,3 +107,23 @@ def test_require_auth_option(served):
     s = served("--require-auth")
     assert s.call("GET", "/compute/v1/projects/p/zones/us-central1-a")[0] == 401
     s.stop()
+
+
+def test_state_is_saved_while_running_and_settles_after_a_kill(served, tmp_path):
+    state = tmp_path / "state.json"
+    s = served("--state", str(state), "--operation-delay", "600")
+    status, op = s.call("POST", "/compute/v1/projects/p/zones/us-central1-a/disks", {"name": "d", "sizeGb": "10"})
+    assert status == 200 and op["status"] == "PENDING"
+    # The autosave runs each second: wait for it by polling the file.
+    for _ in range(100):
+        if state.exists() and '"d"' in state.read_text():
+            break
+        time.sleep(0.1)
+    s.proc.kill()
+    s.proc.wait()
+    s2 = served("--state", str(state))
+    status, disk = s2.call("GET", "/compute/v1/projects/p/zones/us-central1-a/disks/d")
+    assert status == 200 and disk["status"] == "READY"
+    status, op2 = s2.call("GET", f"/compute/v1/projects/p/zones/us-central1-a/operations/{op['name']}")
+    assert op2["status"] == "DONE"
+    s2.stop()

@@ -204,3 +204,10 @@ def test_guest_reads_are_not_in_the_api_log(vm, api):
     requests.get(vm + "instance/id", headers=H)
     assert api.srv.requests() == []
     assert api.srv.guest_requests()[-1]["path"].endswith("/instance/id")
+
+
+def test_directory_without_slash_redirects_like_gce(vm):
+    r = requests.get(vm + "instance/attributes", headers=H, allow_redirects=False)
+    assert r.status_code == 301
+    assert r.headers["Location"] == vm + "instance/attributes/"
+    assert requests.get(vm + "instance/attributes?recursive=true", headers=H).json()["enable-guest-attributes"]

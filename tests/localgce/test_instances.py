@@ -354,3 +354,20 @@ def test_get_guest_attributes_without_any_is_404_for_a_namespace(api):
     with pytest.raises(exceptions.NotFound):
         api.instances.get_guest_attributes(request=compute_v1.GetGuestAttributesInstanceRequest(
             project=PROJECT, zone=ZONE, instance="vm-1", query_path="cos-agent/"))
+
+
+def test_set_disk_auto_delete(api):
+    api.create_instance("vm-1")
+    req = compute_v1.SetDiskAutoDeleteInstanceRequest(project=PROJECT, zone=ZONE, instance="vm-1",
+                                                      device_name="persistent-disk-0", auto_delete=False)
+    api.ok(api.instances.set_disk_auto_delete_unary(request=req))
+    assert not api.instances.get(project=PROJECT, zone=ZONE, instance="vm-1").disks[0].auto_delete
+    api.ok(api.instances.delete_unary(project=PROJECT, zone=ZONE, instance="vm-1"))
+    assert not api.disks.get(project=PROJECT, zone=ZONE, disk="vm-1").users  # kept, and free
+    with pytest.raises(exceptions.NotFound):
+        api.instances.set_disk_auto_delete_unary(request=req)
+    api.create_instance("vm-2")
+    req = compute_v1.SetDiskAutoDeleteInstanceRequest(project=PROJECT, zone=ZONE, instance="vm-2",
+                                                      device_name="nope", auto_delete=True)
+    with pytest.raises(exceptions.BadRequest):
+        api.instances.set_disk_auto_delete_unary(request=req)
