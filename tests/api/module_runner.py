@@ -96,3 +96,50 @@ def mutating(requests):
 def calls(requests):
     """A request log as compact ``METHOD path`` strings (query and body left out)."""
     return ["%s %s" % (r["method"], r["path"].split("/compute/v1/", 1)[-1]) for r in requests]
+
+
+def run_playbook(localgce, tasks, tmp_path, project=DEFAULT_PROJECT, check=False, timeout=600):
+    """Run ``tasks`` (a list of task dicts) in one play on localhost with ansible-playbook.
+
+    The connection options come from ``module_defaults`` for ``group/gce.cos.gcp``, the way
+    users set them. Returns the CompletedProcess; its stdout is the default callback's text.
+    """
+    import yaml
+
+    play = [{
+        "hosts": "localhost",
+        "gather_facts": False,
+        "module_defaults": {"group/gce.cos.gcp": connection(localgce, project)},
+        "tasks": tasks,
+    }]
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": PYTHONPATH,
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_HOST_KEY_CHECKING": "0",
+    })
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory), str(playbook)]
+    if check:
+        cmd.append("--check")
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+
+def module_examples(name):
+    """The EXAMPLES of plugins/modules/NAME.py as a list of task dicts (read, not imported)."""
+    import ast
+
+    import yaml
+
+    path = os.path.join(ROOT, "plugins", "modules", name + ".py")
+    with open(path) as handle:
+        tree = ast.parse(handle.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "EXAMPLES" for t in node.targets):
+            return yaml.safe_load(node.value.value)
+    raise AssertionError("%s has no EXAMPLES" % path)
