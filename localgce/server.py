@@ -10,6 +10,7 @@ URL space on one port (docs/internals.md):
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from .operations import Operations
 from .store import Store
 
 # POSTs that change nothing: operation waits, permission checks, token exchanges.
+LOG_LIMIT = 50000
 NON_MUTATING_POST = re.compile(r"(/operations/[^/]+/wait|/testIamPermissions|^/token)$")
 
 
@@ -139,11 +141,15 @@ class App:
         self.wait_timeout = wait_timeout
         self.faults = Faults()
         self.log_lock = threading.Lock()
-        self.log = []
-        self.guest_log = []
+        # Bounded, so a long demo cannot grow them without limit.
+        self.log = collections.deque(maxlen=LOG_LIMIT)
+        self.guest_log = collections.deque(maxlen=LOG_LIMIT)
         self.stopping = False
         self.base_url = None  # set by the HTTP server
         self._closed = threading.Event()
+        # Load the discovery document (~0.1 s) in the background, so start-up stays fast
+        # and the first API request usually finds it ready.
+        threading.Thread(target=discovery.get, name="localgce-discovery", daemon=True).start()
         if state_file:
             # Besides the save at shutdown, save changes every second, so that a killed
             # server loses at most a second of work.

@@ -26,12 +26,15 @@ class Served:
         m = re.search(r"listening on (http://127\.0\.0\.1:(\d+))", line)
         assert m, (line, self.proc.stderr.read() if self.proc.poll() is not None else "")
         self.url = m.group(1)
+        self.token = None
         assert int(m.group(2)) > 0
 
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")
@@ -95,18 +98,14 @@ def test_pending_operations_finish_before_state_is_saved(served, tmp_path):
     assert saved["colls"]["projects/p/zones/us-central1-a/disks"]["slow"]["status"] == "READY"
 
 
-def test_project_option_limits_projects(served):
-    s = served("--project", "only")
+def test_project_and_require_auth_options(served):
+    s = served("--project", "only", "--require-auth")
+    assert s.call("GET", "/compute/v1/projects/only/zones/us-central1-a")[0] == 401
+    s.token = "t"
     assert s.call("GET", "/compute/v1/projects/only/zones/us-central1-a")[0] == 200
     status, body = s.call("GET", "/compute/v1/projects/other/zones/us-central1-a")
     assert status == 404 and body["error"]["errors"][0]["reason"] == "notFound"
-    s.stop()
-
-
-def test_require_auth_option(served):
-    s = served("--require-auth")
-    assert s.call("GET", "/compute/v1/projects/p/zones/us-central1-a")[0] == 401
-    s.stop()
+    assert s.stop()[0] == 0
 
 
 def test_state_is_saved_while_running_and_settles_after_a_kill(served, tmp_path):
