@@ -16,7 +16,7 @@ NOT_COLLECTION := ^(\.build/|\.ci/|localgce/|bench/|tests/(localgce|vm|agent|e2e
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 # Debian packages the tests run for real (cloud-init schema, systemd-analyze, nspawn, docker, registry).
 DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-registry apache2-utils busybox-static \
-	iptables curl e2fsprogs shellcheck rsync
+	iptables curl e2fsprogs shellcheck rsync openssl iproute2 util-linux
 PYTEST_ARGS ?=
 
 .PHONY: help test deps venv lint unit build sanity units integration vm e2e demo clean collection
