@@ -14,6 +14,12 @@ with the store lock held, so it must return quickly (start work in a thread if n
 - ``ready(instance) -> bool``: polled after boot; the instance is RUNNING (and its
   insert/start operation DONE) only once this is true.
 
+Optional (called only if the backend has them):
+
+- ``attach_disk(instance, attached_disk)``: after attachDisk (the AttachedDisk dict is
+  already in ``instance["disks"]``);
+- ``detach_disk(instance, attached_disk)``: after detachDisk (already removed).
+
 ``instance["zone"]`` is a full URL; ``localgce.backend.where(instance)`` gives
 ``(project, zone, name)``, and ``App.guest_url(project, zone, name)`` the metadata server
 base URL the guest must use.

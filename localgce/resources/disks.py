@@ -160,6 +160,12 @@ def resize(ctx):
 
     def done():
         disk["sizeGb"] = str(new)
+        # Attachments report the size too.
+        for user in disk.get("users") or []:
+            inst = ctx.store.get(util.strip_url(user)) or {}
+            for ad in inst.get("disks", []):
+                if ad.get("source") == disk["selfLink"]:
+                    ad["diskSizeGb"] = str(new)
 
     return ctx.op("resizeDisk", path, scope=_scope(ctx), target_id=disk["id"], done=done)
 

@@ -596,6 +596,9 @@ def attach_disk(ctx):
         inst.setdefault("disks", []).append(ad)
         disk["lastAttachTimestamp"] = util.now()
         _touch(inst)
+        hook = getattr(ctx.backend, "attach_disk", None)  # optional: hot-plug into a running guest
+        if hook:
+            hook(inst, ad)
 
     return ctx.op("attachDisk", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate, done=done)
 
@@ -618,6 +621,9 @@ def detach_disk(ctx):
         if ad not in inst.get("disks", []):
             return
         inst["disks"].remove(ad)
+        hook = getattr(ctx.backend, "detach_disk", None)  # optional: hot-unplug
+        if hook:
+            hook(inst, ad)
         disk = ctx.store.get(util.strip_url(ad["source"]))
         if disk is not None:
             users = [u for u in disk.get("users", []) if u != inst["selfLink"]]

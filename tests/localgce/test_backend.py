@@ -37,6 +37,12 @@ class RecordingBackend(NullBackend):
     def ready(self, instance):
         return self.up.is_set()
 
+    def attach_disk(self, instance, attached):
+        self.calls.append(("attach_disk", attached["deviceName"]))
+
+    def detach_disk(self, instance, attached):
+        self.calls.append(("detach_disk", attached["deviceName"]))
+
 
 @pytest.fixture
 def hooked():
@@ -73,3 +79,14 @@ def test_stop_start_reset_delete_and_serial_reach_the_backend(hooked):
 def test_guest_url_names_the_instance(hooked):
     api, _backend = hooked
     assert api.srv.guest_url("p", "z", "i") == f"{api.srv.url}/_localgce/guest/p/z/i/computeMetadata/v1/"
+
+
+def test_optional_disk_hooks(hooked):
+    api, backend = hooked
+    backend.up.set()
+    api.create_instance("vm-1")
+    api.create_disk("d1")
+    api.ok(api.instances.attach_disk_unary(project=PROJECT, zone=ZONE, instance="vm-1",
+                                           attached_disk_resource=compute_v1.AttachedDisk(source=f"zones/{ZONE}/disks/d1")))
+    api.ok(api.instances.detach_disk_unary(project=PROJECT, zone=ZONE, instance="vm-1", device_name="d1"))
+    assert backend.calls[-2:] == [("attach_disk", "d1"), ("detach_disk", "d1")]

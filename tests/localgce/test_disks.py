@@ -134,3 +134,10 @@ def test_unknown_disk_type_is_404(api):
     with pytest.raises(exceptions.NotFound):
         api.disks.insert_unary(project=PROJECT, zone=ZONE, disk_resource=compute_v1.Disk(
             name="x", type_=f"zones/{ZONE}/diskTypes/pd-nope"))
+
+
+def test_resizing_an_attached_disk_shows_on_the_instance(api):
+    api.create_instance("vm-1")
+    api.ok(api.disks.resize_unary(project=PROJECT, zone=ZONE, disk="vm-1",
+                                  disks_resize_request_resource=compute_v1.DisksResizeRequest(size_gb=30)))
+    assert api.instances.get(project=PROJECT, zone=ZONE, instance="vm-1").disks[0].disk_size_gb == 30
