@@ -61,7 +61,6 @@ _value:
 """
 
 import yaml
-
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.six import string_types

@@ -291,7 +291,8 @@ def cos_deploy_plan(inputs):
     container_ports = _containers(inputs.get("containers"), devices, errors, warnings)
     google, logins = _registries(inputs.get("registries"), errors)
     firewall = _firewall(inputs.get("firewall"), instance, errors)
-    uses_secrets = bool(logins) or any(isinstance(c, dict) and c.get("secret_env") for c in inputs.get("containers") or [])
+    containers = inputs.get("containers") or []
+    uses_secrets = bool(logins) or any(isinstance(c, dict) and c.get("secret_env") for c in containers)
     scopes = instance.get("scopes")
     if uses_secrets and not (scopes and {"cloud-platform", CLOUD_PLATFORM} & set(scopes)):
         warnings.append("secrets are read on the VM with its service account's token, which needs the cloud-platform "

@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import EXAMPLES, api_get, example, instance, metadata, mutations, playbook, token_env
-
 from ansible_collections.gce.cos.plugins.filter.cos_cloud_config import MAX_BYTES, SCHEMA_KEYS
+
+from conftest import EXAMPLES, api_get, example, instance, metadata, mutations, playbook, token_env
 
 NO_WAIT = ("-e", "cos_deploy_wait=false")
 SECRET_VALUE = "hunter2-never-in-metadata"

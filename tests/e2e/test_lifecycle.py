@@ -4,6 +4,7 @@ import json
 
 import pytest
 import yaml
+
 from conftest import DEFAULT_PROJECT, api_get, base_env, example, instance, metadata, mutations, playbook, token_env
 
 NO_WAIT = ("-e", "cos_deploy_wait=false")
