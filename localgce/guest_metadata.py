@@ -74,7 +74,7 @@ def build_tree(store, project, zone, inst):
     proj = store.ensure_project(project)
     num = proj["id"]
     nics = []
-    for i, nic in enumerate(inst.get("networkInterfaces", [])):
+    for nic in inst.get("networkInterfaces", []):
         sub = store.get(util.strip_url(nic["subnetwork"])) or {}
         cidr = sub.get("ipCidrRange", "10.128.0.0/20")
         net = ipaddress.ip_network(cidr)
@@ -94,7 +94,6 @@ def build_tree(store, project, zone, inst):
             "subnetmask": str(net.netmask),
             "target-instance-ips": [],
         })
-        del i
     sas = {}
     for sa in inst.get("serviceAccounts", []):
         entry = {"aliases": ["default"], "email": sa["email"], "scopes": list(sa.get("scopes", []))}

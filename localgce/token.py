@@ -52,6 +52,7 @@ def handle(app, method, headers, body):
     else:
         form = {k: v[-1] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}
     grant = form.get("grant_type")
+    scope = form.get("scope") or "https://www.googleapis.com/auth/cloud-platform"
     if grant == JWT_BEARER:
         assertion = form.get("assertion", "")
         try:
@@ -63,6 +64,7 @@ def handle(app, method, headers, body):
             return _json(400, {"error": "invalid_grant", "error_description": "Invalid JWT: no issuer"})
         if claims.get("target_audience"):
             return _json(200, {"id_token": fake_id_token(claims["iss"], claims["target_audience"])})
+        scope = claims.get("scope") or scope
     elif grant == "refresh_token":
         if not form.get("refresh_token"):
             return _json(400, {"error": "invalid_request", "error_description": "Missing required parameter: "
@@ -70,5 +72,4 @@ def handle(app, method, headers, body):
     else:
         return _json(400, {"error": "unsupported_grant_type", "error_description": f"Invalid grant_type: {grant}"})
     return _json(200, {"access_token": "ya29.localgce-" + secrets.token_urlsafe(24), "expires_in": 3599,
-                       "token_type": "Bearer", "scope": form.get("scope", "https://www.googleapis.com/auth/"
-                                                                  "cloud-platform")})
+                       "token_type": "Bearer", "scope": scope})

@@ -506,7 +506,7 @@ def set_tags(ctx):
     return ctx.op("setTags", path, scope=_scope(ctx), target_id=inst["id"], done=done)
 
 
-def _require_terminated(inst, path, what):
+def _require_terminated(inst, what):
     if inst["status"] != "TERMINATED":
         raise errors.ApiError(
             400, "resourceNotReady" if inst["status"] != "RUNNING" else "invalidResourceUsage",
@@ -520,7 +520,7 @@ def set_machine_type(ctx):
     path = _path(ctx)
     inst = ctx.store.must(path)
     mt = _machine_type(ctx.project, ctx.params["zone"], ctx.body.get("machineType"), "machineType")
-    _require_terminated(inst, path, "machine type")
+    _require_terminated(inst, "machine type")
 
     def done():
         inst["machineType"] = mt
@@ -535,7 +535,7 @@ def set_machine_type(ctx):
 def set_service_account(ctx):
     path = _path(ctx)
     inst = ctx.store.must(path)
-    _require_terminated(inst, path, "service account")
+    _require_terminated(inst, "service account")
     body = ctx.body
     sas = [] if not body.get("email") and not body.get("scopes") else _service_accounts(ctx.store, ctx.project,
                                                                                          [body])
