@@ -102,8 +102,8 @@ def vm(lgce):
     name = "login-vm-%d" % int(time.time() * 1000 % 1000000)
     instances = lgce.client(compute_v1.InstancesClient)
     operations = lgce.client(compute_v1.ZoneOperationsClient)
-    disk = compute_v1.AttachedDisk(boot=True, auto_delete=True, initialize_params=compute_v1.AttachedDiskInitializeParams(
-        source_image="projects/cos-cloud/global/images/family/cos-stable"))
+    params = compute_v1.AttachedDiskInitializeParams(source_image="projects/cos-cloud/global/images/family/cos-stable")
+    disk = compute_v1.AttachedDisk(boot=True, auto_delete=True, initialize_params=params)
     inst = compute_v1.Instance(
         name=name, machine_type="zones/%s/machineTypes/e2-small" % DEFAULT_ZONE, disks=[disk],
         network_interfaces=[compute_v1.NetworkInterface(network="global/networks/default")],
@@ -171,5 +171,6 @@ def test_registry_login_failures_name_the_registry_and_hide_the_value(tmp_path, 
 def test_registry_login_retries_secret_manager_outages(tmp_path, vm, lgce):
     lgce.set_secret(DEFAULT_PROJECT, "reg-pass2", "s3cret pass+/=")
     lgce.fault(method="GET", path=r":access$", count=2, status=503)
-    proc = login(tmp_path, vm, lgce, "ghcr.io", "bot", "projects/%s/secrets/reg-pass2/versions/latest" % DEFAULT_PROJECT)
+    ref = "projects/%s/secrets/reg-pass2/versions/latest" % DEFAULT_PROJECT
+    proc = login(tmp_path, vm, lgce, "ghcr.io", "bot", ref)
     assert proc.returncode == 0, proc.stderr
