@@ -17,6 +17,7 @@ import re
 import threading
 import time
 import urllib.parse
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import backend as backend_mod
@@ -268,6 +269,8 @@ class App:
         params = {k: urllib.parse.unquote(v) for k, v in params.items()}
         disc.check_path_params(m, params)
         q = disc.coerce_query(m, query)
+        if "requestId" in q:
+            _check_request_id(q["requestId"])
         parsed_body = None
         if m.request_ref is not None:
             try:
@@ -300,6 +303,17 @@ class App:
                 if op is not None:
                     return json_response(200, op), m.id
             return json_response(200, handler(ctx)), m.id
+
+
+def _check_request_id(value):
+    """The API accepts only a non-zero UUID as requestId."""
+    try:
+        ok = uuid.UUID(value).int != 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise errors.invalid_field("requestId", value, "The request ID must be a valid UUID with the exception "
+                                   "that zero UUID is not supported (00000000-0000-0000-0000-000000000000).")
 
 
 def _bearer(headers):

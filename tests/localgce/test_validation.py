@@ -247,3 +247,11 @@ def test_a_rich_instance_from_the_client_is_accepted(api):
     assert got.shielded_instance_config.enable_secure_boot and got.disks[0].device_name == "boot"
     disk = api.disks.get(project=PROJECT, zone=ZONE, disk="vm-rich-boot")
     assert disk.type_.endswith("/pd-balanced") and disk.labels == {"x": "y"} and disk.size_gb == 20
+
+
+def test_request_id_must_be_a_uuid(api):
+    for bad in ("abc", "00000000-0000-0000-0000-000000000000"):
+        r = post(api.srv, BASE + "/disks", {"name": "d1"}, requestId=bad)
+        assert r.status_code == 400
+        assert error_of(r)["message"].startswith(f"Invalid value for field 'requestId': '{bad}'.")
+    assert post(api.srv, BASE + "/disks", {"name": "d1"}, requestId="5e8f6a0c-3a4d-4f3b-9a51-0b7e2c8d1f00").ok
