@@ -21,7 +21,7 @@ description:
   - The cos agent on the VM (installed by cloud-init) watches these keys and starts, restarts or stops exactly the
     containers whose spec changed, without restarting the VM. It reports each container's revision, state and
     image digest as guest attributes, which this module reads to wait for the rollout.
-  - Idempotent by revision (the first 16 hex digits of the SHA-256 of the unit): when every container already has
+  - Idempotent by revision (the first 16 hex digits of the SHA-256 of the unit). When every container already has
     its revision, nothing is written and the task reports no change.
   - The module also sets the metadata C(enable-guest-attributes=TRUE), which the agent's reports need, in the same
     write.
@@ -298,7 +298,7 @@ attributes:
     description: The diff shows the container specs before and after (not the raw units).
 notes:
   - Every spec is validated before the first API call; all problems are reported at once, each with its field path.
-  - Metadata limits are checked before writing: a value (one unit) may hold 256 KB, and an instance 512 KB in total.
+  - Metadata limits are checked before writing. A value (one unit) may hold 256 KB, and an instance 512 KB in total.
   - O(wait_timeout) bounds each Compute Engine operation and, separately, the wait for the agent's reports.
   - The containers, their units and the agent are described in the C(docs/cos_container.md) page of the collection,
     including how to move off C(gce-container-declaration).
@@ -808,13 +808,14 @@ class ContainerTask:
         self.changed = plan.changed
 
         entries = self.entries(current)
-        if p["wait"] and not self.gcp.check_mode and p["apply"] == "agent" and (self.builds or self.remove):
+        awaited = [e for e in entries if "revision" in e or e["action"] == "remove"]
+        if p["wait"] and not self.gcp.check_mode and p["apply"] == "agent" and awaited:
             if status == "RUNNING":
                 self.wait(entries, current)
             else:
                 self.gcp.warnings.append(
-                    "%s is %s: not waiting for the agent; the containers start when the VM runs" % (self.resource,
-                                                                                                  status)
+                    "%s is %s: not waiting for the agent; the containers start when the VM runs"
+                    % (self.resource, status)
                 )
         return self.result(plan, entries, restarted)
 
