@@ -22,7 +22,7 @@ description:
 options:
   name:
     description:
-      - The name of the disk (RFC1035: lowercase letters, digits and hyphens, starting with a letter).
+      - The name of the disk, RFC1035 style (lowercase letters, digits and hyphens, starting with a letter).
     type: str
     required: true
   zone:
@@ -148,7 +148,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Check mode reads the disk and reports the same plan (RV(actions), RV(diff)) as a real run.
+    description: Check mode reads the disk and reports the same plan (RV(actions) and the diff) as a real run.
   diff_mode:
     support: full
     description: The diff shows the disk before and after, as in RV(disk).
@@ -162,7 +162,7 @@ seealso:
     link: https://cloud.google.com/compute/docs/disks
   - module: gce.cos.cos_instance
 author:
-  - gce.cos contributors
+  - gce.cos maintainers (@gce-cos)
 """
 
 EXAMPLES = r"""

@@ -24,7 +24,7 @@ description:
 options:
   name:
     description:
-      - The name of the rule (RFC1035: lowercase letters, digits and hyphens, starting with a letter).
+      - The name of the rule, RFC1035 style (lowercase letters, digits and hyphens, starting with a letter).
     type: str
     required: true
   state:
@@ -132,7 +132,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Check mode reads the rule and reports the same plan (RV(actions), RV(diff)) as a real run.
+    description: Check mode reads the rule and reports the same plan (RV(actions) and the diff) as a real run.
   diff_mode:
     support: full
     description: The diff shows the rule before and after, as in RV(firewall).
@@ -146,7 +146,7 @@ seealso:
     description: How rules match traffic, and their defaults.
     link: https://cloud.google.com/firewall/docs/firewalls
 author:
-  - gce.cos contributors
+  - gce.cos maintainers (@gce-cos)
 """
 
 EXAMPLES = r"""
@@ -297,9 +297,9 @@ def parse_port_spec(spec):
     """'80/tcp', 'tcp:80', '8000-8100/tcp', '8080', 'icmp', 'all' -> (protocol, port or None)."""
     text = str(spec).strip().lower()
     if "/" in text:
-        port, _, proto = text.partition("/")
+        port, proto = text.split("/", 1)
     elif ":" in text:
-        proto, _, port = text.partition(":")
+        proto, port = text.split(":", 1)
     elif _PORT_RE.match(text):
         proto, port = "tcp", text
     else:
@@ -333,8 +333,8 @@ def port_error(field, port):
 
 
 def _port_key(port):
-    low, _, high = port.partition("-")
-    return int(low), int(high or low)
+    bounds = port.split("-", 1)
+    return int(bounds[0]), int(bounds[-1])
 
 
 def canonical_port(port):
