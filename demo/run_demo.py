@@ -1,0 +1,186 @@
+"""make demo: deploy examples/nginx.yml with playbooks/deploy.yml against localgce, show the result, stop.
+
+    python demo/run_demo.py [--example examples/nginx.yml] [--keep-going]
+
+Needs no GCP account: localgce (python -m localgce serve) plays the Compute Engine API on
+127.0.0.1. Steps:
+  1. start localgce on a free port and wait for its "listening on" line;
+  2. run ansible-playbook playbooks/deploy.yml -e @EXAMPLE with the environment a user would set
+     (GCE_COS_API_ENDPOINT, GCP_PROJECT, GCP_AUTH_KIND=accesstoken, GCP_ACCESS_TOKEN);
+  3. show the instance, its metadata keys, the firewall rule and the cos agent's reports (guest
+     attributes) as the API returns them;
+  4. stop localgce (SIGTERM to the PID this script started).
+
+VM simulator hook (issue 7): when localgce boots real COS-like VMs, set cos_deploy_wait=true
+(VM_SIMULATOR below) and show_http() curls the container through the forwarded port.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+PROJECT = "demo-project"
+TOKEN = "demo-token"
+# Issue 7 wires the simulator into localgce; until then no agent runs, so nothing can be waited for.
+VM_SIMULATOR = os.environ.get("GCE_COS_DEMO_VM") == "1"
+
+
+def say(text):
+    print("\n== %s" % text, flush=True)
+
+
+def collection_path():
+    """The collection must be importable as ansible_collections.gce.cos (the root conftest.py does the same)."""
+    build = os.path.join(ROOT, ".build", "pythonpath")
+    link = os.path.join(build, "ansible_collections", "gce", "cos")
+    if not os.path.exists(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(ROOT, link)
+    return build
+
+
+def start_localgce():
+    proc = subprocess.Popen([sys.executable, "-m", "localgce", "serve", "--host", "127.0.0.1", "--port", "0"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        print("   " + line.rstrip(), flush=True)
+        m = re.search(r"listening on (http://\S+)", line)
+        if m:
+            return proc, m.group(1)
+    stop_localgce(proc)
+    sys.exit("localgce did not start (no 'listening on' line)")
+
+
+def stop_localgce(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    rest = proc.stdout.read() if proc.stdout else ""
+    for line in rest.splitlines():
+        print("   " + line, flush=True)
+
+
+def api(url, path):
+    req = urllib.request.Request("%s/compute/v1/projects/%s/%s" % (url, PROJECT, path),
+                                 headers={"Authorization": "Bearer " + TOKEN})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+def show_state(url, spec):
+    inst_spec = spec["cos_deploy_instance"]
+    zone, name = inst_spec["zone"], inst_spec["name"]
+    inst = api(url, "zones/%s/instances/%s" % (zone, name))
+    say("instance %s (GET instances/%s)" % (name, name))
+    print("   status:       %s" % inst["status"])
+    print("   machine type: %s" % inst["machineType"].rsplit("/", 1)[-1])
+    print("   labels:       %s" % json.dumps(inst.get("labels", {}), sort_keys=True))
+    print("   tags:         %s" % ", ".join(inst.get("tags", {}).get("items", [])))
+    items = {i["key"]: i["value"] for i in inst.get("metadata", {}).get("items", [])}
+    print("   metadata keys:")
+    for key in sorted(items):
+        value = items[key]
+        if key == "user-data":
+            shown = "#cloud-config, %d bytes (disk units, registry logins, docker settings, cos agent)" % len(value)
+        elif key.startswith("cos-container-"):
+            image = re.search(r'"image":"([^"]+)"', value)
+            shown = "systemd unit for the cos agent, image %s" % (image.group(1) if image else "?")
+        else:
+            shown = value
+        print("     %-28s %s" % (key, shown))
+    rule = api(url, "global/firewalls/%s-ports" % name)
+    if rule:
+        ports = ["%s/%s" % (p, a["IPProtocol"]) for a in rule.get("allowed", []) for p in a.get("ports", [])]
+        say("firewall rule %s: %s from %s to tag %s" % (rule["name"], ", ".join(ports),
+                                                          ", ".join(rule.get("sourceRanges", [])),
+                                                          ", ".join(rule.get("targetTags", []))))
+    attrs = api(url, "zones/%s/instances/%s/getGuestAttributes?queryPath=cos-agent/" % (zone, name)) or {}
+    reports = attrs.get("queryValue", {}).get("items", [])
+    say("cos agent reports (guest attributes cos-agent/*)")
+    if not reports:
+        print("   none yet: localgce runs API-only here, so no VM boots and no agent reports (issue 7 adds the VM")
+        print("   simulator; then the containers are waited for and answer over HTTP).")
+    for item in reports:
+        print("   %s: %s" % (item["key"], item["value"]))
+    return inst
+
+
+def show_http(url, inst, spec):
+    """Hook for the VM simulator (issue 7): curl each container port through the forwarded host port."""
+    if not VM_SIMULATOR:
+        return
+    ports = sorted({str(p).split("/")[0] for c in spec["cos_deploy_containers"] for p in c.get("ports", [])})
+    nat = inst["networkInterfaces"][0].get("accessConfigs", [{}])[0].get("natIP", "127.0.0.1")
+    for port in ports:
+        say("curl http://%s:%s/" % (nat, port))
+        subprocess.run(["curl", "-sS", "-i", "--max-time", "10", "http://%s:%s/" % (nat, port)], check=False)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--example", default=os.path.join("examples", "nginx.yml"))
+    args = parser.parse_args()
+
+    import yaml  # from the venv: ansible-core depends on it
+
+    with open(os.path.join(ROOT, args.example)) as f:
+        spec = yaml.safe_load(f)
+
+    say("starting localgce (python -m localgce serve)")
+    proc, url = start_localgce()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GCP_", "GCE_", "GOOGLE_"))}
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": collection_path(),
+            "ANSIBLE_LOCALHOST_WARNING": "false",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+            "GCE_COS_API_ENDPOINT": url,
+            "GCP_PROJECT": PROJECT,
+            "GCP_AUTH_KIND": "accesstoken",
+            "GCP_ACCESS_TOKEN": TOKEN,
+            # google.auth must not look for a real metadata server.
+            "GCE_METADATA_HOST": "127.0.0.1:9",
+            "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
+        })
+        cmd = [os.path.join(BIN, "ansible-playbook"), "playbooks/deploy.yml", "-e", "@" + args.example,
+               "-e", "cos_deploy_wait=%s" % str(VM_SIMULATOR).lower()]
+        say("GCE_COS_API_ENDPOINT=%s GCP_PROJECT=%s GCP_AUTH_KIND=accesstoken %s" % (url, PROJECT, " ".join(cmd[1:])))
+        rc = subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
+        if rc != 0:
+            print("\nansible-playbook failed (exit %d)" % rc)
+            return rc
+        inst = show_state(url, spec)
+        show_http(url, inst, spec)
+        say("the same playbook against a real project: unset GCE_COS_API_ENDPOINT and authenticate with ADC, "
+            "a key file (GCP_AUTH_KIND=serviceaccount GCP_SERVICE_ACCOUNT_FILE=...) or an AWX GCE credential; "
+            "see docs/deploy.md")
+        return 0
+    finally:
+        say("stopping localgce")
+        stop_localgce(proc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
