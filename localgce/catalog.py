@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 REGIONS = {
     "us-central1": ["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"],
     "us-east1": ["us-east1-b", "us-east1-c", "us-east1-d"],
@@ -41,6 +43,20 @@ MACHINE_TYPES = {
     "c3-standard-8": (8, 32768, "8 vCPUs 32 GB RAM", False),
     "t2a-standard-1": (1, 4096, "1 vCPU, 4 GB RAM (Arm)", False),
 }
+
+_CUSTOM = re.compile(r"(?:(e2|n1|n2|n2d)-)?custom-([0-9]+)-([0-9]+)(-ext)?")
+
+
+def custom_machine_type(name):
+    """(guestCpus, memoryMb, description, shared) of a custom type like 'e2-custom-4-8192', or None."""
+    m = _CUSTOM.fullmatch(name)
+    if not m:
+        return None
+    cpus, mem = int(m.group(2)), int(m.group(3))
+    if cpus < 1 or (cpus > 1 and cpus % 2) or mem % 256 or not (cpus * 512 <= mem or m.group(4)):
+        return None
+    return cpus, mem, f"Custom created machine type ({cpus} vCPUs, {mem} MB)", False
+
 
 # name: (description, default size GB, valid range)
 DISK_TYPES = {

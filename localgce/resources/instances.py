@@ -56,7 +56,7 @@ def _machine_type(project, zone, value, field):
     if parts[3] != zone:
         raise errors.invalid_field(field, value, f"Machine type zone '{parts[3]}' does not match instance zone "
                                    f"'{zone}'.")
-    if name not in catalog.MACHINE_TYPES:
+    if name not in catalog.MACHINE_TYPES and not catalog.custom_machine_type(name):
         raise errors.invalid_field(field, value, f"Machine type with name '{name}' does not exist in zone '{zone}'.")
     return util.link(f"projects/{project}/zones/{zone}/machineTypes/{name}")
 
@@ -581,9 +581,7 @@ def attach_disk(ctx):
         raise errors.in_use(dpath, path)
     _check_attachable(ctx.store, dpath, disk, spec.get("mode") or "READ_WRITE")
     index = max((d["index"] for d in inst.get("disks", [])), default=-1) + 1
-    ad = _attached(disk, spec, index, bool(spec.get("boot", False)))
-    if not spec.get("deviceName"):
-        ad["deviceName"] = disk["name"]  # attachDisk defaults the device name to the disk name
+    ad = _attached(disk, spec, index, bool(spec.get("boot", False)))  # default name persistent-disk-N
     if any(d["deviceName"] == ad["deviceName"] for d in inst.get("disks", [])):
         raise errors.invalid_field("resource.deviceName", ad["deviceName"],
                                    "A disk with this device name is already attached.")

@@ -9,7 +9,7 @@ from . import aggregated_response, handles, list_response
 
 
 def machine_type_res(project, zone, name):
-    spec = catalog.MACHINE_TYPES.get(name)
+    spec = catalog.MACHINE_TYPES.get(name) or catalog.custom_machine_type(name)
     if spec is None:
         raise errors.not_found(f"projects/{project}/zones/{zone}/machineTypes/{name}")
     cpus, mem, desc, shared = spec

@@ -88,5 +88,6 @@ def test_optional_disk_hooks(hooked):
     api.create_disk("d1")
     api.ok(api.instances.attach_disk_unary(project=PROJECT, zone=ZONE, instance="vm-1",
                                            attached_disk_resource=compute_v1.AttachedDisk(source=f"zones/{ZONE}/disks/d1")))
-    api.ok(api.instances.detach_disk_unary(project=PROJECT, zone=ZONE, instance="vm-1", device_name="d1"))
-    assert backend.calls[-2:] == [("attach_disk", "d1"), ("detach_disk", "d1")]
+    api.ok(api.instances.detach_disk_unary(project=PROJECT, zone=ZONE, instance="vm-1",
+                                           device_name="persistent-disk-1"))
+    assert backend.calls[-2:] == [("attach_disk", "persistent-disk-1"), ("detach_disk", "persistent-disk-1")]

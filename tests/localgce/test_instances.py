@@ -157,14 +157,16 @@ def test_attach_and_detach_disk(api):
     api.ok(api.instances.attach_disk_unary(project=PROJECT, zone=ZONE, instance="vm-1",
                                            attached_disk_resource=compute_v1.AttachedDisk(source=f"zones/{ZONE}/disks/data-1")))
     inst = api.instances.get(project=PROJECT, zone=ZONE, instance="vm-1")
-    assert [d.device_name for d in inst.disks] == ["persistent-disk-0", "data-1"]
+    # The API's default device name is persistent-disk-N (gcloud, not the API, uses the disk name).
+    assert [d.device_name for d in inst.disks] == ["persistent-disk-0", "persistent-disk-1"]
     assert inst.disks[1].index == 1
     with pytest.raises(exceptions.BadRequest):
         api.instances.detach_disk_unary(project=PROJECT, zone=ZONE, instance="vm-1", device_name="nope")
     with pytest.raises(exceptions.BadRequest) as exc:
         api.instances.detach_disk_unary(project=PROJECT, zone=ZONE, instance="vm-1", device_name="persistent-disk-0")
     assert reason(exc) == "invalidResourceUsage"
-    api.ok(api.instances.detach_disk_unary(project=PROJECT, zone=ZONE, instance="vm-1", device_name="data-1"))
+    api.ok(api.instances.detach_disk_unary(project=PROJECT, zone=ZONE, instance="vm-1",
+                                           device_name="persistent-disk-1"))
     inst = api.instances.get(project=PROJECT, zone=ZONE, instance="vm-1")
     assert [d.device_name for d in inst.disks] == ["persistent-disk-0"]
     disk = api.disks.get(project=PROJECT, zone=ZONE, disk="data-1")
@@ -371,3 +373,13 @@ def test_set_disk_auto_delete(api):
                                                       device_name="nope", auto_delete=True)
     with pytest.raises(exceptions.BadRequest):
         api.instances.set_disk_auto_delete_unary(request=req)
+
+
+def test_custom_machine_types(api):
+    inst = api.create_instance("vm-c", machine_type=f"zones/{ZONE}/machineTypes/e2-custom-4-8192")
+    assert inst.machine_type.endswith("/machineTypes/e2-custom-4-8192")
+    mt = api.machine_types.get(project=PROJECT, zone=ZONE, machine_type="custom-2-4096")
+    assert (mt.guest_cpus, mt.memory_mb) == (2, 4096)
+    with pytest.raises(exceptions.BadRequest):
+        api.instances.insert_unary(project=PROJECT, zone=ZONE, instance_resource=api.instance_resource(
+            "vm-bad", machine_type=f"zones/{ZONE}/machineTypes/custom-3-1000"))
