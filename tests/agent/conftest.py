@@ -1,5 +1,6 @@
 """Fixtures for the agent tests: a localgce instance (the "cloud") and a guest running the agent."""
 
+import itertools
 import json
 import os
 import sys
@@ -91,8 +92,9 @@ class Cloud:
 
     def attribute_reads(self):
         """The agent's reads of instance/attributes/ (the watch), from localgce's guest log."""
+        path = urllib.parse.urlsplit(self.lg.guest_url(self.project, self.zone, self.name)).path
         return [r for r in self.lg.guest_requests()
-                if r["method"] == "GET" and r["path"].endswith("/instance/attributes/")]
+                if r["method"] == "GET" and r["path"] == path + "instance/attributes/"]
 
     def fault_guest(self, path_regex, status, count=1):
         self.netcut.fault(path_regex, status, count)
@@ -104,9 +106,14 @@ class Cloud:
         self.netcut.close()
 
 
+_COUNTER = itertools.count(1)
+
+
 @pytest.fixture
 def cloud(localgce):  # noqa: F811 - fixture use
-    c = Cloud(localgce)
+    # A fresh name per test: a long-poll of an earlier test's instance may still be parked
+    # in the (session-wide) server and must not show up in this test's request log.
+    c = Cloud(localgce, name="%s-%d" % (INSTANCE, next(_COUNTER)))
     yield c
     c.close()
 

@@ -4,6 +4,9 @@ Each test starts the agent as a subprocess (its own process group, stopped by PI
 end) and waits, bounded, for what the agent reports through guest attributes.
 """
 
+import os
+import subprocess
+
 from ansible_collections.gce.cos.plugins.module_utils import container_unit
 
 WEB = {"name": "web", "image": "nginx:1.25"}
@@ -15,13 +18,21 @@ def build(spec):
     return container_unit.build(spec)
 
 
-def reported(cloud, name, revision, state="running"):
-    """The guest attribute of name, once it shows revision in state (else None)."""
+def shows(cloud, name, revision, state):
+    got = cloud.guest_attributes().get(name)
+    return bool(got and got["revision"] == revision and got["state"] == state)
+
+
+def reported(cloud, name, revision, state="running", not_applied=None):
+    """All cos-agent attributes once name shows revision in state (else None); with
+    not_applied, also once the heartbeat reports an applied ETag other than that one."""
     ga = cloud.guest_attributes()
     got = ga.get(name)
-    if got and got["revision"] == revision and got["state"] == state:
-        return ga
-    return None
+    if not (got and got["revision"] == revision and got["state"] == state and "agent" in ga):
+        return None
+    if not_applied is not None and ga["agent"]["applied"] == not_applied:
+        return None
+    return ga
 
 
 def lifecycle(guest):
@@ -38,7 +49,8 @@ def test_watch_applies_changes_through_long_polls(cloud, guest):
 
     web2 = build(dict(WEB, image="nginx:1.26"))
     cloud.set_containers({"web": web2["unit"]})
-    ga = guest.wait_for(lambda: reported(cloud, "web", web2["revision"]), what="web restarted on 1.26")
+    ga = guest.wait_for(lambda: reported(cloud, "web", web2["revision"], not_applied=first_etag),
+                        what="web restarted on 1.26")
     second_etag = ga["agent"]["applied"]
     assert second_etag != first_etag
     restarts = [c for c in lifecycle(guest) if "restart" in c]
@@ -103,7 +115,9 @@ def test_watch_rides_out_a_metadata_server_outage(cloud, guest):
     guest.wait_for(lambda: "db" not in cloud.guest_attributes(), what="db removed")
     assert guest.units() == ["cos-container-web.service"]
     assert guest.containers() == ["web"]
-    assert ga["agent"]["error"] == ""
+    # The heartbeat after the successful apply clears the outage error.
+    guest.wait_for(lambda: cloud.guest_attributes()["agent"]["error"] == "", what="the error cleared")
+    assert ga["agent"]["applied"]
 
 
 def test_watch_retries_server_errors_during_apply(cloud, guest):
@@ -131,3 +145,53 @@ def test_watch_stops_promptly_on_sigterm_during_a_long_poll(cloud, guest):
     guest.stop()
     assert proc.returncode == 0
     assert "cos-agent: stopping" in guest.log()
+
+
+def hold_pulls(guest):
+    """Make starts asynchronous (like systemd's --no-block) and hold every docker pull."""
+    for flag in ("async", "pull_gate"):
+        open(os.path.join(guest.stub_state, flag), "w").close()
+
+
+def release_pulls(guest):
+    os.remove(os.path.join(guest.stub_state, "pull_gate"))
+
+
+def test_watch_reports_pulling_then_running(cloud, guest):
+    guest.env.update(COS_AGENT_WATCH_TIMEOUT="30", COS_AGENT_BUSY_TIMEOUT="1")
+    hold_pulls(guest)
+    web = build(WEB)
+    cloud.set_containers({"web": web["unit"]})
+    guest.start()
+    guest.wait_for(lambda: reported(cloud, "web", web["revision"], state="pulling"), what="web pulling")
+    # While a container is not settled the agent keeps long-polling, with the short timeout.
+    guest.wait_for(lambda: any(r["query"].get("timeout_sec") == "1" for r in cloud.attribute_reads()),
+                   what="a busy long-poll")
+    release_pulls(guest)
+    ga = guest.wait_for(lambda: reported(cloud, "web", web["revision"]), what="web running")
+    assert ga["web"]["digest"].startswith("sha256:")
+    polls = [r for r in cloud.attribute_reads() if "wait_for_change" in r["query"]]
+    assert polls and all(r["query"]["timeout_sec"] in ("1", "30") for r in polls)
+
+
+def test_once_waits_for_containers_to_settle(cloud, guest):
+    guest.env["COS_AGENT_SETTLE_SECONDS"] = "300"  # an upper bound only: the test releases the pull
+    hold_pulls(guest)
+    web = build(WEB)
+    cloud.set_containers({"web": web["unit"]})
+    proc = subprocess.Popen(["bash", guest.agent, "--once"], env=guest.env, stdout=subprocess.PIPE, text=True)
+    try:
+        # (no heartbeat yet: --once publishes it after settling)
+        guest.wait_for(lambda: shows(cloud, "web", web["revision"], "pulling"), what="web pulling")
+        assert proc.poll() is None  # still settling
+        release_pulls(guest)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if os.path.exists(os.path.join(guest.stub_state, "pull_gate")):
+            release_pulls(guest)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert "container web: pulling" in out and "container web: running" in out
+    assert cloud.guest_attributes()["web"]["state"] == "running"

@@ -3,8 +3,10 @@
 Unit state lives in files under $STUB_STATE/units. `start` runs the unit's ExecStartPre= and
 ExecStart= command lines for real (parsed with systemd's quoting rules, run with the stub
 docker on PATH), synchronously, with their output appended to a per-unit "journal" that the
-journalctl stub prints. Absolute paths in the units are mapped through $STUB_PATH_MAP
-("FROM=TO:FROM=TO") so that rendered units run against the test's directories.
+journalctl stub prints. With $STUB_STATE/async present, `start --no-block` returns at once and
+the unit stays "activating" (with a Job) until its lines have run, as with systemd.
+Absolute paths in the units are mapped through $STUB_PATH_MAP ("FROM=TO:FROM=TO") so that
+rendered units run against the test's directories.
 Every call is appended to $STUB_STATE/calls.log.
 """
 
@@ -92,9 +94,10 @@ class Unit:
                     values[key] = value
         return values
 
-    def set_state(self, active, sub, result, status):
+    def set_state(self, active, sub, result, status, job=""):
         with open(self.state_file, "w", encoding="utf-8") as f:
-            f.write("ActiveState=%s\nSubState=%s\nResult=%s\nExecMainStatus=%s\n" % (active, sub, result, status))
+            f.write("ActiveState=%s\nSubState=%s\nResult=%s\nExecMainStatus=%s\nJob=%s\n"
+                    % (active, sub, result, status, job))
 
     def run(self, keys):
         """Run the Exec lines of keys in order; the status of the first failing one not prefixed by '-'."""
@@ -142,7 +145,7 @@ def main(argv):
         log.write("systemctl %s\n" % " ".join(argv))
     os.makedirs(os.path.join(STATE, "units"), exist_ok=True)
     os.makedirs(os.path.join(STATE, "journal"), exist_ok=True)
-    props, args, i = [], [], 0
+    props, args, i, no_block = [], [], 0, False
     while i < len(argv):
         arg = argv[i]
         if arg in ("-p", "--property"):
@@ -150,7 +153,9 @@ def main(argv):
             props.extend(argv[i].split(","))
         elif arg.startswith("--property="):
             props.extend(arg.split("=", 1)[1].split(","))
-        elif arg in ("--no-block", "--quiet", "-q", "--no-pager", "--now", "--"):
+        elif arg == "--no-block":
+            no_block = True
+        elif arg in ("--quiet", "-q", "--no-pager", "--now", "--"):
             pass
         elif arg.startswith("-"):
             print("systemctl stub: unsupported option %s" % arg, file=sys.stderr)
@@ -162,6 +167,14 @@ def main(argv):
     if cmd in ("daemon-reload", "disable", "enable", "reset-failed"):
         return 0
     unit = Unit(units[0])
+    if cmd in ("start", "restart") and no_block and os.path.exists(os.path.join(STATE, "async")):
+        # Like systemd: the job is queued and runs on; meanwhile the unit is activating.
+        if cmd == "restart":
+            unit.stop()
+        unit.set_state("activating", "start-pre", "success", 0, job="1")
+        subprocess.Popen([sys.executable, os.path.abspath(__file__), "start", unit.name],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return 0
     if cmd == "start":
         return unit.start()
     if cmd == "restart":
