@@ -1089,7 +1089,6 @@ class CosInstance:
             if label and label != want:
                 self.refuse(
                     "image",
-                    self.short,
                     label,
                     want,
                     "the boot disk cannot be re-imaged in place: delete the instance (state: absent) and "
@@ -1134,14 +1133,6 @@ class CosInstance:
         hb = have["boot_disk"] or {}
         if boot.get("name") and boot["name"] != hb.get("name"):
             self.refuse("boot_disk.name", hb.get("name"), boot["name"], "the boot disk cannot be swapped here")
-        if boot.get("auto_delete") is not None and boot["auto_delete"] != hb.get("auto_delete"):
-            self.refuse(
-                "boot_disk.auto_delete",
-                hb.get("auto_delete"),
-                boot["auto_delete"],
-                "this module does not change auto-delete of an attached disk (gcloud compute instances "
-                "set-disk-auto-delete does)",
-            )
         if boot.get("size_gb") and hb.get("size_gb") and boot["size_gb"] < hb["size_gb"]:
             self.refuse("boot_disk.size_gb", hb["size_gb"], boot["size_gb"], "a disk can only grow")
         for group, options in (
@@ -1184,14 +1175,6 @@ class CosInstance:
                     found["mode"],
                     disk["mode"],
                     "remove the disk from disks to detach it, then add it back",
-                )
-            if disk["auto_delete"] != found["auto_delete"]:
-                self.refuse(
-                    field + ".auto_delete",
-                    found["auto_delete"],
-                    disk["auto_delete"],
-                    "this module does not change auto-delete of an attached disk (gcloud compute instances "
-                    "set-disk-auto-delete does)",
                 )
 
     def plan_update(self, plan, actual, after):
@@ -1272,6 +1255,30 @@ class CosInstance:
                 if disk.get("boot"):
                     disk["diskSizeGb"] = str(size)
 
+        # Auto-delete of attached disks (boot and additional): setDiskAutoDelete, by device name.
+        wanted_auto = {}
+        if boot.get("auto_delete") is not None and hb and boot["auto_delete"] != hb["auto_delete"]:
+            wanted_auto[hb["device_name"]] = (hb["name"], boot["auto_delete"])
+        attached = {d["name"]: d for d in have["disks"]}
+        for disk in p["disks"] or []:
+            found = attached.get(disk["name"])
+            if found and disk["auto_delete"] != found["auto_delete"]:
+                wanted_auto[found["device_name"]] = (disk["name"], disk["auto_delete"])
+        for device, (disk_name, on) in sorted(wanted_auto.items()):
+            plan.add(
+                "%s auto-delete of disk %r (device %r) of %s"
+                % ("enable" if on else "disable", disk_name, device, self.short),
+                lambda device=device, on=on: self.instance_call(
+                    "set_disk_auto_delete_unary",
+                    "set auto-delete of device %r" % device,
+                    device_name=device,
+                    auto_delete=on,
+                ),
+            )
+            for ad in after["disks"]:
+                if ad.get("deviceName") == device:
+                    ad["autoDelete"] = on
+
     def plan_stopped_changes(self, actual, after):
         """[(field, description, run)] of the changes that need a stopped VM."""
         p = self.p
@@ -1285,7 +1292,7 @@ class CosInstance:
                     (
                         "machine_type",
                         "set machine type of %s from %s to %s" % (self.short, have["machine_type"], mt),
-                        lambda: self.instance_call(
+                        lambda body=body: self.instance_call(
                             "set_machine_type_unary",
                             "set machine type",
                             instances_set_machine_type_request_resource=body,
@@ -1318,7 +1325,7 @@ class CosInstance:
                         "service_account",
                         "set service account of %s to %s with %d scope(s)"
                         % (self.short, want_email or "none", len(want_scopes)),
-                        lambda: self.instance_call(
+                        lambda body=body: self.instance_call(
                             "set_service_account_unary",
                             "set service account",
                             instances_set_service_account_request_resource=body,
