@@ -48,7 +48,7 @@ class Operations:
 
     # -- creation ------------------------------------------------------------------------
     def submit(self, *, project, scope, op_type, target_path, target_id=None, request_id=None,
-               immediate=None, running=None, done=None, ready=None, fault=None, delay=None):
+               immediate=None, running=None, done=None, ready=None, fault=None, delay=None, warnings=None):
         """Create an operation. ``scope`` is 'zones/Z', 'regions/R' or 'global'."""
         store = self.store
         with store.lock:
@@ -73,6 +73,8 @@ class Operations:
             }
             if target_id:
                 op["targetId"] = str(target_id)
+            if warnings:
+                op["warnings"] = list(warnings)
             if scope.startswith("zones/"):
                 op["zone"] = util.link(f"projects/{project}/{scope}")
             elif scope.startswith("regions/"):

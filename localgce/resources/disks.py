@@ -12,12 +12,13 @@ def disk_path(project, zone, name):
     return f"projects/{project}/zones/{zone}/disks/{name}"
 
 
-def resolve_source(store, project, spec, field):
+def resolve_source(store, project, spec, field, warnings=None):
     """(image, snapshot) named by spec['sourceImage'] / spec['sourceSnapshot']; 404 if missing."""
     image = snapshot = None
     if spec.get("sourceImage"):
         path = util.ref_path(spec["sourceImage"], project, f"{field}.sourceImage")
         image = images.resolve(store, path)
+        images.check_usable(image, warnings)
     if spec.get("sourceSnapshot"):
         path = util.ref_path(spec["sourceSnapshot"], project, f"{field}.sourceSnapshot", kind="snapshots")
         snapshot = store.get(path)
@@ -26,16 +27,18 @@ def resolve_source(store, project, spec, field):
     return image, snapshot
 
 
-def new_disk(store, project, zone, name, spec, field="resource"):
-    """Validate a disk spec (Disk or AttachedDiskInitializeParams) and build the record (not stored)."""
+def new_disk(store, project, zone, name, spec, field="resource", warnings=None):
+    """Validate a disk spec (Disk or AttachedDiskInitializeParams) and build the record (not stored).
+
+    Operation warnings (a DEPRECATED source image) are appended to ``warnings``."""
     path = disk_path(project, zone, name)
     if store.get(path) is not None:
         raise errors.already_exists(path)
-    image, snapshot = resolve_source(store, project, spec, field)
+    image, snapshot = resolve_source(store, project, spec, field, warnings)
     dtype = spec.get("type") or spec.get("diskType") or f"zones/{zone}/diskTypes/pd-standard"
-    if "/" not in dtype:  # initializeParams.diskType accepts a bare name too
-        dtype = f"zones/{zone}/diskTypes/{dtype}"
-    dtype_path = util.ref_path(dtype, project, f"{field}.type", kind="diskTypes")
+    # A full or partial URL, as the API documents; a bare 'pd-ssd' is refused.
+    dtype_path = util.ref_path(dtype, project, f"{field}.{'type' if 'type' in spec else 'diskType'}",
+                               kind="diskTypes")
     dt_name = util.last(dtype_path)
     if dt_name not in catalog.DISK_TYPES or dtype_path.split("/")[3] != zone:
         raise errors.not_found(dtype_path)
@@ -103,7 +106,8 @@ def insert(ctx):
     zone = ctx.params["zone"]
     if body.get("zone") and util.last(body["zone"]) != zone:
         raise errors.invalid_field("resource.zone", body["zone"], "Must match the zone of the request.")
-    path, disk = new_disk(ctx.store, ctx.project, zone, body["name"], body)
+    warnings = []
+    path, disk = new_disk(ctx.store, ctx.project, zone, body["name"], body, warnings=warnings)
 
     def immediate():
         ctx.store.put(path, disk)
@@ -111,7 +115,8 @@ def insert(ctx):
     def done():
         disk["status"] = "READY"
 
-    return ctx.op("insert", path, scope=_scope(ctx), target_id=disk["id"], immediate=immediate, done=done)
+    return ctx.op("insert", path, scope=_scope(ctx), target_id=disk["id"], immediate=immediate, done=done,
+                  warnings=warnings)
 
 
 @handles("compute.disks.get")

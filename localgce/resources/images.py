@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import errors
+from .. import errors, util
 from . import handles, list_response
 
 
@@ -16,6 +16,22 @@ def from_family(store, project, family):
     if not cands:
         return None
     return max(cands, key=lambda i: i["creationTimestamp"])
+
+
+def check_usable(image, warnings=None):
+    """DEPRECATED images work with an operation warning; OBSOLETE and DELETED ones are refused."""
+    dep = image.get("deprecated") or {}
+    state = dep.get("state", "ACTIVE")
+    path = util.strip_url(image["selfLink"])
+    repl = util.strip_url(dep.get("replacement", ""))
+    if state in ("OBSOLETE", "DELETED"):
+        raise errors.ApiError(400, "resourceNotReady" if state == "DELETED" else "invalid",
+                              f"The resource '{path}' is {state.lower()}"
+                              + (f". A suggested replacement is '{repl}'." if repl else "."))
+    if state == "DEPRECATED" and warnings is not None:
+        msg = f"The resource '{path}' is deprecated." + (f" A suggested replacement is '{repl}'." if repl else "")
+        warnings.append({"code": "DEPRECATED_RESOURCE_USED", "message": msg,
+                         "data": [{"key": "resource_name", "value": path}]})
 
 
 def resolve(store, path):

@@ -208,6 +208,7 @@ def insert(ctx):
     if boot_index != 0:
         raise errors.invalid("Invalid value for field 'resource.disks[0].boot': 'false'. The boot disk must be "
                              "the first disk.")
+    warnings = []  # operation warnings (deprecated images)
     new_disks = []  # (path, record)
     attached = []  # (AttachedDisk, disk record)
     seen_devices = set()
@@ -231,7 +232,7 @@ def insert(ctx):
             util.check_name(f"{field}.initializeParams.diskName", dname)
             if any(p.endswith("/" + dname) for p, _ in new_disks):
                 raise errors.already_exists(disks.disk_path(project, zone, dname))
-            dpath, disk = disks.new_disk(store, project, zone, dname, ip, f"{field}.initializeParams")
+            dpath, disk = disks.new_disk(store, project, zone, dname, ip, f"{field}.initializeParams", warnings)
             if ip.get("description"):
                 disk["description"] = ip["description"]
             new_disks.append((dpath, disk))
@@ -316,7 +317,7 @@ def insert(ctx):
         ctx.backend.boot(inst)
 
     return ctx.op("insert", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate, running=running,
-                  ready=_ready(ctx, path, inst))
+                  ready=_ready(ctx, path, inst), warnings=warnings)
 
 
 def _ready(ctx, path, inst):

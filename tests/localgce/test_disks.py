@@ -141,3 +141,26 @@ def test_resizing_an_attached_disk_shows_on_the_instance(api):
     api.ok(api.disks.resize_unary(project=PROJECT, zone=ZONE, disk="vm-1",
                                   disks_resize_request_resource=compute_v1.DisksResizeRequest(size_gb=30)))
     assert api.instances.get(project=PROJECT, zone=ZONE, instance="vm-1").disks[0].disk_size_gb == 30
+
+
+def test_deprecated_image_warns_and_obsolete_image_is_refused(api):
+    op = api.disks.insert_unary(project=PROJECT, zone=ZONE, disk_resource=compute_v1.Disk(
+        name="old", source_image="projects/cos-cloud/global/images/cos-stable-121-18867-90-38"))
+    assert op.warnings[0].code == "DEPRECATED_RESOURCE_USED"
+    assert "cos-stable-121-18867-199-28" in op.warnings[0].message
+    assert api.wait(op).warnings[0].code == "DEPRECATED_RESOURCE_USED"
+    fresh = api.disks.insert_unary(project=PROJECT, zone=ZONE, disk_resource=compute_v1.Disk(
+        name="new", source_image=COS_FAMILY))
+    assert not fresh.warnings
+    with pytest.raises(exceptions.BadRequest) as exc:
+        api.disks.insert_unary(project=PROJECT, zone=ZONE, disk_resource=compute_v1.Disk(
+            name="obsolete", source_image="projects/cos-cloud/global/images/cos-stable-117-18613-164-98"))
+    assert "is obsolete" in exc.value.errors[0]["message"]
+
+
+def test_disk_type_must_be_a_url(api):
+    with pytest.raises(exceptions.BadRequest) as exc:
+        api.disks.insert_unary(project=PROJECT, zone=ZONE, disk_resource=compute_v1.Disk(name="x", type_="pd-ssd"))
+    assert "Must be a URL" in exc.value.errors[0]["message"]
+    full = api.create_disk("full", size_gb=None, type_=f"{LINK}projects/{PROJECT}/zones/{ZONE}/diskTypes/pd-ssd")
+    assert full.size_gb == 100

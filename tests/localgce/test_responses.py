@@ -46,6 +46,8 @@ def test_answers_match_the_schemas(api):
     op = api.instances.stop_unary(project=PROJECT, zone=ZONE, instance="vm-1")
     api.srv.fault(method="POST", path="/start$", operation_error={"code": "X", "message": "m"})
     failed = api.instances.start_unary(project=PROJECT, zone=ZONE, instance="vm-1")
+    warned = api.disks.insert_unary(project=PROJECT, zone=ZONE, disk_resource=compute_v1.Disk(
+        name="old", source_image="projects/cos-cloud/global/images/cos-121-18867-90-38"))
 
     z = f"{P}/zones/{ZONE}"
     cases = [
@@ -65,6 +67,7 @@ def test_answers_match_the_schemas(api):
         (f"{P}/regions/us-central1/operations", "compute.regionOperations.list"),
         (f"{z}/operations/{op.name}", "compute.zoneOperations.get"),
         (f"{z}/operations/{failed.name}", "compute.zoneOperations.get"),
+        (f"{z}/operations/{warned.name}", "compute.zoneOperations.get"),
         (f"{P}/global/operations", "compute.globalOperations.list"),
         (f"{P}/zones", "compute.zones.list"),
         (f"{P}/regions", "compute.regions.list"),
