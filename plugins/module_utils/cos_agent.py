@@ -61,6 +61,7 @@ LAST_ERROR=''      # why the last apply did not complete ('' when it did)
 HTTP_STATUS=''
 HTTP_ERROR=''
 CHILD_PID=''
+GA_FAILING=''
 declare -A PUBLISHED=()   # NAME -> last JSON published (without time)
 declare -A UNSETTLED=()   # NAME -> 1 while pulling/starting
 declare -a TOUCHED=()     # names started/restarted by the last apply
@@ -157,10 +158,16 @@ md_get() {
     return 1
   fi
   case $code in
-    200) return 0 ;;
+    200) ;;
     404) return 2 ;;
     *) HTTP_ERROR="HTTP $code"; return 1 ;;
   esac
+  # Only the metadata server's own answers count (not a proxy's or a captive portal's):
+  # an empty desired set read from a stranger would stop every container.
+  if ! grep -qi '^metadata-flavor: *google' "$3"; then
+    HTTP_ERROR='answer without Metadata-Flavor: Google'
+    return 1
+  fi
 }
 
 header_etag() { # HEADERS -> ETAG ('' when absent)
@@ -192,6 +199,10 @@ read_attributes() { # [LAST_ETAG TIMEOUT]
     LAST_ERROR='metadata server: answer without ETag'
     return 1
   fi
+  if [[ $(head -c 1 "$TMP/attrs.json") != '{' ]]; then
+    LAST_ERROR='metadata server: attributes are not a JSON object'
+    return 1
+  fi
 }
 
 # Container names present in the attributes document. A key is a string that directly
@@ -215,9 +226,15 @@ ga_put() { # KEY BODY
     -X PUT --data-binary @- -H 'Metadata-Flavor: Google' \
     -- "$MD_URL/instance/guest-attributes/$GA_NS/$1" 2>"$TMP/curl.err")
   if [[ $code != 2?? ]]; then
-    log "guest attribute $GA_NS/$1 not published (HTTP ${code:-000}): $(head -c 200 "$TMP/curl.err")"
+    # Logged once until publishing works again (e.g. enable-guest-attributes is off).
+    if [[ -z $GA_FAILING ]]; then
+      log "guest attribute $GA_NS/$1 not published (HTTP ${code:-000}): $(head -c 200 "$TMP/curl.err")"
+    fi
+    GA_FAILING=1
     return 1
   fi
+  if [[ -n $GA_FAILING ]]; then log "guest attributes published again"; fi
+  GA_FAILING=''
 }
 
 ga_delete() { # KEY
@@ -307,7 +324,8 @@ container_state() {
     ST_STATE=pulling
   fi
   if [[ $ST_STATE == failed ]]; then
-    ST_ERROR="unit $unit: result ${result:-unknown}, exit status ${status:-unknown}"
+    ST_ERROR="unit $unit failed: result ${result:-unknown}"
+    if [[ -n $status && $status != 0 ]]; then ST_ERROR+=", exit status $status"; fi
     error_lines "$unit" "${since:-0}"
     if [[ -n $REPLY ]]; then ST_ERROR+=": $REPLY"; fi
   fi

@@ -243,3 +243,16 @@ def test_logs_and_reports_never_carry_env_values(cloud, guest):
     assert_ok(proc)
     assert "primary" not in proc.stdout + proc.stderr
     assert "primary" not in json.dumps(cloud.raw_guest_attributes())
+
+
+def test_an_answer_not_from_the_metadata_server_is_not_trusted(cloud, guest):
+    """A 200 without Metadata-Flavor: Google (a proxy, a captive portal) must not empty the VM."""
+    cloud.set_containers({"web": unit(WEB)})
+    assert_ok(guest.run_once())
+    guest.clear_calls()
+    cloud.fault_guest(r"/instance/attributes/\?", 200, count=1)
+    proc = guest.run_once()
+    assert proc.returncode == 1
+    assert "Metadata-Flavor" in proc.stdout
+    assert guest.lifecycle_calls() == []
+    assert guest.units() == ["cos-container-web.service"]
