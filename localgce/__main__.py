@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -47,7 +48,9 @@ def main(argv=None):
     finally:
         app.close()
         server.server_close()
-    print("localgce: stopped", flush=True)
+    # Whoever read the listening line may have closed the pipe since.
+    with contextlib.suppress(OSError):
+        print("localgce: stopped", flush=True)
     return 0
 
 
