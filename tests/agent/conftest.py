@@ -96,8 +96,8 @@ class Cloud:
         return [r for r in self.lg.guest_requests()
                 if r["method"] == "GET" and r["path"] == path + "instance/attributes/"]
 
-    def fault_guest(self, path_regex, status, count=1):
-        self.netcut.fault(path_regex, status, count)
+    def fault_guest(self, path_regex, status, count=1, **answer):
+        self.netcut.fault(path_regex, status, count, **answer)
 
     def clear_faults(self):
         self.netcut.clear_faults()

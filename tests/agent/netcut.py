@@ -4,8 +4,8 @@ localgce's fault injection covers the Compute and Secret Manager APIs, not the g
 metadata server, so the agent tests put this relay between the agent's curl and localgce:
 - ``down()`` closes the listening socket and every open connection (curl sees connection
   refused, or a reset in the middle of a long-poll); ``up()`` listens on the same port again;
-- ``fault(path_regex, status, count)`` answers the next ``count`` requests whose path
-  matches with that HTTP status instead of relaying them.
+- ``fault(path_regex, status, count, body, headers)`` answers the next ``count`` requests
+  whose path matches with that HTTP status (and body and headers) instead of relaying them.
 It relays bytes; it does not emulate anything.
 """
 
@@ -53,9 +53,9 @@ class NetCut:
     def close(self):
         self.down()
 
-    def fault(self, path_regex, status, count=1):
+    def fault(self, path_regex, status, count=1, body=b"injected by netcut\n", headers=None):
         with self.lock:
-            self.faults.append([re.compile(path_regex), int(status), int(count)])
+            self.faults.append([re.compile(path_regex), int(status), int(count), body, dict(headers or {})])
 
     def clear_faults(self):
         with self.lock:
@@ -67,7 +67,7 @@ class NetCut:
                 if f[2] > 0 and f[0].search(path):
                     f[2] -= 1
                     self.faulted.append((path, f[1]))
-                    return f[1]
+                    return f
         return None
 
     def _accept(self, sock):
@@ -96,11 +96,12 @@ class NetCut:
             _close(client)
             return
         path = head.split(b"\r\n", 1)[0].split(b" ")[1].decode("latin-1") if b" " in head else ""
-        status = self._take_fault(path)
-        if status is not None:
-            body = b"injected by netcut\n"
-            client.sendall(b"HTTP/1.1 %d Injected\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                           % (status, len(body), body))
+        fault = self._take_fault(path)
+        if fault is not None:
+            _, status, _, body, headers = fault
+            extra = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in headers.items())
+            client.sendall(b"HTTP/1.1 %d Injected\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n%s"
+                           % (status, len(body), extra, body))
             _close(client)
             return
         try:

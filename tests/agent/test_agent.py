@@ -250,7 +250,8 @@ def test_an_answer_not_from_the_metadata_server_is_not_trusted(cloud, guest):
     cloud.set_containers({"web": unit(WEB)})
     assert_ok(guest.run_once())
     guest.clear_calls()
-    cloud.fault_guest(r"/instance/attributes/\?", 200, count=1)
+    # A well-formed empty document with an ETag: only the missing header gives it away.
+    cloud.fault_guest(r"/instance/attributes/\?", 200, count=1, body=b"{}", headers={"ETag": "0123456789abcdef"})
     proc = guest.run_once()
     assert proc.returncode == 1
     assert "Metadata-Flavor" in proc.stdout
