@@ -312,7 +312,7 @@ seealso:
   - module: gce.cos.cos_firewall
   - module: gce.cos.cos_container
 author:
-  - gce.cos contributors
+  - gce.cos maintainers (@gce-cos)
 """
 
 EXAMPLES = r"""
