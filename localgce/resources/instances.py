@@ -13,7 +13,7 @@ import ipaddress
 import os
 
 from .. import catalog, errors, util
-from . import aggregated_response, disks, handles, list_response
+from . import aggregated_response, disks, handles, instance_templates, list_response
 from .machine_types import machine_type_res
 from .metadata_items import check_metadata
 
@@ -191,9 +191,10 @@ def _attached_mode(store, disk):
 @handles("compute.instances.insert")
 def insert(ctx):
     store, project, zone, body = ctx.store, ctx.project, ctx.params["zone"], ctx.body
-    if ctx.query.get("sourceInstanceTemplate") or ctx.query.get("sourceMachineImage"):
-        raise errors.ApiError(501, "notImplemented", "localgce does not implement instance templates or machine "
-                              "images yet")
+    if ctx.query.get("sourceMachineImage"):
+        raise errors.ApiError(501, "notImplemented", "localgce does not implement machine images yet")
+    if ctx.query.get("sourceInstanceTemplate"):
+        body = instance_templates.instance_body(store, project, zone, ctx.query["sourceInstanceTemplate"], body)
     name = body["name"]
     path = inst_path(project, zone, name)
     if store.get(path) is not None:

@@ -383,3 +383,39 @@ def test_custom_machine_types(api):
     with pytest.raises(exceptions.BadRequest):
         api.instances.insert_unary(project=PROJECT, zone=ZONE, instance_resource=api.instance_resource(
             "vm-bad", machine_type=f"zones/{ZONE}/machineTypes/custom-3-1000"))
+
+
+def test_instance_templates_and_insert_from_one(api):
+    templates = api.srv.client(compute_v1.InstanceTemplatesClient)
+    props = compute_v1.InstanceProperties(
+        machine_type="e2-medium", labels={"from": "template"},
+        metadata=compute_v1.Metadata(items=[compute_v1.Items(key="k", value="template")]),
+        disks=[compute_v1.AttachedDisk(
+            boot=True, auto_delete=True,
+            initialize_params=compute_v1.AttachedDiskInitializeParams(source_image=COS_FAMILY,
+                                                                      disk_type="pd-balanced"))],
+        network_interfaces=[compute_v1.NetworkInterface(network="global/networks/default")])
+    api.ok(templates.insert_unary(project=PROJECT, instance_template_resource=compute_v1.InstanceTemplate(
+        name="tmpl-1", properties=props)))
+    tmpl = templates.get(project=PROJECT, instance_template="tmpl-1")
+    assert tmpl.properties.machine_type == "e2-medium"
+    assert [t.name for t in templates.list(project=PROJECT)] == ["tmpl-1"]
+    with pytest.raises(exceptions.BadRequest):
+        templates.insert_unary(project=PROJECT, instance_template_resource=compute_v1.InstanceTemplate(
+            name="tmpl-2",
+            properties=compute_v1.InstanceProperties(machine_type=f"zones/{ZONE}/machineTypes/e2-small")))
+    req = compute_v1.InsertInstanceRequest(
+        project=PROJECT, zone=ZONE, source_instance_template="global/instanceTemplates/tmpl-1",
+        instance_resource=compute_v1.Instance(name="vm-t", labels={"from": "request"}))
+    api.ok(api.instances.insert_unary(request=req))
+    inst = api.instances.get(project=PROJECT, zone=ZONE, instance="vm-t")
+    assert inst.machine_type.endswith(f"/zones/{ZONE}/machineTypes/e2-medium")
+    assert inst.labels == {"from": "request"} and inst.metadata.items[0].value == "template"
+    assert api.disks.get(project=PROJECT, zone=ZONE, disk="vm-t").type_.endswith("/diskTypes/pd-balanced")
+    with pytest.raises(exceptions.NotFound):
+        api.instances.insert_unary(request=compute_v1.InsertInstanceRequest(
+            project=PROJECT, zone=ZONE, source_instance_template="global/instanceTemplates/nope",
+            instance_resource=compute_v1.Instance(name="vm-u")))
+    api.ok(templates.delete_unary(project=PROJECT, instance_template="tmpl-1"))
+    with pytest.raises(exceptions.NotFound):
+        templates.get(project=PROJECT, instance_template="tmpl-1")

@@ -42,6 +42,9 @@ def test_answers_match_the_schemas(api):
     addresses = api.srv.client(compute_v1.AddressesClient)
     api.ok(addresses.insert_unary(project=PROJECT, region="us-central1",
                                   address_resource=compute_v1.Address(name="a1")))
+    templates = api.srv.client(compute_v1.InstanceTemplatesClient)
+    api.ok(templates.insert_unary(project=PROJECT, instance_template_resource=compute_v1.InstanceTemplate(
+        name="t1", properties=compute_v1.InstanceProperties(machine_type="e2-small", labels={"a": "b"}))))
     api.srv.set_guest_attribute(PROJECT, ZONE, "vm-1", "ns", "k", "v")
     op = api.instances.stop_unary(project=PROJECT, zone=ZONE, instance="vm-1")
     api.srv.fault(method="POST", path="/start$", operation_error={"code": "X", "message": "m"})
@@ -76,6 +79,7 @@ def test_answers_match_the_schemas(api):
         ("/compute/v1/projects/cos-cloud/global/images", "compute.images.list"),
         ("/compute/v1/projects/cos-cloud/global/images/family/cos-stable", "compute.images.getFromFamily"),
         (P, "compute.projects.get"),
+        (f"{P}/global/instanceTemplates/t1", "compute.instanceTemplates.get"),
     ]
     for path, method_id in cases:
         check(api.srv, path, method_id)
