@@ -64,7 +64,6 @@ CHILD_PID=''
 GA_FAILING=''
 declare -A PUBLISHED=()   # NAME -> last JSON published (without time)
 declare -A UNSETTLED=()   # NAME -> 1 while pulling/starting
-declare -a TOUCHED=()     # names started/restarted by the last apply
 
 log() { printf 'cos-agent: %s\n' "$*"; }
 
@@ -398,7 +397,6 @@ apply() {
   local name unit rev cur_rev prev_rev since rc f
   local -a new=() changed=() removed=()
   local -A want=()
-  TOUCHED=()
   desired_names
   if ! { rm -rf -- "$DESIRED_DIR" && mkdir -p -- "$DESIRED_DIR"; }; then
     LAST_ERROR="cannot create $DESIRED_DIR"
@@ -473,7 +471,6 @@ apply() {
     log "starting container $name"
     sc start --no-block -- "$KEY_PREFIX$name.service"
     revision_of "$DESIRED_DIR/$name" && write_text "$APPLIED_DIR/$name" "$REPLY $since"
-    TOUCHED+=("$name")
   done
   for name in "${changed[@]}"; do
     log "restarting container $name"
@@ -481,7 +478,6 @@ apply() {
     sc reset-failed -- "$KEY_PREFIX$name.service"
     sc restart --no-block -- "$KEY_PREFIX$name.service"
     revision_of "$DESIRED_DIR/$name" && write_text "$APPLIED_DIR/$name" "$REPLY $since"
-    TOUCHED+=("$name")
   done
   if ((${#new[@]} + ${#changed[@]} + ${#removed[@]} == 0)); then
     log "no change (${#want[@]} containers)"
