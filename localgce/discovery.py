@@ -7,6 +7,7 @@ The document (about 5 MB) parses in well under 0.1 s, so it is loaded lazily, on
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -50,12 +51,11 @@ def find_document():
     env = os.environ.get("LOCALGCE_DISCOVERY")
     if env:
         return env
-    try:
-        import googleapiclient
-
-        base = os.path.dirname(googleapiclient.__file__)
-    except ImportError:  # pragma: no cover - the dev venv always has it
-        raise RuntimeError("set LOCALGCE_DISCOVERY to compute.v1.json (google-api-python-client ships it)") from None
+    # Locate the copy google-api-python-client ships, without importing that package.
+    spec = importlib.util.find_spec("googleapiclient")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("set LOCALGCE_DISCOVERY to compute.v1.json (google-api-python-client ships it)")
+    base = next(iter(spec.submodule_search_locations))
     return os.path.join(base, "discovery_cache", "documents", "compute.v1.json")
 
 
