@@ -113,9 +113,9 @@ def show_state(url, spec):
     rule = api(url, "global/firewalls/%s-ports" % name)
     if rule:
         ports = ["%s/%s" % (p, a["IPProtocol"]) for a in rule.get("allowed", []) for p in a.get("ports", [])]
-        say("firewall rule %s: %s from %s to tag %s" % (rule["name"], ", ".join(ports),
-                                                          ", ".join(rule.get("sourceRanges", [])),
-                                                          ", ".join(rule.get("targetTags", []))))
+        sources = ", ".join(rule.get("sourceRanges", []))
+        targets = ", ".join(rule.get("targetTags", []))
+        say("firewall rule %s: %s from %s to tag %s" % (rule["name"], ", ".join(ports), sources, targets))
     attrs = api(url, "zones/%s/instances/%s/getGuestAttributes?queryPath=cos-agent/" % (zone, name)) or {}
     reports = attrs.get("queryValue", {}).get("items", [])
     say("cos agent reports (guest attributes cos-agent/*)")
@@ -131,7 +131,8 @@ def show_http(url, inst, spec):
     """Hook for the VM simulator (issue 7): curl each container port through the forwarded host port."""
     if not VM_SIMULATOR:
         return
-    ports = sorted({str(p).split("/")[0] for c in spec["cos_deploy_containers"] for p in c.get("ports", [])})
+    declared = [p for c in spec["cos_deploy_containers"] for p in c.get("ports", [])]
+    ports = sorted({str(p).split("/", maxsplit=1)[0] for p in declared})
     nat = inst["networkInterfaces"][0].get("accessConfigs", [{}])[0].get("natIP", "127.0.0.1")
     for port in ports:
         say("curl http://%s:%s/" % (nat, port))
@@ -139,7 +140,7 @@ def show_http(url, inst, spec):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--example", default=os.path.join("examples", "nginx.yml"))
     args = parser.parse_args()
 

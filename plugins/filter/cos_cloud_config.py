@@ -63,7 +63,6 @@ _value:
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.six import string_types
 
 try:
     from ansible_collections.gce.cos.plugins.module_utils.cos_agent import cloud_init_fragment
@@ -109,7 +108,7 @@ _Dumper.add_representer(str, _str_representer)
 def _load(part, index):
     if part is None:
         return {}
-    if isinstance(part, string_types):
+    if isinstance(part, str):
         try:
             part = yaml.safe_load(to_text(part))
         except yaml.YAMLError as exc:
@@ -129,7 +128,7 @@ def _plain(value):
         return dict((str(to_text(k)), _plain(v)) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if isinstance(value, string_types):
+    if isinstance(value, str):
         return str(to_text(value))
     if isinstance(value, bool) or value is None:
         return bool(value) if value is not None else None

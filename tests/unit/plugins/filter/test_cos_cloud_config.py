@@ -1,8 +1,6 @@
 # -*- coding: utf-8 -*-
 """gce.cos.cos_cloud_config: parts merged into one #cloud-config, with the cos agent last."""
 
-
-
 import json
 import os
 

@@ -1,8 +1,6 @@
 # -*- coding: utf-8 -*-
 """gce.cos.cos_deploy_plan: value checks of the role's inputs and what the templates need."""
 
-
-
 import copy
 
 import pytest
@@ -36,8 +34,8 @@ def test_defaults():
 
 
 def test_disks_get_device_names_mount_paths_and_escaped_unit_names():
-    out = plan(disks=[{"name": "db-data", "size_gb": 20}, {"name": "logs", "device_name": "app-logs",
-                                                          "mount_path": "/mnt/disks/logs/", "format": False}])
+    logs = {"name": "logs", "device_name": "app-logs", "mount_path": "/mnt/disks/logs/", "format": False}
+    out = plan(disks=[{"name": "db-data", "size_gb": 20}, logs])
     assert out["errors"] == []
     first, second = out["disks"]
     assert first["device_name"] == "db-data" and first["mount_path"] == "/mnt/disks/db-data"
@@ -141,10 +139,12 @@ def test_firewall_extra_ports_and_settings():
     assert out["firewall"]["network"] == "prod" and out["firewall"]["name"] == "web-fw"
     assert out["instance"]["network_tags"] == ["web", "http"]  # the target tag is there already
     errors = plan(firewall={"extra_ports": [0, "http", True], "source_ranges": ["anywhere"]})["errors"]
-    assert [e.split(":")[0] for e in errors] == ["cos_deploy_firewall.source_ranges[0]",
-                                                  "cos_deploy_firewall.extra_ports[0]",
-                                                  "cos_deploy_firewall.extra_ports[1]",
-                                                  "cos_deploy_firewall.extra_ports[2]"]
+    assert [e.split(":")[0] for e in errors] == [
+        "cos_deploy_firewall.source_ranges[0]",
+        "cos_deploy_firewall.extra_ports[0]",
+        "cos_deploy_firewall.extra_ports[1]",
+        "cos_deploy_firewall.extra_ports[2]",
+    ]
 
 
 def test_a_long_instance_name_needs_a_firewall_name():
