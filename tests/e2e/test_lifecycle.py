@@ -26,6 +26,13 @@ def _nginx(name):
 def test_check_diff_shows_the_exact_change_and_writes_nothing(lgce, tmp_path):
     env = token_env(tmp_path, lgce)
     spec = _nginx("diff-nginx")
+    # A new instance in check mode: the plan is shown, nothing is written, nothing fails.
+    lgce.clear_requests()
+    dry = playbook(env, "deploy", "--check", *NO_WAIT, varfile=_write(tmp_path, spec))
+    assert dry.proc.returncode == 0, dry
+    assert "once it is created these containers are deployed on it: nginx" in dry.out
+    assert mutations(lgce) == [] and instance(lgce, "diff-nginx") is None
+
     run = playbook(env, "deploy", *NO_WAIT, varfile=_write(tmp_path, spec))
     assert run.proc.returncode == 0, run
     before = metadata(instance(lgce, "diff-nginx"))
