@@ -195,3 +195,36 @@ def test_once_waits_for_containers_to_settle(cloud, guest):
     assert proc.returncode == 0
     assert "container web: pulling" in out and "container web: running" in out
     assert cloud.guest_attributes()["web"]["state"] == "running"
+
+
+def test_watch_reports_a_crash_after_the_next_long_poll(cloud, guest):
+    """No metadata change at all: the state is refreshed each time a long-poll times out."""
+    guest.env["COS_AGENT_WATCH_TIMEOUT"] = "1"
+    web = build(WEB)
+    cloud.set_containers({"web": web["unit"]})
+    guest.start()
+    guest.wait_for(lambda: reported(cloud, "web", web["revision"]), what="web running")
+
+    # The container dies and systemd gives up on the unit (as the stand-in records it).
+    with open(os.path.join(guest.stub_state, "units", "cos-container-web.service"), "w") as f:
+        f.write("ActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainStatus=137\n")
+    os.remove(os.path.join(guest.stub_state, "containers", "web"))
+    with open(os.path.join(guest.stub_state, "journal", "cos-container-web.service.log"), "a") as f:
+        f.write("app: my secret is hunter2\ndocker: Error response from daemon: OOM killed.\n")
+
+    guest.wait_for(lambda: shows(cloud, "web", web["revision"], "failed"), what="web reported failed")
+    ga = cloud.guest_attributes()["web"]
+    assert ga["error"] == ("unit cos-container-web.service failed: result exit-code, exit status 137: "
+                           "docker: Error response from daemon: OOM killed.")
+    # Nothing was restarted by the agent: only systemd's own policy restarts units.
+    assert [c for c in lifecycle(guest) if "restart" in c] == []
+
+
+def test_stdin_container_is_created_then_started(cloud, guest):
+    sh = build({"name": "sh", "image": "busybox:1.36", "stdin": True, "tty": True})
+    cloud.set_containers({"sh": sh["unit"]})
+    proc = guest.run_once()
+    assert proc.returncode == 0, proc.stdout
+    docker = [c.split(" -- ")[0] for c in guest.calls() if c.startswith(("docker create", "docker start"))]
+    assert [c.split()[1] for c in docker] == ["create", "start"]
+    assert cloud.guest_attributes()["sh"]["state"] == "running"
