@@ -219,7 +219,6 @@ def test_read_only_disk_attaches_to_two_instances(localgce, disk, api):
     assert sorted(real["diff"]["after"]["users"]) == ["web-1", "web-2"]
 
 
-@pytest.mark.xfail(reason="localgce does not implement instances.setDiskAutoDelete yet (HTTP 501)", strict=False)
 def test_auto_delete_of_an_attachment_changes_in_place(localgce, disk, api):
     make_instance(api, "web-1")
     make_disk(api, "data")
