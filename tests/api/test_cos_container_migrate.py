@@ -91,9 +91,13 @@ def assert_valid_cloud_config(tmp_path, text):
 def test_apply_restart_writes_units_into_user_data_and_restarts_once(localgce, tmp_path):
     create_instance(localgce, metadata={"user-data": USER_CLOUD_CONFIG})
 
+    checked = cos(localgce, check=True, apply="restart", containers=[WEB, DB])
+    assert mutations(localgce) == []
     result = cos(localgce, apply="restart", containers=[WEB, DB])
 
     assert not result.failed, result.get("msg")
+    assert {k: checked[k] for k in ("changed", "actions", "diff", "containers", "restarted")} == {
+        k: result[k] for k in ("changed", "actions", "diff", "containers", "restarted")}
     assert result["changed"] and result["restarted"]
     assert mutations(localgce) == [SET_METADATA, STOP, START]
     assert [a.split(" (")[0] for a in result["actions"]] == [
