@@ -1,5 +1,5 @@
 """python -m localgce serve --host 127.0.0.1 --port PORT [--state FILE] [--project P ...]
-[--operation-delay S] [--require-auth]"""
+[--operation-delay S] [--require-auth] [--no-vms] [--vm-state DIR] [--vm-port N ...]"""
 
 from __future__ import annotations
 
@@ -25,13 +25,37 @@ def main(argv=None):
                        help="answer 401 to API calls without a bearer token")
     serve.add_argument("--wait-timeout", type=float, default=120.0,
                        help="longest operations.wait long-poll, seconds (default 120, like GCE)")
+    serve.add_argument("--no-vms", action="store_true",
+                       help="API only: do not boot a VM per instance (the default boots them when the host can)")
+    serve.add_argument("--vm-state", help="the VMs' state dir (persistent /var, disks); default: a temp dir")
+    serve.add_argument("--vm-port", type=int, action="append", default=[],
+                       help="VM port forwarded to a host loopback port (repeatable; default 80 and 8080)")
     args = parser.parse_args(argv)
 
     from .server import App, Server
 
-    app = App(projects=args.project, operation_delay=args.operation_delay, state_file=args.state,
-              require_auth=args.require_auth, wait_timeout=args.wait_timeout)
-    server = Server(args.host, args.port, app)
+    service, reason = None, "VMs disabled by --no-vms (API only)"
+    if not args.no_vms:
+        from .vm import service as vm_service
+
+        enabled, why = vm_service.decide("auto")
+        if enabled:
+            service = vm_service.VmService(args.vm_state, args.vm_port or vm_service.DEFAULT_VM_PORTS)
+        else:
+            reason = why + "; running API-only"
+            print(f"localgce: {reason}", flush=True)
+    try:
+        app = App(projects=args.project, operation_delay=args.operation_delay, state_file=args.state,
+                  require_auth=args.require_auth, wait_timeout=args.wait_timeout,
+                  backend=service.backend if service else None)
+        server = Server(args.host, args.port, app)
+    except BaseException:
+        if service:
+            service.close()
+        raise
+    app.vms_reason = reason
+    if service:
+        service.bind(app)
     stopping = threading.Event()
 
     def on_signal(signum, frame):
@@ -42,11 +66,18 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if service:
+        regs = service.describe()["registries"]
+        print("localgce: instances boot COS VMs (GET %s/_localgce/vms); registries %s (anonymous), %s (user %s)"
+              % (app.base_url, regs["public"]["address"], regs["private"]["address"], regs["private"]["username"]),
+              flush=True)
     print(f"localgce: listening on {app.base_url}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         app.close()
+        if service:
+            service.close()  # every VM off, registries stopped
         server.server_close()
     # Whoever read the listening line may have closed the pipe since.
     with contextlib.suppress(OSError):

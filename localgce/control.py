@@ -16,6 +16,8 @@ POST   /_localgce/serial                     {"project", "zone", "instance", "te
 POST   /_localgce/config                     {"operation_delay": S, "require_auth": bool, "wait_timeout": S}
 GET    /_localgce/health                     {"ok": true}
 GET    /_localgce/state                      every resource (debugging)
+GET    /_localgce/vms                        the VM simulator: {enabled, reason?, registries, instances:
+                                             {P/Z/NAME: {ports: {vm_port: host_port}, urls, shell, boot_id, ...}}}
 """
 
 from __future__ import annotations
@@ -121,6 +123,10 @@ def _route(app, method, route, query, data):
             app.wait_timeout = float(data["wait_timeout"])
         return _resp(200, {"operation_delay": app.ops.delay, "require_auth": app.require_auth,
                            "wait_timeout": app.wait_timeout})
+    if route == "vms" and method == "GET":
+        if app.vms is None:
+            return _resp(200, {"enabled": False, "reason": app.vms_reason, "instances": {}, "registries": {}})
+        return _resp(200, app.vms.describe())
     if route == "state" and method == "GET":
         with store.lock:
             return _resp(200, store.to_json())

@@ -147,6 +147,8 @@ class App:
         self.guest_log = collections.deque(maxlen=LOG_LIMIT)
         self.stopping = False
         self.base_url = None  # set by the HTTP server
+        self.vms = None  # localgce.vm.service.VmService when instances boot real VMs
+        self.vms_reason = "VMs disabled (API only)"  # why not, for GET /_localgce/vms
         self._closed = threading.Event()
         # Load the discovery document (~0.1 s) in the background, so start-up stays fast
         # and the first API request usually finds it ready.

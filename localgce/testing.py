@@ -31,11 +31,33 @@ class LocalGCE:
                           "wait_timeout": app.wait_timeout}
 
     @classmethod
-    def start(cls, host="127.0.0.1", port=0, **opts):
+    def start(cls, host="127.0.0.1", port=0, vms=False, vm_state=None, vm_ports=None, **opts):
         """Start a server; ``opts`` go to ``App`` (projects, operation_delay, state_file,
-        require_auth, backend, wait_timeout)."""
-        app = App(**opts)
-        server = Server(host, port, app)
+        require_auth, backend, wait_timeout).
+
+        ``vms``: True boots a real VM per instance (localgce.vm; raises SimulatorUnavailable
+        with the one-line reason where the host cannot), "auto" does so when the host can,
+        False (default) is API-only. ``vm_state``: the VMs' state dir (default: a temp dir,
+        deleted by stop()); ``vm_ports``: VM ports forwarded to host loopback (80, 8080)."""
+        service = None
+        reason = "VMs disabled (API only)"
+        if vms:
+            from .vm import service as vm_service
+
+            enabled, reason = vm_service.decide(vms)
+            if enabled:
+                service = vm_service.VmService(vm_state, vm_ports or vm_service.DEFAULT_VM_PORTS)
+                opts["backend"] = service.backend
+        try:
+            app = App(**opts)
+            server = Server(host, port, app)
+        except BaseException:
+            if service:
+                service.close()
+            raise
+        app.vms_reason = reason
+        if service:
+            service.bind(app)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                   name="localgce-http", daemon=True)
         thread.start()
@@ -46,8 +68,15 @@ class LocalGCE:
     def url(self):
         return self.app.base_url
 
+    @property
+    def vms(self):
+        """The VmService (backend, registries) when VMs are enabled, else None."""
+        return self.app.vms
+
     def stop(self):
         self.app.close()
+        if self.app.vms is not None:
+            self.app.vms.close()  # VMs off, registries stopped
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)

@@ -112,6 +112,13 @@ class SimulatorBackend:
     # ----- the hook
     def boot(self, instance):
         project, zone, name = _where(instance)
+        # The VM's ports are reached on host loopback, so its ephemeral external address is
+        # 127.0.0.1 (called with the store lock held). localgce draws ephemeral addresses
+        # from 34.x; an address the user reserved is left alone.
+        for nic in instance.get("networkInterfaces") or []:
+            for ac in nic.get("accessConfigs") or []:
+                if str(ac.get("natIP", "")).startswith("34."):
+                    ac["natIP"] = "127.0.0.1"
         base = self.base_url
         args = dict(
             instance_id=str(instance["id"]), name=name, user_data=_metadata(instance).get("user-data", ""),

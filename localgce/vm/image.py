@@ -54,6 +54,8 @@ growpart: {mode: "off"}
 users: []
 disable_root: false
 ssh_deletekeys: false
+# The simulator sets up the VM's link to the metadata server; no DHCP, no renderer.
+network: {config: disabled}
 """,
 )
 _file(

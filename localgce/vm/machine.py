@@ -35,6 +35,7 @@ from . import require_simulator
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 METADATA_IP = "169.254.169.254"
+METADATA_PEER = "169.254.169.253"  # the VM's end of its link to the metadata server
 METADATA_HOSTS = ("metadata.google.internal", "metadata", METADATA_IP)
 SECRET_HOSTS = ("secretmanager.googleapis.com",)
 
@@ -271,7 +272,18 @@ class VirtualMachine:
         _run(["ip", "netns", "add", ns])
         self.netns = ns
         _run(["ip", "-n", ns, "link", "set", "lo", "up"])
-        _run(["ip", "-n", ns, "addr", "add", METADATA_IP + "/32", "dev", "lo"])
+        # The metadata server sits in its own namespace behind a veth link, as on GCE where
+        # 169.254.169.254 is not on the VM: then a container on the host network can listen
+        # on 0.0.0.0:80 or :443 (on the VM's lo the relay's sockets would make that fail
+        # with EADDRINUSE). Containers on docker's bridge reach it too (docker masquerades).
+        md = ns + "-md"
+        _run(["ip", "netns", "add", md])
+        _run(["ip", "-n", md, "link", "set", "lo", "up"])
+        _run(["ip", "-n", ns, "link", "add", "gce0", "type", "veth", "peer", "name", "md0", "netns", md])
+        _run(["ip", "-n", ns, "addr", "add", METADATA_PEER + "/30", "dev", "gce0"])
+        _run(["ip", "-n", md, "addr", "add", METADATA_IP + "/30", "dev", "md0"])
+        _run(["ip", "-n", ns, "link", "set", "gce0", "up"])
+        _run(["ip", "-n", md, "link", "set", "md0", "up"])
         a = self.boot_args
         routes = {}
         if a["metadata_url"]:
@@ -283,6 +295,7 @@ class VirtualMachine:
             host_port, vm_port = (0, pf) if isinstance(pf, int) else pf
             forwards.append(["127.0.0.1", int(host_port), int(vm_port)])
         cfg = {
+            "http_netns": "/run/netns/" + md,
             "http_routes": routes,
             "into_host": [["127.0.0.1", int(p), "127.0.0.1", int(p)] for p in a["host_ports"]],
             "into_vm": forwards,
@@ -469,8 +482,10 @@ class VirtualMachine:
                 self.relay.stdout.close()
                 self.relay = None
             if self.netns is not None:
-                if subprocess.run(["ip", "netns", "del", self.netns], capture_output=True).returncode != 0:
-                    errors.append("netns %s" % self.netns)
+                for ns in (self.netns, self.netns + "-md"):  # the veth pair goes with them
+                    if os.path.exists("/run/netns/" + ns) and \
+                            subprocess.run(["ip", "netns", "del", ns], capture_output=True).returncode != 0:
+                        errors.append("netns %s" % ns)
                 self.netns = None
             self.ports = {}
         if errors:

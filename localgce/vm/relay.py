@@ -6,8 +6,9 @@ VM's network namespace with setns() on one thread, then carries bytes in the hos
 namespace, so nothing runs inside the VM and all traffic stays on loopback or in the VM's
 namespace. Three kinds of relay:
 
-- ``http``: an HTTP proxy listening in the VM at 169.254.169.254:80 (and :443 with the
-  simulator's TLS cert). It routes by Host header to an upstream URL prefix, e.g.
+- ``http``: an HTTP proxy listening at 169.254.169.254:80 (and :443 with the simulator's
+  TLS cert) in the metadata namespace (``http_netns``), which a veth pair links to the VM's.
+  It routes by Host header to an upstream URL prefix, e.g.
   metadata.google.internal -> http://127.0.0.1:P/_localgce/guest/PROJ/ZONE/INST and
   secretmanager.googleapis.com -> http://127.0.0.1:P.
 - ``into_host``: a VM address:port that reaches the same host loopback port (a registry).
@@ -200,13 +201,15 @@ def _serve_http(sock, routes, tls_ctx=None):
 
 def run(netns_path, cfg):
     ns = NetNS(netns_path)
+    # The metadata server's own namespace (linked to the VM's by a veth pair), else the VM's.
+    http_ns = NetNS(cfg["http_netns"]) if cfg.get("http_netns") else ns
     addr = cfg.get("http_address", "169.254.169.254")
     routes = {k.lower(): v for k, v in cfg.get("http_routes", {}).items()}
-    _serve_http(_listen(ns.socket(), addr, 80), routes)
+    _serve_http(_listen(http_ns.socket(), addr, 80), routes)
     if cfg.get("tls_cert"):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cfg["tls_cert"], cfg["tls_key"])
-        _serve_http(_listen(ns.socket(), addr, 443), routes, ctx)
+        _serve_http(_listen(http_ns.socket(), addr, 443), routes, ctx)
     for vm_addr, port, host_addr, host_port in cfg.get("into_host", []):
         _serve_tcp(_listen(ns.socket(), vm_addr, port),
                    lambda a=host_addr, p=host_port: socket.create_connection((a, p)))
