@@ -19,13 +19,13 @@ DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-regist
 	iptables curl e2fsprogs shellcheck rsync openssl iproute2 util-linux
 PYTEST_ARGS ?=
 
-.PHONY: help test deps venv lint unit build sanity units integration vm e2e demo clean collection
+.PHONY: help test deps venv lint lint-ansible unit build sanity units integration vm e2e demo clean collection
 
 help:
 	@echo "make demo   - deploy the example against localgce (no GCP account needed)"
 	@echo "make test   - every test: lint, unit, localgce, agent, build, sanity (2.21 and 2.19), units, integration"
 
-test: deps venv lint unit build sanity units integration vm e2e
+test: deps venv lint lint-ansible unit build sanity units integration vm e2e
 	@echo "make test: all suites passed"
 
 demo: deps venv
@@ -69,6 +69,10 @@ collection:
 lint: venv
 	$(VENV)/bin/ruff check --output-format concise .
 
+lint-ansible: venv
+	@mkdir -p .build/pythonpath/ansible_collections/gce && ln -sfn $(CURDIR) .build/pythonpath/ansible_collections/gce/cos
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/pythonpath $(VENV)/bin/ansible-lint --profile production roles/ playbooks/ examples/
+
 unit: venv
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
@@ -103,7 +107,7 @@ vm: venv
 	@if [ -d tests/vm ]; then $(PY) -m pytest tests/vm $(PYTEST_ARGS); fi
 
 e2e: venv
-	@if [ -d tests/e2e ]; then $(PY) -m pytest tests/e2e $(PYTEST_ARGS); fi
+	$(PY) -m pytest -n 2 tests/e2e $(PYTEST_ARGS)
 
 clean:
 	rm -rf .build tests/output
