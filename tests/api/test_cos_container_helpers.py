@@ -95,3 +95,17 @@ def test_the_wait_ends_on_success_failure_or_a_clean_stop():
                             clock)
     with pytest.raises(GcpTimeoutError):
         wait_for_reports(lambda: stopped, {"web": {"revision": "r2"}}, 3, clock.sleep, clock)
+
+
+def test_module_options_mirror_the_spec_fields():
+    """A field added to container_spec must become an option (and its docs) too."""
+    from ansible_collections.gce.cos.plugins.module_utils import container_spec
+    from ansible_collections.gce.cos.plugins.modules import cos_container
+
+    assert set(cos_container.SPEC_OPTIONS) | {"name"} == set(container_spec.FIELDS)
+    volume_fields = set().union(*container_spec.VOLUME_FIELDS.values())
+    assert set(cos_container.SPEC_OPTIONS["volumes"]["options"]) == volume_fields
+    assert set(cos_container.SPEC_OPTIONS["healthcheck"]["options"]) == set(container_spec.HEALTHCHECK_FIELDS)
+    documented = yaml.safe_load(cos_container.DOCUMENTATION)["options"]
+    assert set(container_spec.FIELDS) <= set(documented)
+    assert set(documented["volumes"]["suboptions"]) == volume_fields
