@@ -43,7 +43,6 @@ def main(argv=None):
             service = vm_service.VmService(args.vm_state, args.vm_port or vm_service.DEFAULT_VM_PORTS)
         else:
             reason = why + "; running API-only"
-            print(f"localgce: {reason}", flush=True)
     try:
         app = App(projects=args.project, operation_delay=args.operation_delay, state_file=args.state,
                   require_auth=args.require_auth, wait_timeout=args.wait_timeout,
@@ -66,12 +65,15 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # The listening line comes first: scripts wait for it.
+    print(f"localgce: listening on {app.base_url}", flush=True)
     if service:
         regs = service.describe()["registries"]
         print("localgce: instances boot COS VMs (GET %s/_localgce/vms); registries %s (anonymous), %s (user %s)"
               % (app.base_url, regs["public"]["address"], regs["private"]["address"], regs["private"]["username"]),
               flush=True)
-    print(f"localgce: listening on {app.base_url}", flush=True)
+    elif not args.no_vms:
+        print(f"localgce: {reason}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

@@ -43,6 +43,15 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _die_with_parent():
+    # SIGTERM when the starting thread's process dies (even by SIGKILL), so a killed
+    # localgce leaves no registry behind. Linux prctl(PR_SET_PDEATHSIG).
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+
+
 class RegistryError(RuntimeError):
     pass
 
@@ -78,7 +87,7 @@ class Registry:
         self.log_path = os.path.join(self.dir, "registry.log")
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(["docker-registry", "serve", cfg], stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         for _ in range(600):  # bounded by count: it listens within a fraction of a second
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()

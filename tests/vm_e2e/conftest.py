@@ -177,6 +177,11 @@ class Run:
         found = [r for r in self.results if name in r["task"]]
         return found[-1]["result"] if found else None
 
+    def status(self, name):
+        """'ok' or 'failed' for the last task whose name contains `name` (None if it did not run)."""
+        found = [r for r in self.results if name in r["task"]]
+        return found[-1]["status"] if found else None
+
     def __repr__(self):
         return "Run(rc=%s)\nstdout: %s\nstderr: %s" % (self.rc, self.proc.stdout[-8000:], self.proc.stderr[-3000:])
 
