@@ -17,7 +17,8 @@ description:
     VM - the image family is resolved to a concrete image at creation, the label C(container-vm) is set to
     that image's name, and the metadata key C(google-logging-enabled) is set.
   - An existing instance is reconciled in place with the API's own methods - setMetadata, setLabels, setTags,
-    attachDisk, detachDisk, disks.resize (boot disk growth) and setDeletionProtection, each waited on.
+    attachDisk, detachDisk, setDiskAutoDelete, disks.resize (boot disk growth) and setDeletionProtection,
+    each waited on.
     The machine type and the service account change only while the VM is stopped, so they need
     O(allow_stopping_for_update=true).
   - Changes the API cannot make in place (boot image, network interface, description, scheduling,
@@ -106,6 +107,7 @@ options:
       auto_delete:
         description:
           - Whether the boot disk is deleted with the instance. Default V(true).
+          - Changed in place on an existing instance (setDiskAutoDelete).
         type: bool
   disks:
     description:
@@ -133,7 +135,7 @@ options:
         default: READ_WRITE
       auto_delete:
         description:
-          - Whether the disk is deleted with the instance.
+          - Whether the disk is deleted with the instance. Changed in place on an attached disk.
         type: bool
         default: false
   network:

@@ -5,6 +5,7 @@ the API saw and what it holds afterwards, not what the module says about itself.
 """
 
 import json
+import time
 
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
@@ -475,11 +476,20 @@ def test_restarted_is_a_stop_and_start_and_a_fresh_instance_is_not_restarted(loc
 
 def test_started_waits_for_a_stopping_instance(localgce, clean_env):
     run(localgce)
-    localgce.fault(method="POST", path=r"/instances/web-1/stop$", count=1, delay=8)
-    # A stop with a delayed operation, not waited on: the instance is STOPPING for a while.
-    api_result = run(localgce, state="stopped", wait_timeout=1)
-    assert api_result.failed and "timed out" in api_result["msg"]
+    # A stop whose operation takes 20 s, not waited for: the instance is STOPPING meanwhile.
+    localgce.fault(method="POST", path=r"/instances/web-1/stop$", count=1, delay=20)
+    stop = run(localgce, state="stopped", wait_timeout=1)
+    assert stop.failed and "timed out" in stop["msg"]
+    for _ in range(300):
+        if stored(localgce)["status"] == "STOPPING":
+            break
+        time.sleep(0.1)
     assert stored(localgce)["status"] == "STOPPING"
+    localgce.clear_requests()
     result = run(localgce, state="started")
     assert result["actions"] == ["start instance 'web-1'"], result
     assert stored(localgce)["status"] == "RUNNING"
+    log = calls(localgce.requests())
+    start = log.index("POST projects/%s/zones/%s/instances/web-1/start" % (PROJECT, ZONE))
+    # The start was sent only after reading the instance again until it had stopped.
+    assert log[:start].count("GET projects/%s/zones/%s/instances/web-1" % (PROJECT, ZONE)) >= 2
