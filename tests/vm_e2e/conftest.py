@@ -183,7 +183,10 @@ class Run:
         return found[-1]["status"] if found else None
 
     def __repr__(self):
-        return "Run(rc=%s)\nstdout: %s\nstderr: %s" % (self.rc, self.proc.stdout[-8000:], self.proc.stderr[-3000:])
+        # pytest shortens long assertion messages: the failed tasks' messages come first.
+        failed = ["%s: %s" % (r["task"], r["result"].get("msg")) for r in self.results if r["status"] == "failed"]
+        return "Run(rc=%s)\nfailed: %s\nstdout: %s\nstderr: %s" % (
+            self.rc, failed, self.proc.stdout[-8000:], self.proc.stderr[-3000:])
 
 
 def wait_for(pred, what, tries=1200, pause=0.25):
