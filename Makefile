@@ -18,8 +18,10 @@ ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-registry apache2-utils busybox-static \
 	iptables curl e2fsprogs shellcheck rsync openssl iproute2 util-linux
 PYTEST_ARGS ?=
+# pip's config here names local wheel dirs that may not exist: drop its warnings, keep its exit code.
+PIP_QUIET := grep -v '^WARNING: Location' || test $$? = 1
 
-.PHONY: help test deps venv lint lint-ansible unit build sanity units integration vm e2e demo clean collection
+.PHONY: help test deps venv constraints lint lint-ansible unit build sanity units integration vm e2e demo clean collection
 
 help:
 	@echo "make demo   - deploy the example against localgce (no GCP account needed)"
@@ -44,19 +46,26 @@ deps:
 
 venv: $(VENV)/.stamp $(VENV311)/.stamp collection
 
-$(VENV)/.stamp: requirements.txt requirements-dev.txt
+$(VENV)/.stamp: requirements.txt requirements-dev.txt constraints-dev.txt
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or set PYTHON312=)"; exit 1; }
 	$(PYTHON312) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --upgrade pip 2>&1 | { $(PIP_QUIET); }
+	$(VENV)/bin/pip install -q -r requirements-dev.txt -c constraints-dev.txt 2>&1 | { $(PIP_QUIET); }
 	touch $@
 
-$(VENV311)/.stamp: requirements.txt requirements-dev-py311.txt
+$(VENV311)/.stamp: requirements.txt requirements-dev-py311.txt constraints-dev-py311.txt
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found (pyenv install 3.11, or set PYTHON311=)"; exit 1; }
 	$(PYTHON311) -m venv $(VENV311)
-	$(VENV311)/bin/pip install -q --upgrade pip
-	$(VENV311)/bin/pip install -q -r requirements-dev-py311.txt
+	$(VENV311)/bin/pip install -q --upgrade pip 2>&1 | { $(PIP_QUIET); }
+	$(VENV311)/bin/pip install -q -r requirements-dev-py311.txt -c constraints-dev-py311.txt 2>&1 | { $(PIP_QUIET); }
 	touch $@
+
+# Re-pin the tool chains after changing requirements-dev*.txt.
+constraints: venv
+	{ echo '# Exact versions of the whole dev tool chain (pip freeze of .venv); refresh with `make constraints`.'; \
+	  $(VENV)/bin/pip freeze | grep -v '^-e'; } > constraints-dev.txt
+	{ echo '# Exact versions of the Python 3.11 / ansible-core 2.19 tool chain (pip freeze of .venv311).'; \
+	  $(VENV311)/bin/pip freeze | grep -v '^-e'; } > constraints-dev-py311.txt
 
 # ansible-test wants the checkout at .../ansible_collections/gce/cos: a fresh copy of the
 # collection's files (tracked and untracked-not-ignored) goes there.
