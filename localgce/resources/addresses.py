@@ -1,4 +1,9 @@
-"""addresses (regional static IPs): insert, get, list, delete. Regional operations come from here."""
+"""addresses (regional static IPs): insert, get, list, delete. Regional operations come from here.
+
+A static EXTERNAL address named as an access config's natIP (instances.insert, addAccessConfig)
+turns IN_USE with the instance in ``users``, and RESERVED again when the access config or the
+instance goes (deleteAccessConfig, instances.delete); an address in use cannot be deleted.
+"""
 
 from __future__ import annotations
 
@@ -74,3 +79,38 @@ def delete(ctx):
                               f"The address resource '{path}' is already being used by '{addr['users'][0]}'")
     return ctx.op("delete", path, scope=f"regions/{ctx.params['region']}", target_id=addr["id"],
                   done=lambda: ctx.store.delete(path))
+
+
+# -- static external addresses used by instances' access configs --------------------------------
+def find_by_ip(store, project, region, ip):
+    """(path, address) of the static address ``ip`` in the region, or (None, None)."""
+    coll = f"projects/{project}/regions/{region}/addresses"
+    for addr in store.list(coll):
+        if addr.get("address") == ip:
+            return f"{coll}/{addr['name']}", addr
+    return None, None
+
+
+def check_claimable(store, project, region, ip, field):
+    """The address record a natIP names: it must be reserved (not in use) in the instance's region."""
+    path, addr = find_by_ip(store, project, region, ip)
+    if addr is None or addr.get("addressType", "EXTERNAL") != "EXTERNAL":
+        raise errors.invalid_field(field, ip, "Specified IP address is not reserved or is not in the same region "
+                                   "as the instance.")
+    if addr.get("users"):
+        raise errors.ApiError(400, "resourceInUseByAnotherResource",
+                              f"The address resource '{path}' is already being used by '{addr['users'][0]}'")
+    return addr
+
+
+def claim(addr, user_link):
+    addr["status"] = "IN_USE"
+    addr["users"] = [user_link]
+
+
+def release(store, project, region, ip, user_link):
+    """The instance ``user_link`` no longer uses ``ip``: its static address (if any) is RESERVED again."""
+    _path, addr = find_by_ip(store, project, region, ip)
+    if addr is not None and user_link in (addr.get("users") or []):
+        addr.pop("users", None)
+        addr["status"] = "RESERVED"

@@ -1,6 +1,7 @@
-"""instances: insert, get, list, aggregatedList, delete, start, stop, reset, setMetadata,
-setLabels, setTags, setMachineType, setServiceAccount, setDeletionProtection, attachDisk,
-detachDisk, setDiskAutoDelete, getGuestAttributes, getSerialPortOutput.
+"""instances: insert, get, list, aggregatedList, delete, start, stop, reset, update, setMetadata,
+setLabels, setTags, setMachineType, setServiceAccount, setDeletionProtection, setScheduling,
+updateShieldedInstanceConfig, addAccessConfig, deleteAccessConfig, attachDisk, detachDisk,
+setDiskAutoDelete, getGuestAttributes, getSerialPortOutput.
 
 Status life cycle: PROVISIONING -> STAGING -> RUNNING (insert, start) and STOPPING ->
 TERMINATED (stop), driven by the operation; the VM backend is told at each step, and the
@@ -13,7 +14,7 @@ import ipaddress
 import os
 
 from .. import catalog, errors, util
-from . import aggregated_response, disks, handles, instance_templates, list_response
+from . import addresses, aggregated_response, disks, handles, instance_templates, list_response
 from .machine_types import machine_type_res
 from .metadata_items import check_metadata
 
@@ -80,7 +81,20 @@ def _external_ip():
     return f"34.{b[0] % 200 + 10}.{b[1]}.{b[2] % 250 + 2}"
 
 
-def _nics(store, project, zone, specs):
+def _access_config(store, project, region, ac, field, claims):
+    """An access config as stored; a static natIP must be a reserved address (claimed via ``claims``)."""
+    if ac.get("natIP"):
+        claims.append(addresses.check_claimable(store, project, region, ac["natIP"], f"{field}.natIP"))
+    return {
+        "kind": "compute#accessConfig",
+        "type": ac.get("type") or "ONE_TO_ONE_NAT",
+        "name": ac.get("name") or "External NAT",
+        "natIP": ac.get("natIP") or _external_ip(),
+        "networkTier": ac.get("networkTier") or "PREMIUM",
+    }
+
+
+def _nics(store, project, zone, specs, claims):
     region = catalog.ZONES[zone]
     out = []
     for i, spec in enumerate(specs):
@@ -127,14 +141,11 @@ def _nics(store, project, zone, specs):
         if spec.get("nicType"):
             nic["nicType"] = spec["nicType"]
         acs = []
-        for ac in spec.get("accessConfigs") or []:
-            acs.append({
-                "kind": "compute#accessConfig",
-                "type": ac.get("type") or "ONE_TO_ONE_NAT",
-                "name": ac.get("name") or "External NAT",
-                "natIP": ac.get("natIP") or _external_ip(),
-                "networkTier": ac.get("networkTier") or "PREMIUM",
-            })
+        for j, ac in enumerate(spec.get("accessConfigs") or []):
+            if j:
+                raise errors.invalid(f"Invalid value for field '{field}.accessConfigs': ''. At most one access "
+                                     "config currently supported.")
+            acs.append(_access_config(store, project, region, ac, f"{field}.accessConfigs[{j}]", claims))
         if acs:
             nic["accessConfigs"] = acs
         out.append(nic)
@@ -186,6 +197,27 @@ def _attached_mode(store, disk):
             if ad.get("source") == disk["selfLink"] and ad.get("mode") == "READ_WRITE":
                 return "READ_WRITE"
     return "READ_ONLY"
+
+
+def _scheduling(spec, field):
+    """A Scheduling as stored: the API's defaults filled in, and Spot/preemptible rules checked."""
+    sched = dict(spec or {})
+    spot = sched.get("provisioningModel") == "SPOT" or bool(sched.get("preemptible"))
+    sched.setdefault("onHostMaintenance", "TERMINATE" if spot else "MIGRATE")
+    sched.setdefault("automaticRestart", not spot)
+    sched["preemptible"] = bool(sched.get("preemptible", False))
+    sched.setdefault("provisioningModel", "SPOT" if spot else "STANDARD")
+    if spot:
+        kind = "SPOT" if sched["provisioningModel"] == "SPOT" else "preemptible"
+        if sched["onHostMaintenance"] != "TERMINATE":
+            raise errors.invalid_field(f"{field}.onHostMaintenance", sched["onHostMaintenance"],
+                                       f"Instances with provisioning model {kind} must have onHostMaintenance "
+                                       "set to TERMINATE.")
+        if sched["automaticRestart"]:
+            raise errors.invalid_field(f"{field}.automaticRestart", "true",
+                                       f"Instances with provisioning model {kind} cannot be automatically "
+                                       "restarted.")
+    return sched
 
 
 @handles("compute.instances.insert")
@@ -245,17 +277,13 @@ def insert(ctx):
             raise errors.invalid_field(f"{field}.deviceName", ad["deviceName"], "Device names must be unique.")
         seen_devices.add(ad["deviceName"])
         attached.append((ad, disk))
-    nics = _nics(store, project, zone, body.get("networkInterfaces") or [])
+    claims = []  # static addresses named as natIP
+    nics = _nics(store, project, zone, body.get("networkInterfaces") or [], claims)
     md_items = check_metadata((body.get("metadata") or {}).get("items") or [], "resource.metadata")
     labels = body.get("labels") or {}
     util.check_labels("resource.labels", labels)
     tags = list((body.get("tags") or {}).get("items") or [])
-    sched = dict(body.get("scheduling") or {})
-    spot = sched.get("provisioningModel") == "SPOT" or sched.get("preemptible")
-    sched.setdefault("onHostMaintenance", "TERMINATE" if spot else "MIGRATE")
-    sched.setdefault("automaticRestart", not spot)
-    sched.setdefault("preemptible", bool(sched.get("preemptible", False)))
-    sched.setdefault("provisioningModel", "SPOT" if spot else "STANDARD")
+    sched = _scheduling(body.get("scheduling"), "resource.scheduling")
     shielded = {"enableSecureBoot": False, "enableVtpm": True, "enableIntegrityMonitoring": True}
     shielded.update(body.get("shieldedInstanceConfig") or {})
     family = util.last(mt).split("-")[0]
@@ -310,6 +338,8 @@ def insert(ctx):
             disk["status"] = "READY"
             disk.setdefault("users", []).append(inst["selfLink"])
             disk["lastAttachTimestamp"] = stamp
+        for addr in claims:
+            addresses.claim(addr, inst["selfLink"])
         store.put(path, inst)
 
     def running():
@@ -378,6 +408,13 @@ def _detach_all(store, inst):
             store.delete(dpath)
 
 
+def _release_addresses(store, project, inst):
+    region = catalog.ZONES[util.last(inst["zone"])]
+    for nic in inst.get("networkInterfaces", []):
+        for ac in nic.get("accessConfigs", []):
+            addresses.release(store, project, region, ac.get("natIP"), inst["selfLink"])
+
+
 @handles("compute.instances.delete")
 def delete(ctx):
     path = _path(ctx)
@@ -397,6 +434,7 @@ def delete(ctx):
             return
         ctx.backend.delete(inst)
         _detach_all(ctx.store, inst)
+        _release_addresses(ctx.store, ctx.project, inst)
         ctx.store.delete(path)
 
     return ctx.op("delete", path, scope=_scope(ctx), target_id=inst["id"], running=running, done=done)
@@ -563,6 +601,179 @@ def set_deletion_protection(ctx):
         inst["deletionProtection"] = bool(value)
 
     return ctx.op("setDeletionProtection", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+@handles("compute.instances.setScheduling")
+def set_scheduling(ctx):
+    """The new Scheduling replaces the old one (defaults filled in as at insert). Preemptibility never
+    changes; the provisioning model changes only on a stopped (TERMINATED) instance; onHostMaintenance
+    and automaticRestart of a standard VM change on a running one too."""
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    current = inst.get("scheduling") or {}
+    sched = _scheduling(ctx.body, "scheduling")
+    if sched["preemptible"] != bool(current.get("preemptible", False)):
+        raise errors.invalid_field("scheduling.preemptible", str(sched["preemptible"]).lower(),
+                                   "The preemptibility of an existing instance cannot be changed.")
+    if sched["provisioningModel"] != current.get("provisioningModel", "STANDARD"):
+        _require_terminated(inst, "provisioning model")
+
+    def done():
+        inst["scheduling"] = sched
+        _touch(inst)
+
+    return ctx.op("setScheduling", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+SHIELDED_FIELDS = ("enableSecureBoot", "enableVtpm", "enableIntegrityMonitoring")
+
+
+@handles("compute.instances.updateShieldedInstanceConfig")
+def update_shielded_instance_config(ctx):
+    """PATCH semantics: the given fields change, on a stopped (TERMINATED) instance only."""
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    change = {k: bool(ctx.body[k]) for k in SHIELDED_FIELDS if k in ctx.body}
+    _require_terminated(inst, "Shielded VM config")
+
+    def done():
+        inst.setdefault("shieldedInstanceConfig", {}).update(change)
+        _touch(inst)
+
+    return ctx.op("updateShieldedInstanceConfig", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+def _nic(inst, name):
+    nic = next((n for n in inst.get("networkInterfaces", []) if n.get("name") == name), None)
+    if nic is None:
+        raise errors.invalid_field("networkInterface", name, "No network interface with this name.")
+    return nic
+
+
+@handles("compute.instances.addAccessConfig")
+def add_access_config(ctx):
+    """One access config per interface; an ephemeral address, or a reserved static one (natIP)."""
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    nic = _nic(inst, ctx.query["networkInterface"])
+    if nic.get("accessConfigs"):
+        raise errors.invalid("Invalid value for field 'resource': ''. At most one access config currently "
+                             "supported.")
+    if (ctx.body.get("type") or "ONE_TO_ONE_NAT") != "ONE_TO_ONE_NAT":
+        raise errors.invalid_field("resource.type", ctx.body["type"], "Only ONE_TO_ONE_NAT is supported.")
+    region = catalog.ZONES[ctx.params["zone"]]
+    claims = []
+    ac = _access_config(ctx.store, ctx.project, region, ctx.body, "resource", claims)
+
+    def immediate():
+        # Claim the static address at once, so that no other instance takes it meanwhile.
+        for addr in claims:
+            addresses.claim(addr, inst["selfLink"])
+
+    def done():
+        nic["accessConfigs"] = [ac]
+        nic["fingerprint"] = util.fingerprint()
+        _touch(inst)
+
+    return ctx.op("addAccessConfig", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate,
+                  done=done)
+
+
+@handles("compute.instances.deleteAccessConfig")
+def delete_access_config(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    nic = _nic(inst, ctx.query["networkInterface"])
+    name = ctx.query["accessConfig"]
+    ac = next((a for a in nic.get("accessConfigs", []) if a.get("name") == name), None)
+    if ac is None:
+        raise errors.invalid_field("accessConfig", name, "No access config with this name on the network "
+                                   "interface.")
+
+    def done():
+        if ac not in nic.get("accessConfigs", []):
+            return
+        nic["accessConfigs"].remove(ac)
+        if not nic["accessConfigs"]:
+            del nic["accessConfigs"]
+        nic["fingerprint"] = util.fingerprint()
+        addresses.release(ctx.store, ctx.project, catalog.ZONES[ctx.params["zone"]], ac.get("natIP"),
+                          inst["selfLink"])
+        _touch(inst)
+
+    return ctx.op("deleteAccessConfig", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+
+
+# instances.update (PUT): the whole resource with the instance fingerprint. localgce applies the
+# fields below; a change of anything else it compares is refused, naming the method that makes it.
+UPDATE_SETTERS = {
+    "machineType": "setMachineType",
+    "scheduling": "setScheduling",
+    "shieldedInstanceConfig": "updateShieldedInstanceConfig",
+    "serviceAccounts": "setServiceAccount",
+    "networkInterfaces": "addAccessConfig/deleteAccessConfig",
+    "disks": "attachDisk/detachDisk",
+    "canIpForward": "a new instance",
+}
+
+
+def _comparable(key, value):
+    if key == "machineType":
+        return util.last(value)
+    if key == "networkInterfaces":
+        return [(util.last(n.get("network")), util.last(n.get("subnetwork")), n.get("networkIP"),
+                 [(a.get("name"), a.get("natIP")) for a in n.get("accessConfigs") or []]) for n in value or []]
+    if key == "disks":
+        return [(util.strip_url(d.get("source", "")), d.get("deviceName")) for d in value or []]
+    if key == "serviceAccounts":
+        return [(a.get("email"), sorted(a.get("scopes") or [])) for a in value or []]
+    if key == "scheduling":
+        return {k: v for k, v in _scheduling(value, "resource.scheduling").items() if k in SCHEDULING_COMPARED}
+    if key == "shieldedInstanceConfig":
+        return {k: bool(v) for k, v in (value or {}).items() if k in SHIELDED_FIELDS}
+    return bool(value)
+
+
+SCHEDULING_COMPARED = ("preemptible", "provisioningModel", "onHostMaintenance", "automaticRestart")
+
+
+@handles("compute.instances.update")
+def update(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    body = ctx.body
+    if body.get("fingerprint") != inst.get("fingerprint"):
+        raise errors.condition_not_met("Supplied fingerprint does not match current instance fingerprint.")
+    if body.get("name") not in (None, inst["name"]):
+        raise errors.invalid_field("resource.name", body["name"], "The name of an instance cannot be changed.")
+    for key, method in UPDATE_SETTERS.items():
+        if key in body and _comparable(key, body[key]) != _comparable(key, inst.get(key)):
+            raise errors.ApiError(400, "invalid", f"Invalid value for field 'resource.{key}'. localgce's "
+                                  f"instances.update does not change {key}: use {method}.")
+    labels = body.get("labels") or {}
+    util.check_labels("resource.labels", labels)
+    items = check_metadata((body.get("metadata") or {}).get("items") or [], "resource.metadata")
+    tags = list((body.get("tags") or {}).get("items") or [])
+
+    def done():
+        if body.get("description"):
+            inst["description"] = body["description"]
+        else:
+            inst.pop("description", None)
+        if labels != (inst.get("labels") or {}):
+            disks.apply_labels(inst, labels)
+        if items != (inst["metadata"].get("items") or []):
+            inst["metadata"] = {"kind": "compute#metadata", "fingerprint": util.fingerprint()}
+            if items:
+                inst["metadata"]["items"] = items
+        if tags != (inst["tags"].get("items") or []):
+            inst["tags"] = {"fingerprint": util.fingerprint()}
+            if tags:
+                inst["tags"]["items"] = tags
+        inst["deletionProtection"] = bool(body.get("deletionProtection", False))
+        _touch(inst)
+
+    return ctx.op("update", path, scope=_scope(ctx), target_id=inst["id"], done=done)
 
 
 # -- disks -----------------------------------------------------------------------------------
