@@ -7,6 +7,10 @@ describes its change as a function of the current items (``change(current) -> wa
 so that when another writer slips in between the read and the write (412
 ``conditionNotMet``) the change is recomputed on a fresh read and sent once more, and
 keys the module does not own are carried over untouched.
+
+This file owns every metadata write of the collection (cos_instance and cos_container):
+``merged`` computes merge/replace semantics with protected keys, ``size_errors`` the limits,
+``set_metadata`` the fingerprinted write.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -50,23 +54,50 @@ def value_error(what, value):
     return None
 
 
-def size_errors(metadata, resource, owned=None):
-    """Errors for values over 256 KB and a total over 512 KB, biggest keys named."""
+CONTAINER_HINT = (
+    "Make the specs smaller (fewer env values or labels), or spread the containers over more instances"
+)
+
+
+def total_error(metadata, resource, hint=CONTAINER_HINT):
+    """An error when keys plus values exceed 512 KB (the biggest keys named), else None."""
+    total = sum(size(k, v) for k, v in metadata.items())
+    if total <= MAX_TOTAL:
+        return None
+    biggest = sorted(metadata, key=lambda k: -size(k, metadata[k]))[:5]
+    return "metadata of %s would hold %d bytes of keys and values; an instance may hold at most %d (512 KB). " \
+        "Largest keys: %s. %s" % (
+            resource, total, MAX_TOTAL, ", ".join("%s (%d bytes)" % (k, size(k, metadata[k])) for k in biggest), hint)
+
+
+def size_errors(metadata, resource, owned=None, hint=CONTAINER_HINT):
+    """Errors for values over 256 KB and a total over 512 KB, biggest keys named; ``hint`` says what to do."""
     errors = []
     for key in sorted(metadata):
         err = value_error("metadata key %s of %s" % (key, resource), metadata[key])
         if err:
             errors.append(err)
-    total = sum(size(k, v) for k, v in metadata.items())
-    if total > MAX_TOTAL:
-        biggest = sorted(metadata, key=lambda k: -size(k, metadata[k]))[:5]
-        errors.append(
-            "metadata of %s would hold %d bytes of keys and values; an instance may hold at most %d (512 KB). "
-            "Largest keys: %s. Make the specs smaller (fewer env values or labels), or spread the containers "
-            "over more instances"
-            % (resource, total, MAX_TOTAL, ", ".join("%s (%d bytes)" % (k, size(k, metadata[k])) for k in biggest))
-        )
+    err = total_error(metadata, resource, hint)
+    if err:
+        errors.append(err)
     return errors
+
+
+def merged(current, wanted, replace=False, keep=None):
+    """The metadata after writing ``wanted`` over ``current``.
+
+    Merge keeps every other key of ``current`` (set by other writers); replace drops them,
+    except the keys for which ``keep(key)`` is true (keys another module owns). A value of
+    None in ``wanted`` removes that key.
+    """
+    kept = keep if replace else (lambda key: True)
+    result = {k: v for k, v in current.items() if kept is not None and kept(k)}
+    for key, value in wanted.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
 
 
 def describe_changes(current, wanted, hide=()):
@@ -82,12 +113,13 @@ def describe_changes(current, wanted, hide=()):
     return ", ".join(parts) or "no change"
 
 
-def set_metadata(gcp, zone, name, instance, change, read):
+def set_metadata(gcp, zone, name, instance, change, read, hint=CONTAINER_HINT):
     """Write ``change(current_metadata) -> wanted_metadata`` with the instance's fingerprint.
 
     ``instance`` is the instance as last read; ``read()`` reads it again (used once, on
     412). Returns the finished operation, or None when the wanted metadata is already there
-    (a concurrent writer made the same change). Size limits are checked on what is sent.
+    (a concurrent writer made the same change). Size limits are checked on what is sent
+    (``hint`` completes the error).
     """
     resource = "instance %r in %s" % (name, zone)
 
@@ -98,7 +130,7 @@ def set_metadata(gcp, zone, name, instance, change, read):
         wanted = change(current)
         if wanted == current:
             return None
-        errors = size_errors(wanted, resource)
+        errors = size_errors(wanted, resource, hint=hint)
         if errors:
             raise GcpError("; ".join(errors))
         body = {"fingerprint": fingerprint(inst), "items": items_of(wanted, list(current))}

@@ -504,6 +504,15 @@ import re
 import time
 
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import (
+    items_of,
+    merged,
+    metadata_dict,
+    set_metadata,
+    size_errors,
+    total_error,
+    value_error,
+)
 from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
 from ansible_collections.gce.cos.plugins.module_utils.gcp_names import (
     basename,
@@ -574,13 +583,21 @@ PUBLIC_METADATA = (
     "serial-port-enable",
     "cos-update-strategy",
 )
-MAX_VALUE = 256 * 1024
-MAX_TOTAL = 512 * 1024
+# What to do when the metadata outgrows the instance (the end of gcp_metadata's size errors).
+SIZE_HINT = "Make user_data or the metadata values smaller"
 
 MACHINE_TYPE_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
 METADATA_KEY_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 DEVICE_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+ADDRESS_NAME_RE = DEVICE_NAME_RE  # RFC1035, as every resource name
+ACCESS_CONFIG = "External NAT"  # the access config name gcloud and the Console use
 RUNNING = ("PROVISIONING", "STAGING", "RUNNING", "REPAIRING")
+SCHEDULING_OPTIONS = ("preemptible", "provisioning_model", "on_host_maintenance", "automatic_restart")
+SHIELDED_OPTIONS = (
+    ("secure_boot", "enableSecureBoot"),
+    ("vtpm", "enableVtpm"),
+    ("integrity_monitoring", "enableIntegrityMonitoring"),
+)
 STOPPED = ("TERMINATED", "STOPPED")
 
 
@@ -665,8 +682,11 @@ def validate(p):
     if p["internal_ip"] is not None and not _ipv4(p["internal_ip"]):
         errors.append("internal_ip: %r is not an IPv4 address" % p["internal_ip"])
     ext = p["external_ip"]
-    if ext is not None and ext not in ("ephemeral", "none") and not _ipv4(ext):
-        errors.append("external_ip: %r is not valid: use ephemeral, none, or a reserved static IPv4 address" % ext)
+    if ext is not None and ext not in ("ephemeral", "none") and not _ipv4(ext) and not ADDRESS_NAME_RE.match(ext):
+        errors.append(
+            "external_ip: %r is not valid: use ephemeral, none, or a reserved static address - its name or its "
+            "IPv4 address" % ext
+        )
     for tag in p["network_tags"] or []:
         errors.append(name_error("network_tags", tag, "network tag"))
     errors.extend(labels_errors("labels", p["labels"]))
@@ -705,7 +725,7 @@ def _ipv4(value):
 
 def metadata_errors(p):
     errors = []
-    total = 0
+    given = {}
     for key, value in sorted((p["metadata"] or {}).items()):
         field = "metadata.%s" % key
         if key == USER_DATA:
@@ -725,28 +745,13 @@ def metadata_errors(p):
         if not isinstance(value, str):
             errors.append("%s: the value must be a string, not %s" % (field, type(value).__name__))
             continue
-        errors.append(_size_error(field, value))
-        total += len(key.encode()) + len(value.encode())
+        errors.append(value_error(field, value))
+        given[key] = value
     if p["user_data"] is not None:
-        errors.append(_size_error("user_data", p["user_data"]))
-        total += len(USER_DATA) + len(p["user_data"].encode())
-    if total > MAX_TOTAL:
-        errors.append(_total_error(total))
+        errors.append(value_error("user_data", p["user_data"]))
+        given[USER_DATA] = p["user_data"]
+    errors.append(total_error(given, "instance %r" % p["name"], hint=SIZE_HINT))
     return errors
-
-
-def _size_error(field, value):
-    size = len(value.encode())
-    if size > MAX_VALUE:
-        return "%s: the value has %d bytes; a metadata value may hold at most %d (256 KB)" % (field, size, MAX_VALUE)
-    return None
-
-
-def _total_error(total):
-    return (
-        "metadata: the instance's metadata would hold %d bytes; an instance may hold at most %d (512 KB) of keys "
-        "and values: make user_data or the values smaller" % (total, MAX_TOTAL)
-    )
 
 
 def scheduling_errors(s):
@@ -767,10 +772,6 @@ def scheduling_errors(s):
 
 
 # -- plain data --------------------------------------------------------------------------------
-def metadata_dict(instance):
-    return {item["key"]: item.get("value", "") for item in (instance.get("metadata") or {}).get("items", [])}
-
-
 def digest(value):
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
 
@@ -845,12 +846,6 @@ def summarize(inst):
     return out
 
 
-def items_of(mapping, order=()):
-    """Metadata items in a stable order: keys as they were first, then new keys sorted."""
-    keys = [k for k in order if k in mapping] + sorted(k for k in mapping if k not in order)
-    return [{"key": k, "value": mapping[k]} for k in keys]
-
-
 # -- the module --------------------------------------------------------------------------------
 class CosInstance:
     def __init__(self, gcp):
@@ -903,25 +898,21 @@ class CosInstance:
 
     # desired state -------------------------------------------------------------------------
     def desired_metadata(self, current):
-        """The full metadata mapping wanted, from the instance's ``current`` one."""
+        """The full metadata mapping wanted, from the instance's ``current`` one (gcp_metadata.merged)."""
         p = self.p
         wanted = {k: metadata_value(v) for k, v in (p["metadata"] or {}).items()}
-        if p["metadata_mode"] == "merge":
-            result = dict(current)
-        else:
-            # replace: only keys cos_instance does not own survive.
-            result = {k: v for k, v in current.items() if k.startswith(CONTAINER_PREFIX)}
-            if p["user_data"] is None and USER_DATA in current:
-                result[USER_DATA] = current[USER_DATA]
-        result.update(wanted)
-        result[LOGGING] = "true" if p["google_logging_enabled"] else "false"
-        if p["user_data"] == "":
-            result.pop(USER_DATA, None)
-        elif p["user_data"] is not None:
-            result[USER_DATA] = p["user_data"]
-        total = sum(len(k.encode()) + len(v.encode()) for k, v in result.items())
-        if total > MAX_TOTAL:
-            raise GcpError(_total_error(total))
+        wanted[LOGGING] = "true" if p["google_logging_enabled"] else "false"
+        if p["user_data"] is not None:
+            wanted[USER_DATA] = p["user_data"] or None  # an empty document removes the key
+
+        def keep(key):
+            # replace: keys cos_container owns survive, and user-data unless user_data is set.
+            return key.startswith(CONTAINER_PREFIX) or (key == USER_DATA and p["user_data"] is None)
+
+        result = merged(current, wanted, replace=p["metadata_mode"] == "replace", keep=keep)
+        errors = size_errors(result, self.what, hint=SIZE_HINT)
+        if errors:
+            raise GcpError("; ".join(errors))
         return result
 
     def desired_labels(self, current):
@@ -984,9 +975,12 @@ class CosInstance:
             nic["networkIP"] = p["internal_ip"]
         ext = p["external_ip"] or "ephemeral"
         if ext != "none":
-            access = {"name": "External NAT", "type": "ONE_TO_ONE_NAT"}
+            access = {"name": ACCESS_CONFIG, "type": "ONE_TO_ONE_NAT"}
             if ext != "ephemeral":
-                access["natIP"] = ext
+                address = self.static_address(ext)
+                access["natIP"] = address["address"]
+                if address.get("networkTier"):
+                    access["networkTier"] = address["networkTier"]
             nic["accessConfigs"] = [access]
         labels = {k: str(v) for k, v in (p["labels"] or {}).items()}
         labels[IMAGE_LABEL] = image_name
@@ -1119,45 +1113,37 @@ class CosInstance:
                 p["internal_ip"],
                 "the internal address cannot change here: recreate the instance",
             )
-        ext = p["external_ip"]
-        if ext is not None:
-            current = have["external_ip"]
-            ok = (ext == "none" and current is None) or (ext == "ephemeral" and current is not None) or ext == current
-            if not ok:
-                self.refuse(
-                    "external_ip",
-                    current or "none",
-                    ext,
-                    "this module does not change access configs of an existing instance: use gcloud compute "
-                    "instances delete-access-config/add-access-config, or recreate the instance",
-                )
         boot = p["boot_disk"] or {}
         hb = have["boot_disk"] or {}
         if boot.get("name") and boot["name"] != hb.get("name"):
             self.refuse("boot_disk.name", hb.get("name"), boot["name"], "the boot disk cannot be swapped here")
         if boot.get("size_gb") and hb.get("size_gb") and boot["size_gb"] < hb["size_gb"]:
             self.refuse("boot_disk.size_gb", hb["size_gb"], boot["size_gb"], "a disk can only grow")
-        for group, options in (
-            ("shielded_vm", ("secure_boot", "vtpm", "integrity_monitoring")),
-            ("scheduling", ("preemptible", "provisioning_model", "on_host_maintenance", "automatic_restart")),
-        ):
-            wanted = p[group] or {}
-            for opt in options:
-                if wanted.get(opt) is not None and wanted[opt] != have[group][opt]:
-                    self.refuse(
-                        "%s.%s" % (group, opt),
-                        have[group][opt],
-                        wanted[opt],
-                        "this module sets %s at creation only: change it with gcloud on a stopped VM, or "
-                        "recreate the instance" % group,
-                    )
-        if p["description"] is not None and p["description"] != have["description"]:
+        sched = self.wanted_scheduling(have["scheduling"])
+        if sched["preemptible"] != have["scheduling"]["preemptible"]:
             self.refuse(
-                "description",
-                repr(have["description"]),
-                repr(p["description"]),
-                "the description is set at creation only",
+                "scheduling.preemptible",
+                have["scheduling"]["preemptible"],
+                sched["preemptible"],
+                "the API cannot change the preemptibility of a VM: recreate the instance (for a new VM, prefer "
+                "provisioning_model: SPOT, which can change on a stopped VM)",
             )
+        elif sched["preemptible"] or sched["provisioning_model"] == "SPOT":
+            what = "preemptible" if sched["preemptible"] else "Spot"
+            if sched["on_host_maintenance"] != "TERMINATE":
+                self.refuse(
+                    "scheduling.on_host_maintenance",
+                    have["scheduling"]["on_host_maintenance"],
+                    sched["on_host_maintenance"],
+                    "a %s VM cannot migrate: use TERMINATE" % what,
+                )
+            if sched["automatic_restart"]:
+                self.refuse(
+                    "scheduling.automatic_restart",
+                    have["scheduling"]["automatic_restart"],
+                    True,
+                    "a %s VM cannot restart automatically: use false" % what,
+                )
         actual_disks = {d["name"]: d for d in have["disks"]}
         for disk in p["disks"] or []:
             found = actual_disks.get(disk["name"])
@@ -1183,13 +1169,37 @@ class CosInstance:
         p = self.p
         have = summarize(actual)
 
+        # Description: instances.update (PUT of the whole instance with its fingerprint). First, while
+        # the fingerprint read is fresh; a stale one (412) costs one more read.
+        if p["description"] is not None and p["description"] != have["description"]:
+            plan.add(
+                "set description of %s to %r" % (self.short, p["description"]),
+                lambda: with_fresh_fingerprint(actual, self.must_read, self.description_write),
+            )
+            after["description"] = p["description"]
+
+        self.plan_external_ip(plan, actual, after)
+
+        # Host maintenance and automatic restart change on a running VM; the provisioning model needs
+        # a stopped one (plan_stopped_changes).
+        sched = self.wanted_scheduling(have["scheduling"])
+        if sched != have["scheduling"] and sched["provisioning_model"] == have["scheduling"]["provisioning_model"]:
+            body = self.scheduling_body_for(actual, sched)
+            plan.add(
+                "set scheduling of %s: %s" % (self.short, describe_changes(have["scheduling"], sched)),
+                lambda: self.instance_call("set_scheduling_unary", "set scheduling", scheduling_resource=body),
+            )
+            after["scheduling"] = body
+
         # Metadata: fingerprinted read-modify-write, rebuilt from a fresh read on 412.
         current_md = metadata_dict(actual)
         wanted_md = self.desired_metadata(current_md)
         if wanted_md != current_md:
             plan.add(
                 "set metadata of %s: %s" % (self.short, describe_changes(current_md, wanted_md, secret=True)),
-                lambda: self.write_fingerprinted(actual, self.metadata_write),
+                lambda: set_metadata(
+                    self.gcp, self.zone, self.name, actual, self.desired_metadata, self.must_read, hint=SIZE_HINT
+                ),
             )
             after["metadata"] = {"items": items_of(wanted_md, list(current_md))}
 
@@ -1335,22 +1345,183 @@ class CosInstance:
                     )
                 )
                 after["serviceAccounts"] = [{"email": want_email, "scopes": want_scopes}] if want_email else []
+        sched = self.wanted_scheduling(have["scheduling"])
+        if sched["provisioning_model"] != have["scheduling"]["provisioning_model"]:
+            body = self.scheduling_body_for(actual, sched)
+            changes.append(
+                (
+                    "scheduling.provisioning_model",
+                    "set scheduling of %s: %s" % (self.short, describe_changes(have["scheduling"], sched)),
+                    lambda body=body: self.instance_call(
+                        "set_scheduling_unary", "set scheduling", scheduling_resource=body
+                    ),
+                )
+            )
+            after["scheduling"] = body
+        shielded = p["shielded_vm"] or {}
+        changed = [
+            opt for opt, _api in SHIELDED_OPTIONS
+            if shielded.get(opt) is not None and shielded[opt] != have["shielded_vm"][opt]
+        ]
+        if changed:
+            body = {api: shielded[opt] for opt, api in SHIELDED_OPTIONS if opt in changed}
+            changes.append(
+                (
+                    ", ".join("shielded_vm.%s" % opt for opt in changed),
+                    "update shielded VM settings of %s: %s"
+                    % (self.short, ", ".join("%s=%s" % (opt, str(shielded[opt]).lower()) for opt in changed)),
+                    lambda body=body: self.instance_call(
+                        "update_shielded_instance_config_unary",
+                        "update shielded VM settings",
+                        shielded_instance_config_resource=body,
+                    ),
+                )
+            )
+            after["shieldedInstanceConfig"] = dict(actual.get("shieldedInstanceConfig") or {}, **body)
         return changes
 
+    # scheduling ---------------------------------------------------------------------------------
+    def wanted_scheduling(self, current):
+        """The scheduling summary wanted, from the ``current`` one and the options given.
+
+        When the provisioning model changes, maintenance and restart not given take the new model's
+        defaults (TERMINATE and no restart for Spot, MIGRATE and restart for standard VMs).
+        """
+        given = self.p["scheduling"] or {}
+        want = dict(current)
+        for opt in SCHEDULING_OPTIONS:
+            if given.get(opt) is not None:
+                want[opt] = given[opt]
+        if want["provisioning_model"] != current["provisioning_model"]:
+            spot = want["provisioning_model"] == "SPOT"
+            if given.get("on_host_maintenance") is None:
+                want["on_host_maintenance"] = "TERMINATE" if spot else "MIGRATE"
+            if given.get("automatic_restart") is None:
+                want["automatic_restart"] = not spot
+        return want
+
+    @staticmethod
+    def scheduling_body_for(actual, want):
+        """The setScheduling body: the instance's scheduling (other fields kept) with ``want`` applied."""
+        body = dict(actual.get("scheduling") or {})
+        body.update(
+            preemptible=want["preemptible"],
+            provisioningModel=want["provisioning_model"],
+            onHostMaintenance=want["on_host_maintenance"],
+            automaticRestart=want["automatic_restart"],
+        )
+        if want["provisioning_model"] != "SPOT":
+            body.pop("instanceTerminationAction", None)  # a Spot-only setting
+        return body
+
+    # external IP --------------------------------------------------------------------------------
+    def static_address(self, value):
+        """The reserved address named by ``value`` (its name or IPv4) in the zone's region, as a dict."""
+        region = region_of(self.zone)
+        if _ipv4(value):
+            what = "static address %s in region %s" % (value, region)
+            found = self.gcp.api.list(
+                "addresses", "look up", what, project=self.project, region=region, filter='address = "%s"' % value
+            )
+            address = found[0] if found else None
+        else:
+            what = "static address %r in region %s" % (value, region)
+            address = self.gcp.api.get("addresses", "look up", what, project=self.project, region=region,
+                                       address=value)
+        if address is None:
+            raise GcpError(
+                "external_ip: there is no %s of project %s: reserve it first (gcloud compute addresses create "
+                "--region %s), or use ephemeral" % (what, self.project, region)
+            )
+        if address.get("addressType", "EXTERNAL") != "EXTERNAL":
+            raise GcpError("external_ip: %s is an internal address: use internal_ip for it" % what)
+        users = address.get("users") or []
+        me = "projects/%s/zones/%s/instances/%s" % (self.project, self.zone, self.name)
+        if users and me not in [relative(u) for u in users]:
+            raise GcpError(
+                "external_ip: %s is in use by %s: release it there first, or choose another address"
+                % (what, relative(users[0]))
+            )
+        return address
+
+    def is_static(self, ip):
+        """Whether ``ip`` is a reserved static address of the zone's region."""
+        region = region_of(self.zone)
+        return bool(
+            self.gcp.api.list(
+                "addresses",
+                "look up",
+                "static address %s in region %s" % (ip, region),
+                project=self.project,
+                region=region,
+                filter='address = "%s"' % ip,
+            )
+        )
+
+    def plan_external_ip(self, plan, actual, after):
+        """none, ephemeral or static on the first interface: deleteAccessConfig, then addAccessConfig."""
+        ext = self.p["external_ip"]
+        if ext is None:
+            return
+        nic = (actual.get("networkInterfaces") or [{}])[0]
+        access = (nic.get("accessConfigs") or [None])[0]
+        current = access.get("natIP") if access else None
+        add = None  # the access config to add, if any
+        added = "an ephemeral external IP"
+        if ext == "ephemeral":
+            if current is None or self.is_static(current):
+                add = {"name": ACCESS_CONFIG, "type": "ONE_TO_ONE_NAT"}
+        elif ext != "none":
+            address = self.static_address(ext)
+            if address["address"] != current:
+                add = {"name": ACCESS_CONFIG, "type": "ONE_TO_ONE_NAT", "natIP": address["address"]}
+                if address.get("networkTier"):
+                    add["networkTier"] = address["networkTier"]
+                added = "static external IP %s (address %r)" % (address["address"], address["name"])
+        remove = access is not None and (ext == "none" or add is not None)
+        if remove:
+            nic_name, ac_name = nic.get("name", "nic0"), access.get("name", ACCESS_CONFIG)
+            plan.add(
+                "remove external IP %s of %s (access config %r)" % (current, self.short, ac_name),
+                lambda: self.instance_call(
+                    "delete_access_config_unary",
+                    "remove external IP",
+                    network_interface=nic_name,
+                    access_config=ac_name,
+                ),
+            )
+        if add:
+            nic_name = nic.get("name", "nic0")
+            plan.add(
+                "add %s to %s" % (added, self.short),
+                lambda: self.instance_call(
+                    "add_access_config_unary",
+                    "add external IP",
+                    network_interface=nic_name,
+                    access_config_resource=add,
+                ),
+            )
+        if remove or add:
+            after_nic = after["networkInterfaces"][0]
+            if add:
+                # A new ephemeral address is known only once assigned.
+                after_nic["accessConfigs"] = [dict(add, natIP=add.get("natIP", "ephemeral"))]
+            else:
+                after_nic.pop("accessConfigs", None)
+
     # fingerprinted writes ----------------------------------------------------------------------
+    def description_write(self, inst):
+        wanted = self.p["description"]
+        if inst.get("description", "") == wanted:
+            return None
+        body = copy.deepcopy(inst)
+        body["description"] = wanted
+        return self.instance_call(
+            "update_unary", "set description", instance_resource=body, most_disruptive_allowed_action="REFRESH"
+        )
+
     def write_fingerprinted(self, actual, write):
         return with_fresh_fingerprint(actual, self.must_read, write)
-
-    def metadata_write(self, inst):
-        current = metadata_dict(inst)
-        wanted = self.desired_metadata(current)
-        if wanted == current:
-            return None  # a concurrent writer already made it so
-        body = {
-            "fingerprint": (inst.get("metadata") or {}).get("fingerprint"),
-            "items": items_of(wanted, list(current)),
-        }
-        return self.instance_call("set_metadata_unary", "set metadata", metadata_resource=body)
 
     def labels_write(self, inst):
         current = inst.get("labels") or {}

@@ -14,6 +14,7 @@ from module_runner import calls, connection, mutating, run_module
 
 PROJECT = "test-project"
 ZONE = "us-central1-a"
+REGION = "us-central1"
 SA = "deployer@test-project.iam.gserviceaccount.com"
 USER_DATA = "#cloud-config\nwrite_files:\n  - path: /etc/motd\n    content: secret-looking-text-1234\n"
 
@@ -43,6 +44,17 @@ def api(localgce, clean_env):
 
     return ComputeApi(Credentials(token="other-writer-token"), PROJECT, api_endpoint=localgce.url,
                       auth_kind="accesstoken")
+
+
+def make_address(api, name):
+    mutate(api, "addresses", "insert_unary", "create", "address %r" % name, 30, project=PROJECT, region=REGION,
+           address_resource={"name": name})
+    return api.get("addresses", "read", "address", project=PROJECT, region=REGION, address=name)["address"]
+
+
+def nat_ip(inst):
+    access = inst["networkInterfaces"][0].get("accessConfigs") or [{}]
+    return access[0].get("natIP")
 
 
 def make_disk(api, name, size=10):
@@ -168,7 +180,8 @@ def test_create_with_every_option(localgce, clean_env, api):
 
 
 # -- check mode is the same plan ------------------------------------------------------------------
-# kind: (baseline options or None for "no instance", disks to make, change, check on the stored instance)
+# kind: (baseline options or None for "no instance", disks (and "address:NAME"s) to make, change, check on the
+# stored instance). localgce's ephemeral external IPs are 34.x, its static addresses 35.x.
 CHANGES = {
     "create": (None, [], dict(labels={"app": "x"}), lambda i: i["labels"]["app"] == "x"),
     "metadata": ({}, [], dict(metadata={"startup-script": "echo hi"}, user_data="#cloud-config\n"),
@@ -192,6 +205,22 @@ CHANGES = {
     "start": (dict(state="stopped"), [], dict(state="started"), lambda i: i["status"] == "RUNNING"),
     "restart": ({}, [], dict(state="restarted"), lambda i: i["status"] == "RUNNING"),
     "delete": ({}, [], dict(state="absent"), lambda i: i is None),
+    "external_ip_none": ({}, [], dict(external_ip="none"), lambda i: nat_ip(i) is None),
+    "external_ip_ephemeral": (dict(external_ip="none"), [], dict(external_ip="ephemeral"),
+                              lambda i: nat_ip(i).startswith("34.")),
+    "external_ip_static_by_name": ({}, ["address:web-ip"], dict(external_ip="web-ip"),
+                                   lambda i: nat_ip(i).startswith("35.")),
+    "external_ip_static_to_ephemeral": (dict(external_ip="web-ip"), ["address:web-ip"], dict(external_ip="ephemeral"),
+                                        lambda i: nat_ip(i).startswith("34.")),
+    "scheduling_in_place": ({}, [], dict(scheduling=dict(on_host_maintenance="TERMINATE", automatic_restart=False)),
+                            lambda i: i["scheduling"]["onHostMaintenance"] == "TERMINATE"
+                            and i["scheduling"]["automaticRestart"] is False and i["status"] == "RUNNING"),
+    "scheduling_spot": ({}, [], dict(scheduling=dict(provisioning_model="SPOT"), allow_stopping_for_update=True),
+                        lambda i: i["scheduling"]["provisioningModel"] == "SPOT"
+                        and i["scheduling"]["onHostMaintenance"] == "TERMINATE" and i["status"] == "RUNNING"),
+    "shielded_vm": ({}, [], dict(shielded_vm=dict(secure_boot=True, vtpm=True), allow_stopping_for_update=True),
+                    lambda i: i["shieldedInstanceConfig"]["enableSecureBoot"] is True and i["status"] == "RUNNING"),
+    "description": (dict(description="one"), [], dict(description="two"), lambda i: i["description"] == "two"),
 }
 
 
@@ -199,7 +228,10 @@ CHANGES = {
 def test_check_mode_reports_exactly_what_the_real_run_does(localgce, clean_env, api, kind):
     baseline, disks, change, check_stored = CHANGES[kind]
     for name in disks:
-        make_disk(api, name)
+        if name.startswith("address:"):
+            make_address(api, name.split(":", 1)[1])
+        else:
+            make_disk(api, name)
     if baseline is not None:
         assert run(localgce, **baseline)["changed"] is True
     before = stored(localgce)
@@ -345,7 +377,7 @@ BAD = [
     (dict(disks=[dict(name="d"), dict(name="d")]), "disks[1].name: disk 'd' is listed twice"),
     (dict(disks=[dict(name="web-1")]), "disks[0].name: 'web-1' is the boot disk's name"),
     (dict(internal_ip="10.0.0.300"), "internal_ip: '10.0.0.300' is not an IPv4 address"),
-    (dict(external_ip="static"), "external_ip: 'static' is not valid"),
+    (dict(external_ip="Static IP"), "external_ip: 'Static IP' is not valid"),
     (dict(network_tags=["Web"]), "network_tags: 'Web' is not a valid network tag"),
     (dict(labels={"container-vm": "x"}), "labels.container-vm: this label is set by the module"),
     (dict(labels={"App": "x"}), "labels: key 'App' is not valid"),
