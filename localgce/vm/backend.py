@@ -20,7 +20,7 @@ import queue
 import threading
 import traceback
 
-from .machine import VirtualMachine, create_disk
+from .machine import VirtualMachine, VMError, create_disk
 
 
 def _where(instance):
@@ -39,6 +39,7 @@ class _Worker:
         self.pending = 0
         self.lock = threading.Lock()
         self.error = ""
+        self.host_ports = {}  # vm port -> host port of the last boot
         self.thread = threading.Thread(target=self._loop, daemon=True, name="gce-cos-vm")
         self.thread.start()
 
@@ -124,11 +125,24 @@ class SimulatorBackend:
             instance_id=str(instance["id"]), name=name, user_data=_metadata(instance).get("user-data", ""),
             disks=self._disks(instance),
             metadata_url="%s/_localgce/guest/%s/%s/%s" % (base, project, zone, name) if base else None,
-            secret_url=base, host_ports=self.host_ports, port_forwards=self.port_forwards,
+            secret_url=base, host_ports=self.host_ports,
         )
         w = self._worker(instance)
         w.error = ""
-        w.submit(lambda: w.vm.boot(**args))
+
+        def run():
+            # Keep an instance's host ports across stop/start, so its URLs stay the same
+            # (a fresh port only if the old one was taken meanwhile).
+            wanted = [(w.host_ports.get(p, 0), p) for p in self.port_forwards]
+            try:
+                w.vm.boot(**args, port_forwards=wanted)
+            except VMError:
+                if not any(h for h, _ in wanted) or w.vm.running():
+                    raise
+                w.vm.boot(**args, port_forwards=self.port_forwards)
+            w.host_ports = dict(w.vm.ports)
+
+        w.submit(run)
 
     def power_off(self, instance):
         w = self._worker(instance, create=False)

@@ -240,7 +240,12 @@ if [ -n "$DATA" ]; then
   $bb cp "$DATA/starts" /www/starts.txt
 fi
 echo "serving $VERSION on port ${PORT:-80}"
-exec $bb httpd -f -p "${PORT:-80}" -h /www
+# httpd as the container's PID 1 would ignore SIGTERM (docker stop then waits its full
+# timeout): sh stays PID 1 and stops it, as a well-behaved server image does.
+$bb httpd -f -p "${PORT:-80}" -h /www &
+pid=$!
+trap '$bb kill $pid; exit 0' TERM INT
+wait $pid
 """
 
 
