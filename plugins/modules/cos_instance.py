@@ -17,13 +17,15 @@ description:
     VM - the image family is resolved to a concrete image at creation, the label C(container-vm) is set to
     that image's name, and the metadata key C(google-logging-enabled) is set.
   - An existing instance is reconciled in place with the API's own methods - setMetadata, setLabels, setTags,
-    attachDisk, detachDisk, setDiskAutoDelete, disks.resize (boot disk growth) and setDeletionProtection,
-    each waited on.
-    The machine type and the service account change only while the VM is stopped, so they need
+    attachDisk, detachDisk, setDiskAutoDelete, disks.resize (boot disk growth), setDeletionProtection,
+    deleteAccessConfig and addAccessConfig (external IP), setScheduling, updateShieldedInstanceConfig and
+    instances.update (description), each waited on.
+  - The machine type, the service account, the provisioning model (Spot or standard) and the shielded VM
+    settings change only while the VM is stopped, so on a running VM they need
     O(allow_stopping_for_update=true).
-  - Changes the API cannot make in place (boot image, network interface, description, scheduling,
-    shielded VM settings, a disk's mode or device name) fail with a message naming the field; the module
-    never deletes and recreates a VM on its own.
+  - Changes the API cannot make in place (zone, boot image, the network, subnetwork and internal IP of the
+    network interface, preemptibility, a disk's mode or device name) fail with a message naming the field;
+    the module never deletes and recreates a VM on its own.
   - Options left unset are not compared with an existing instance; their creation defaults apply only to
     a new instance. So an existing VM is never changed because an image family moved on.
   - Options compare only what was set - an omitted option is left as the instance has it.
@@ -158,8 +160,14 @@ options:
   external_ip:
     description:
       - V(ephemeral) (the default at creation), V(none) for no external address, or a reserved static
-        external IPv4 address (as shown by C(gcloud compute addresses describe)).
-      - Not changed on an existing instance - a different setting fails with a message.
+        external address of the zone's region - its name or its IPv4 address (as shown by
+        C(gcloud compute addresses describe)).
+      - Changed in place on an existing instance, running or not - the current access config is removed
+        (deleteAccessConfig) and the new one added (addAccessConfig), as
+        C(gcloud compute instances delete-access-config/add-access-config) do. V(ephemeral) replaces a static
+        address with an ephemeral one, and keeps any ephemeral address the instance has.
+      - A static address must exist and not be used by another instance; otherwise the module fails before
+        any change.
     type: str
   network_tags:
     description:
@@ -234,9 +242,9 @@ options:
     default: true
   shielded_vm:
     description:
-      - Shielded VM settings, used at creation. COS supports all three.
-      - On an existing instance a different setting fails (changing them needs a stopped VM and is not done by
-        this module).
+      - Shielded VM settings. COS supports all three.
+      - On an existing instance the settings given are changed with updateShieldedInstanceConfig, which needs
+        a stopped VM - on a running one only with O(allow_stopping_for_update=true).
     type: dict
     suboptions:
       secure_boot:
@@ -258,8 +266,12 @@ options:
     type: bool
   scheduling:
     description:
-      - Scheduling options, used at creation.
-      - On an existing instance a different setting fails (this module does not call setScheduling).
+      - Scheduling options.
+      - On an existing instance they change with setScheduling. O(scheduling.on_host_maintenance) and
+        O(scheduling.automatic_restart) change on a running VM; O(scheduling.provisioning_model) needs a
+        stopped VM (on a running one, O(allow_stopping_for_update=true)). O(scheduling.preemptible) cannot
+        change - a different value fails.
+      - When the provisioning model changes, the options not given take the new model's defaults.
     type: dict
     suboptions:
       preemptible:
@@ -284,13 +296,13 @@ options:
         type: bool
   description:
     description:
-      - A description of the instance. Used at creation; a different description on an existing instance is
-        refused.
+      - A description of the instance.
+      - Changed in place on an existing instance (instances.update with the instance fingerprint; no restart).
     type: str
   allow_stopping_for_update:
     description:
-      - Allows the module to stop a running instance to change O(machine_type) or O(service_account), then
-        start it again (unless O(state=stopped)).
+      - Allows the module to stop a running instance to change O(machine_type), O(service_account),
+        O(scheduling.provisioning_model) or O(shielded_vm), then start it again (unless O(state=stopped)).
       - Without it, such a change fails with a message naming the field.
     type: bool
     default: false
@@ -305,9 +317,11 @@ attributes:
     support: full
     description: The diff is a before/after summary of the instance, without metadata values.
 notes:
-  - A second run with the same options reads the instance once and changes nothing.
+  - A second run with the same options reads the instance once and changes nothing (with O(external_ip) set to
+    a static address or V(ephemeral), it also looks the address up once).
   - Metadata changes read-modify-write with the metadata fingerprint; a concurrent change by another writer
-    makes the module read again and retry once.
+    makes the module read again and retry once. Labels, network tags and the description (the instance
+    fingerprint) are written the same way.
 seealso:
   - module: gce.cos.cos_instance_info
   - module: gce.cos.cos_disk
@@ -364,6 +378,14 @@ EXAMPLES = r"""
     zone: us-central1-a
     metadata:
       enable-guest-attributes: "TRUE"
+
+- name: Drop the external address and stop (not migrate) on host maintenance - in place, while it runs
+  gce.cos.cos_instance:
+    name: web-1
+    zone: us-central1-a
+    external_ip: none
+    scheduling:
+      on_host_maintenance: TERMINATE
 
 - name: Resize the VM (it is stopped and started again)
   gce.cos.cos_instance:
@@ -423,7 +445,9 @@ instance:
       type: str
       sample: 10.128.0.2
     external_ip:
-      description: The external IPv4 address, or null without one.
+      description:
+        - The external IPv4 address, or null without one.
+        - In check mode, an ephemeral address still to be added shows as V(ephemeral).
       type: str
       sample: 34.30.1.2
     network:

@@ -4,6 +4,7 @@ Each test reads localgce's request log and stored resources, so what is asserted
 the API saw and what it holds afterwards, not what the module says about itself.
 """
 
+import concurrent.futures
 import json
 import time
 
@@ -414,17 +415,46 @@ def test_an_instance_of_the_same_name_in_another_zone_is_not_duplicated(localgce
 
 def test_fixed_fields_are_refused_together_with_the_fix(localgce, clean_env, api):
     make_disk(api, "data")
-    run(localgce, disks=[dict(name="data")], description="one")
+    run(localgce, disks=[dict(name="data")])
     localgce.clear_requests()
-    result = run(localgce, description="two", internal_ip="10.128.0.99", external_ip="none",
-                 disks=[dict(name="data", mode="READ_ONLY")], scheduling=dict(automatic_restart=False),
-                 shielded_vm=dict(secure_boot=True), boot_disk=dict(name="other"))
+    result = run(localgce, internal_ip="10.128.0.99", network="other-net", disks=[dict(name="data", mode="READ_ONLY")],
+                 scheduling=dict(preemptible=True), boot_disk=dict(name="other"), image="cos-beta-125-19216-0-84",
+                 description="changes in place, but not while something is refused")
     assert result.failed
     msg = result["msg"]
-    for field in ("description:", "internal_ip:", "external_ip:", "disks[data].mode:", "scheduling.automatic_restart:",
-                  "shielded_vm.secure_boot:", "boot_disk.name:"):
+    for field in ("internal_ip:", "network:", "disks[data].mode:", "scheduling.preemptible:", "boot_disk.name:",
+                  "image:"):
         assert field in msg, (field, msg)
+    assert "cannot change the preemptibility" in msg
     assert mutating(localgce.requests()) == []
+
+
+def test_changes_needing_a_stop_or_an_unusable_address_fail_before_any_change(localgce, clean_env, api):
+    run(localgce)
+    localgce.clear_requests()
+    result = run(localgce, scheduling=dict(provisioning_model="SPOT"), shielded_vm=dict(vtpm=False, secure_boot=False))
+    assert result.failed
+    assert result["msg"].startswith("scheduling.provisioning_model, shielded_vm.vtpm: changing "
+                                    "scheduling.provisioning_model, shielded_vm.vtpm of instance 'web-1' in "
+                                    "us-central1-a needs the VM stopped; set allow_stopping_for_update: true"), result
+    result = run(localgce, external_ip="no-such-ip")
+    assert result.failed
+    assert result["msg"].startswith("external_ip: there is no static address 'no-such-ip' in region us-central1 of "
+                                    "project test-project: reserve it first")
+    # An address another instance uses is refused before the current address is removed.
+    ip = make_address(api, "taken")
+    mutate(api, "instances", "insert_unary", "create", "instance 'other'", 60, project=PROJECT, zone=ZONE,
+           instance_resource={"name": "other", "machineType": "zones/%s/machineTypes/e2-small" % ZONE,
+                              "disks": [{"boot": True, "initializeParams": {
+                                  "sourceImage": "projects/cos-cloud/global/images/family/cos-stable"}}],
+                              "networkInterfaces": [{"accessConfigs": [{"natIP": ip}]}]})
+    localgce.clear_requests()
+    result = run(localgce, external_ip=ip)
+    assert result.failed
+    assert "external_ip: static address %s in region us-central1 is in use by projects/test-project/zones/" \
+           "us-central1-a/instances/other" % ip in result["msg"]
+    assert mutating(localgce.requests()) == []
+    assert nat_ip(stored(localgce)).startswith("34.")
 
 
 def test_a_boot_disk_never_shrinks(localgce, clean_env):
@@ -453,6 +483,39 @@ def test_a_failure_on_the_second_change_is_repaired_by_the_next_run(localgce, cl
                                    "set network tags of instance 'web-1' to [web]"]
     assert stored(localgce)["labels"]["app"] == "web"
     assert run(localgce, **opts)["changed"] is False
+
+
+def test_a_failed_add_access_config_is_repaired_by_the_next_run(localgce, clean_env, api):
+    run(localgce)
+    ip = make_address(api, "web-ip")
+    localgce.fault(method="POST", path=r"/addAccessConfig$", count=1,
+                   operation_error={"code": "INTERNAL_ERROR", "message": "injected failure", "http_status": 500})
+    failed = run(localgce, external_ip="web-ip")
+    assert failed.failed
+    assert "add external IP instance 'web-1' in us-central1-a failed: operation" in failed["msg"]
+    # The ephemeral address went (the first call), the static one did not come (the second).
+    assert nat_ip(stored(localgce)) is None
+    repaired = run(localgce, external_ip=ip)  # the same address, by IP this time
+    assert repaired["actions"] == ["add static external IP %s (address 'web-ip') to instance 'web-1'" % ip]
+    assert nat_ip(stored(localgce)) == ip
+    address = localgce.get_resource("projects/%s/regions/%s/addresses/web-ip" % (PROJECT, REGION))
+    assert address["status"] == "IN_USE" and address["users"] == [stored(localgce)["selfLink"]]
+    localgce.clear_requests()
+    assert run(localgce, external_ip="web-ip")["changed"] is False
+    assert mutating(localgce.requests()) == []
+
+
+def test_a_stale_instance_fingerprint_on_update_is_read_again(localgce, clean_env):
+    run(localgce, description="one")
+    localgce.fault(method="PUT", path=r"/instances/web-1$", count=1, status=412, reason="conditionNotMet",
+                   message="Supplied fingerprint does not match current instance fingerprint.")
+    localgce.clear_requests()
+    result = run(localgce, description="two")
+    assert result["actions"] == ["set description of instance 'web-1' to 'two'"]
+    inst_path = "projects/%s/zones/%s/instances/web-1" % (PROJECT, ZONE)
+    assert calls(localgce.requests()) == ["GET " + inst_path, "PUT " + inst_path, "GET " + inst_path,
+                                          "PUT " + inst_path, "GET " + inst_path]
+    assert stored(localgce)["description"] == "two"
 
 
 def test_a_create_whose_next_step_fails_is_completed_by_the_next_run(localgce, clean_env):
@@ -508,20 +571,23 @@ def test_restarted_is_a_stop_and_start_and_a_fresh_instance_is_not_restarted(loc
 
 def test_started_waits_for_a_stopping_instance(localgce, clean_env):
     run(localgce)
-    # A stop whose operation takes 20 s, not waited for: the instance is STOPPING meanwhile.
-    localgce.fault(method="POST", path=r"/instances/web-1/stop$", count=1, delay=20)
-    stop = run(localgce, state="stopped", wait_timeout=1)
-    assert stop.failed and "timed out" in stop["msg"]
-    for _ in range(300):
-        if stored(localgce)["status"] == "STOPPING":
-            break
-        time.sleep(0.1)
-    assert stored(localgce)["status"] == "STOPPING"
+    inst_path = "projects/%s/zones/%s/instances/web-1" % (PROJECT, ZONE)
+    # A guest that takes its time to shut down: the instance stays STOPPING until the test lets it
+    # stop, so the module's view does not depend on how fast anything runs.
+    with localgce.app.store.lock:
+        localgce.app.store.get(inst_path)["status"] = "STOPPING"
     localgce.clear_requests()
-    result = run(localgce, state="started")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(run, localgce, state="started")
+        # Let it stop once the module has read the instance twice (it waits, reading again), or has ended.
+        while calls(localgce.requests()).count("GET " + inst_path) < 2 and not future.done():
+            time.sleep(0.1)
+        with localgce.app.store.lock:
+            localgce.app.store.get(inst_path)["status"] = "TERMINATED"
+        result = future.result()
     assert result["actions"] == ["start instance 'web-1'"], result
     assert stored(localgce)["status"] == "RUNNING"
     log = calls(localgce.requests())
-    start = log.index("POST projects/%s/zones/%s/instances/web-1/start" % (PROJECT, ZONE))
+    start = log.index("POST %s/start" % inst_path)
     # The start was sent only after reading the instance again until it had stopped.
-    assert log[:start].count("GET projects/%s/zones/%s/instances/web-1" % (PROJECT, ZONE)) >= 2
+    assert log[:start].count("GET " + inst_path) >= 3, log

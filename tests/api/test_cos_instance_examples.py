@@ -62,6 +62,8 @@ def test_examples_run_against_localgce(localgce, clean_env, tmp_path):
         "POST %s" % inst,                                  # web-1
         "POST %s" % inst,                                  # worker-1
         "POST %s/web-1/setMetadata" % inst,
+        "POST %s/web-1/deleteAccessConfig" % inst,        # external_ip: none, in place
+        "POST %s/web-1/setScheduling" % inst,
         "POST %s/web-1/stop" % inst,                       # resize: stop, change, start back
         "POST %s/web-1/setMachineType" % inst,
         "POST %s/web-1/start" % inst,
