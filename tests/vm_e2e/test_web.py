@@ -91,3 +91,15 @@ def test_disk_data_survives_reset_and_disk_is_not_formatted_again(e2e, web):
     assert serial.count("===== gce-cos simulator: boot") >= 2
     assert serial.count(FORMAT_LINE) == 1
     assert "ext4, checked" in serial.rsplit("===== gce-cos simulator: boot", 1)[1]
+
+
+def test_demo_support_finds_the_container_and_says_how_to_look_inside(e2e, web):
+    from localgce.vm.demo_support import wait_for_http
+
+    info = wait_for_http(e2e.url, "web-1")  # only localgce's public endpoints
+    assert info["status"] == 200 and info["body"].startswith("web v")
+    assert info["url"] == e2e.url_of("web-1", 80)
+    pid = e2e.vm("web-1").pid1
+    assert info["shell"] == "nsenter -t %d -a /bin/bash" % pid
+    assert any(c.startswith("nsenter -t %d -a docker ps" % pid) for c in info["commands"])
+    assert any("/serialPort" in c for c in info["commands"])
