@@ -86,8 +86,9 @@ class VmService:
             if reg:
                 out["registries"][label] = reg.describe()
         if self.private_registry:
-            out["registries"]["private"]["password_secret"] = "projects/PROJECT/secrets/%s/versions/latest" % (
-                REGISTRY_SECRET)
+            # A throwaway local registry: the control endpoint (loopback) shows its password, so
+            # a user can store it (POST /_localgce/secrets) for the role's registry login.
+            out["registries"]["private"]["password"] = self.private_registry.auth[1]
         with self.backend.lock:
             workers = list(self.backend.workers.items())
         for link, worker in workers:
