@@ -77,10 +77,12 @@ def main(argv=None):
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
-        app.close()
-        if service:
-            service.close()  # every VM off, registries stopped
-        server.server_close()
+        try:
+            app.close()  # may raise (e.g. the state file cannot be written)
+        finally:
+            if service:
+                service.close()  # every VM off, registries stopped
+            server.server_close()
     # Whoever read the listening line may have closed the pipe since.
     with contextlib.suppress(OSError):
         print("localgce: stopped", flush=True)

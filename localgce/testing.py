@@ -74,9 +74,11 @@ class LocalGCE:
         return self.app.vms
 
     def stop(self):
-        self.app.close()
-        if self.app.vms is not None:
-            self.app.vms.close()  # VMs off, registries stopped
+        try:
+            self.app.close()
+        finally:
+            if self.app.vms is not None:
+                self.app.vms.close()  # VMs off, registries stopped, even if close() failed
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
