@@ -265,6 +265,14 @@ def render(spec):
     # docker run exits 143 when the container ends on the SIGTERM of docker stop.
     lines.append("SuccessExitStatus=143")
     lines.append("ExecStartPre=-" + exec_line([DOCKER, "rm", "-f", name]))
+    # konlet ran this container as klt-NAME-xxxx with docker's restart=always, and
+    # /var/lib/docker outlives reboots: after a migration that container comes back with
+    # the VM and holds the ports. The unit that replaces it removes it first.
+    konlet = (
+        "for c in $(%s ps -a --format '{{.Names}}'); do [[ $c =~ ^klt-%s-[a-z]{4}$ ]] && %s rm -f \"$c\"; done; true"
+        % (DOCKER, name, DOCKER)
+    )
+    lines.append("ExecStartPre=-" + exec_line([BASH, "-c", konlet]))
     if _image_has_digest(image):
         # A digest never changes: pull only when missing, so restarts survive a registry outage.
         pull = "%s image inspect %s >/dev/null 2>&1 || %s pull %s" % (DOCKER, image, DOCKER, image)

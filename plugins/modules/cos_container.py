@@ -786,8 +786,8 @@ class ContainerTask:
             )
         if self.migrated_from is not None and not restart and status == "RUNNING":
             self.gcp.warnings.append(
-                "%s already had the cos agent in its user-data, so it was not restarted: the container konlet "
-                "started at boot (klt-%s-*) keeps running until the VM restarts; restart the VM to end it"
+                "%s already had the cos agent in its user-data, so it was not restarted: the agent's unit removes "
+                "the container konlet started (klt-%s-*) before it starts the migrated one"
                 % (self.resource, self.migrated_from["name"])
             )
         if (
