@@ -19,19 +19,22 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # localgce.vm.demo_support, from this checkout
 BIN = os.path.dirname(sys.executable)
 PROJECT = "demo-project"
 TOKEN = "demo-token"
-# Issue 7 wires the simulator into localgce; until then no agent runs, so nothing can be waited for.
-VM_SIMULATOR = os.environ.get("GCE_COS_DEMO_VM") == "1"
+# GCE_COS_DEMO_VM=0 runs the demo API-only even where localgce can boot VMs.
+VM_WANTED = os.environ.get("GCE_COS_DEMO_VM", "1") != "0"
 
 
 def say(text):
@@ -49,7 +52,8 @@ def collection_path():
 
 
 def start_localgce():
-    proc = subprocess.Popen([sys.executable, "-m", "localgce", "serve", "--host", "127.0.0.1", "--port", "0"],
+    vms = [] if VM_WANTED else ["--no-vms"]
+    proc = subprocess.Popen([sys.executable, "-m", "localgce", "serve", "--host", "127.0.0.1", "--port", "0", *vms],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -120,28 +124,53 @@ def show_state(url, spec):
     reports = attrs.get("queryValue", {}).get("items", [])
     say("cos agent reports (guest attributes cos-agent/*)")
     if not reports:
-        print("   none yet: localgce runs API-only here, so no VM boots and no agent reports (issue 7 adds the VM")
-        print("   simulator; then the containers are waited for and answer over HTTP).")
+        print("   none: localgce runs API-only here, so no VM boots and no agent reports")
     for item in reports:
         print("   %s: %s" % (item["key"], item["value"]))
     return inst
 
 
-def show_http(url, inst, spec):
-    """Hook for the VM simulator (issue 7): curl each container port through the forwarded host port."""
-    if not VM_SIMULATOR:
-        return
+def vms_enabled(url):
+    with urllib.request.urlopen(url + "/_localgce/vms", timeout=30) as resp:
+        doc = json.loads(resp.read())
+    if not doc.get("enabled"):
+        print("   localgce runs API-only here (%s): the deployment is shown, no VM boots" % doc.get("reason"))
+    return bool(doc.get("enabled"))
+
+
+def offline_example(path, image, workdir):
+    """The example with its images replaced by the local test image (public images cannot be pulled offline)."""
+    import yaml
+
+    with open(path) as f:
+        spec = yaml.safe_load(f)
+    for container in spec["cos_deploy_containers"]:
+        print("   %s: %s -> %s (served by localgce's registry)" % (container["name"], container["image"], image))
+        container["image"] = image
+    out = os.path.join(workdir, os.path.basename(path))
+    with open(out, "w") as f:
+        yaml.safe_dump(spec, f)
+    return out, spec
+
+
+def show_http(url, spec):
+    """Wait until the container answers through the VM's forwarded port, and say how to look inside."""
+    from localgce.vm.demo_support import wait_for_http
+
+    name = spec["cos_deploy_instance"]["name"]
     declared = [p for c in spec["cos_deploy_containers"] for p in c.get("ports", [])]
-    ports = sorted({str(p).split("/", maxsplit=1)[0] for p in declared})
-    nat = inst["networkInterfaces"][0].get("accessConfigs", [{}])[0].get("natIP", "127.0.0.1")
-    for port in ports:
-        say("curl http://%s:%s/" % (nat, port))
-        subprocess.run(["curl", "-sS", "-i", "--max-time", "10", "http://%s:%s/" % (nat, port)], check=False)
+    for port in sorted({int(str(p).split("/", maxsplit=1)[0]) for p in declared}):
+        info = wait_for_http(url, name, port=port, project=PROJECT, zone=spec["cos_deploy_instance"]["zone"])
+        say("the container answers: GET %s -> HTTP %s %r" % (info["url"], info["status"], info["body"].strip()[:80]))
+        print("   boot id %s; to look inside while localgce runs (python demo/run_demo.py --keep):" % info["boot_id"])
+        for line in info["commands"]:
+            print("     " + line)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--example", default=os.path.join("examples", "nginx.yml"))
+    parser.add_argument("--keep", action="store_true", help="keep localgce and the VM running until Enter")
     args = parser.parse_args()
 
     import yaml  # from the venv: ansible-core depends on it
@@ -151,7 +180,15 @@ def main():
 
     say("starting localgce (python -m localgce serve)")
     proc, url = start_localgce()
+    workdir = tempfile.mkdtemp(prefix="gce-cos-demo-")
     try:
+        example = args.example
+        vms = VM_WANTED and vms_enabled(url)
+        if vms:
+            from localgce.vm.demo_support import push_demo_image
+
+            say("pushing the test web image to localgce's registry")
+            example, spec = offline_example(os.path.join(ROOT, args.example), push_demo_image(url), workdir)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GCP_", "GCE_", "GOOGLE_"))}
         env.update({
             "ANSIBLE_COLLECTIONS_PATH": collection_path(),
@@ -165,22 +202,26 @@ def main():
             "GCE_METADATA_HOST": "127.0.0.1:9",
             "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
         })
-        cmd = [os.path.join(BIN, "ansible-playbook"), "playbooks/deploy.yml", "-e", "@" + args.example,
-               "-e", "cos_deploy_wait=%s" % str(VM_SIMULATOR).lower()]
+        cmd = [os.path.join(BIN, "ansible-playbook"), "playbooks/deploy.yml", "-e", "@" + example,
+               "-e", "cos_deploy_wait=%s" % str(vms).lower()]
         say("GCE_COS_API_ENDPOINT=%s GCP_PROJECT=%s GCP_AUTH_KIND=accesstoken %s" % (url, PROJECT, " ".join(cmd[1:])))
         rc = subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
         if rc != 0:
             print("\nansible-playbook failed (exit %d)" % rc)
             return rc
-        inst = show_state(url, spec)
-        show_http(url, inst, spec)
+        show_state(url, spec)
+        if vms:
+            show_http(url, spec)
         say("the same playbook against a real project: unset GCE_COS_API_ENDPOINT and authenticate with ADC, "
             "a key file (GCP_AUTH_KIND=serviceaccount GCP_SERVICE_ACCOUNT_FILE=...) or an AWX GCE credential; "
             "see docs/deploy.md")
+        if args.keep:
+            input("\nlocalgce keeps running at %s; press Enter to stop it " % url)
         return 0
     finally:
         say("stopping localgce")
         stop_localgce(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

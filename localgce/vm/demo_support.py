@@ -69,3 +69,27 @@ def _result(base, project, zone, instance, url, status, body, entry):
     ]
     return {"url": url, "status": status, "body": body, "boot_id": entry.get("boot_id"),
             "shell": entry["shell"], "commands": commands}
+
+
+def push_demo_image(localgce, repo="web", version="v1"):
+    """Push the test web server image to the public registry of a running localgce.
+
+    The examples name public images (nginx:1.27) that cannot be pulled offline; the demo
+    runs the same deployment with this image instead. Returns the image reference, the
+    same name on the host and inside the VMs."""
+    from .registry import Registry, push_web_image
+
+    base = localgce if isinstance(localgce, str) else localgce.url
+    doc = _get_json(base.rstrip("/") + "/_localgce/vms")
+    if not doc.get("enabled"):
+        raise DemoError("localgce runs without VMs: %s" % doc.get("reason"))
+
+    class _Running(Registry):
+        """A registry localgce started, reached by address: push only, never started or stopped here."""
+
+        def __init__(self, address):  # pylint: disable=super-init-not-called
+            self.name, self.address, self.auth = "public", address, None
+
+    registry = _Running(doc["registries"]["public"]["address"])
+    push_web_image(registry, repo, version)
+    return registry.image(repo, version)
