@@ -21,13 +21,13 @@ PYTEST_ARGS ?=
 # pip's config here names local wheel dirs that may not exist: drop its warnings, keep its exit code.
 PIP_QUIET := grep -v '^WARNING: Location' || test $$? = 1
 
-.PHONY: help test deps venv constraints lint lint-ansible unit build sanity units integration vm e2e demo clean collection
+.PHONY: help test deps venv constraints lint lint-ansible unit build sanity units integration vm e2e vm-e2e demo clean collection
 
 help:
 	@echo "make demo   - deploy the example against localgce (no GCP account needed)"
 	@echo "make test   - every test: lint, unit, localgce, agent, build, sanity (2.21 and 2.19), units, integration"
 
-test: deps venv lint lint-ansible unit build sanity units integration vm e2e
+test: deps venv lint lint-ansible unit build sanity units integration vm e2e vm-e2e
 	@echo "make test: all suites passed"
 
 demo: deps venv
@@ -113,10 +113,15 @@ integration: venv collection
 
 # The COS VM simulator boots real systemd-nspawn machines: root only (CI is root).
 vm: venv
-	@if [ -d tests/vm ]; then $(PY) -m pytest tests/vm $(PYTEST_ARGS); fi
+	$(PY) -m pytest tests/vm $(PYTEST_ARGS)
 
 e2e: venv
 	$(PY) -m pytest -n 2 tests/e2e $(PYTEST_ARGS)
+
+# Deployments through playbooks/deploy.yml onto simulated VMs; one session in file order
+# (the leak check runs last), so no -n.
+vm-e2e: venv
+	$(PY) -m pytest tests/vm_e2e $(PYTEST_ARGS)
 
 clean:
 	rm -rf .build tests/output
