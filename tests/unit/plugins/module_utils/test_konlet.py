@@ -147,7 +147,7 @@ def test_volumes_host_path_tmpfs_and_persistent_disk():
 
 def test_pd_notes_explain_the_mount_path_change():
     _spec, notes = konlet.convert(decl("    volumeMounts: [{name: d, mountPath: /d}]\n",
-                                   volumes="  - {name: d, gcePersistentDisk: {pdName: disk-1}}\n"))
+                                       volumes="  - {name: d, gcePersistentDisk: {pdName: disk-1}}\n"))
     assert any("/mnt/disks/gce-containers-mounts/gce-persistent-disks/disk-1" in n and "/mnt/disks/disk-1" in n
                for n in notes)
 
