@@ -40,7 +40,7 @@ UNIT_DIR=${COS_AGENT_UNIT_DIR:-/etc/systemd/system}
 STATE_DIR=${COS_AGENT_STATE_DIR:-/var/lib/cos-agent}
 SECRETS_DIR=${COS_AGENT_SECRETS_DIR:-/run/cos-agent/secrets}
 WATCH_TIMEOUT=${COS_AGENT_WATCH_TIMEOUT:-60}
-BUSY_TIMEOUT=${COS_AGENT_BUSY_TIMEOUT:-3}
+BUSY_TIMEOUT=${COS_AGENT_BUSY_TIMEOUT:-1}
 SETTLE_SECONDS=${COS_AGENT_SETTLE_SECONDS:-120}
 BACKOFF_MAX=${COS_AGENT_BACKOFF_MAX:-30}
 GA_NS=${COS_AGENT_GUEST_NAMESPACE:-cos-agent}
@@ -63,7 +63,7 @@ HTTP_ERROR=''
 CHILD_PID=''
 GA_FAILING=''
 declare -A PUBLISHED=()   # NAME -> last JSON published (without time)
-declare -A UNSETTLED=()   # NAME -> 1 while pulling/starting
+declare -A UNSETTLED=()   # NAME -> 1 while pulling/starting/restarting
 
 log() { printf 'cos-agent: %s\n' "$*"; }
 
@@ -279,12 +279,12 @@ error_lines() { # UNIT SINCE_EPOCH -> REPLY: the last docker/fetch-secrets error
   REPLY=${found:0:800}
 }
 
-# container_state NAME -> ST_STATE ST_ERROR ST_IMAGE ST_DIGEST ST_REVISION
+# container_state NAME -> ST_STATE ST_ERROR ST_IMAGE ST_DIGEST ST_REVISION ST_RESTARTS
 container_state() {
   local name=$1 unit="$KEY_PREFIX$1.service" k v
   local job='' active='' sub='' result='' status='' since=0 info cstate='' image_id='' cimage=''
-  local digests d repo
-  ST_STATE='' ST_ERROR='' ST_IMAGE='' ST_DIGEST='' ST_REVISION=''
+  local digests d repo want_error=''
+  ST_STATE='' ST_ERROR='' ST_IMAGE='' ST_DIGEST='' ST_REVISION='' ST_RESTARTS=0
   if [[ -f $APPLIED_DIR/$name ]]; then read -r ST_REVISION since <"$APPLIED_DIR/$name"; fi
   if [[ -f $UNIT_DIR/$unit ]]; then image_of_unit "$UNIT_DIR/$unit"; ST_IMAGE=$REPLY; fi
   while IFS='=' read -r k v; do
@@ -294,8 +294,9 @@ container_state() {
       SubState) sub=$v ;;
       Result) result=$v ;;
       ExecMainStatus) status=$v ;;
+      NRestarts) if [[ $v =~ ^[0-9]+$ ]]; then ST_RESTARTS=$((10#$v)); fi ;;
     esac
-  done < <(systemctl show -p Job,ActiveState,SubState,Result,ExecMainStatus -- "$unit" 2>/dev/null)
+  done < <(systemctl show -p Job,ActiveState,SubState,Result,ExecMainStatus,NRestarts -- "$unit" 2>/dev/null)
   if info=$(docker inspect --format '{{.State.Status}} {{.Image}} {{.Config.Image}}' -- "$name" 2>/dev/null); then
     read -r cstate image_id cimage <<<"$info"
     if [[ -z $ST_IMAGE ]]; then ST_IMAGE=$cimage; fi
@@ -304,7 +305,9 @@ container_state() {
     active)
       if [[ $cstate == running ]]; then ST_STATE=running; else ST_STATE=starting; fi ;;
     activating)
-      if [[ $sub == auto-restart ]]; then ST_STATE=failed; else ST_STATE=starting; fi ;;
+      # auto-restart: it failed and systemd starts it again after RestartSec (the
+      # restart job may already be queued); units systemd gave up on are "failed".
+      if [[ $sub == auto-restart* ]]; then ST_STATE=restarting; else ST_STATE=starting; fi ;;
     failed) ST_STATE=failed ;;
     inactive)
       if [[ -n $job ]]; then
@@ -322,9 +325,19 @@ container_state() {
     ! docker image inspect --format '{{.Id}}' -- "$ST_IMAGE" >/dev/null 2>&1; then
     ST_STATE=pulling
   fi
-  if [[ $ST_STATE == failed ]]; then
-    ST_ERROR="unit $unit failed: result ${result:-unknown}"
-    if [[ -n $status && $status != 0 ]]; then ST_ERROR+=", exit status $status"; fi
+  # The error of a failed unit, and the last one of a unit systemd is restarting (also
+  # while a restart is pulling or starting).
+  case $ST_STATE in
+    failed | restarting) want_error=1 ;;
+    pulling | starting) if ((ST_RESTARTS > 0)); then want_error=1; fi ;;
+  esac
+  if [[ -n $want_error ]]; then
+    if [[ $ST_STATE == failed || $ST_STATE == restarting ]]; then
+      ST_ERROR="unit $unit failed: result ${result:-unknown}"
+      if [[ -n $status && $status != 0 ]]; then ST_ERROR+=", exit status $status"; fi
+    else
+      ST_ERROR="unit $unit failed before this restart"
+    fi
     error_lines "$unit" "${since:-0}"
     if [[ -n $REPLY ]]; then ST_ERROR+=": $REPLY"; fi
   fi
@@ -352,8 +365,8 @@ report() { # NAME [FORCE]
   json_str "$ST_STATE"; body+=",\"state\":$REPLY"
   json_str "$ST_IMAGE"; body+=",\"image\":$REPLY"
   json_str "$ST_DIGEST"; body+=",\"digest\":$REPLY"
-  json_str "$ST_ERROR"; body+=",\"error\":$REPLY"
-  if [[ $ST_STATE == pulling || $ST_STATE == starting ]]; then UNSETTLED[$name]=1; else unset 'UNSETTLED[$name]'; fi
+  json_str "$ST_ERROR"; body+=",\"error\":$REPLY,\"restarts\":$ST_RESTARTS"
+  case $ST_STATE in pulling | starting | restarting) UNSETTLED[$name]=1 ;; *) unset 'UNSETTLED[$name]' ;; esac
   if [[ $force == 1 || ${PUBLISHED[$name]:-} != "$body" ]]; then
     if [[ ${PUBLISHED[$name]:-} != "$body" ]]; then
       log "container $name: $ST_STATE (revision $ST_REVISION)${ST_ERROR:+: $ST_ERROR}"

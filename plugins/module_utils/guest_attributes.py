@@ -3,7 +3,7 @@
 """The cos agent's reports (guest attributes ``cos-agent/NAME``) and waiting on them.
 
 The agent publishes one JSON line per container, ``{"revision", "state", "image",
-"digest", "error", "time"}``, and ``cos-agent/agent`` after each apply
+"digest", "error", "restarts", "time"}``, and ``cos-agent/agent`` after each apply
 (docs/internals.md). instances.getGuestAttributes has no long-poll, so waiting polls with
 a short, growing, bounded delay.
 """
@@ -19,15 +19,24 @@ from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
 
 NAMESPACE = "cos-agent"
 AGENT_KEY = "agent"
-# Poll delays: start quick (the agent applies within seconds), grow to a modest cap.
+# Poll delays: start quick (the agent applies within seconds), grow to a modest cap. The
+# agent refreshes its reports every second while a container is not settled.
 FIRST_DELAY = 0.5
 GROWTH = 1.5
-MAX_DELAY = 5.0
+MAX_DELAY = 2.0
+# A unit systemd keeps restarting fails the wait once it restarted this often at the
+# wanted revision: one transient failure (a registry hiccup) is ridden out, a crash loop
+# does not hold the task for the whole wait_timeout.
+MAX_RESTARTS = 3
 
 # Terminal states for a container's wanted revision.
 RUNNING = "running"
 FAILED = "failed"
 STOPPED = "stopped"
+# Not terminal: systemd restarts the unit after RestartSec.
+RESTARTING = "restarting"
+PULLING = "pulling"
+STARTING = "starting"
 
 
 def read_reports(api, zone, instance):
@@ -79,33 +88,53 @@ def outcome(report, target):
         return "done"
     if state == FAILED:
         return "failed"
+    # A crash loop: systemd restarted it MAX_RESTARTS times at this revision (seen while
+    # it waits to restart, or while it starts once more).
+    if state == RESTARTING and restarts(report) >= MAX_RESTARTS:
+        return "failed"
+    if state in (PULLING, STARTING) and restarts(report) > MAX_RESTARTS:
+        return "failed"
     if state == STOPPED and target.get("accept_stopped"):
         return "done"
     return None
 
 
+def restarts(report):
+    """How often systemd restarted the unit since the agent (re)started it; 0 if unknown."""
+    value = (report or {}).get("restarts")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def wait_for_reports(read, targets, timeout, sleep=time.sleep, clock=time.monotonic):
     """Poll ``read()`` (-> reports) until every target is done; return the last reports.
 
-    Raises AgentFailure at the first container that failed at its wanted revision, and
-    GcpTimeoutError (listing what is still awaited) after ``timeout`` seconds.
+    Raises AgentFailure at the first container that failed at its wanted revision (or kept
+    restarting there, MAX_RESTARTS times), and GcpTimeoutError (listing what is still
+    awaited, with the last error seen at the wanted revision) after ``timeout`` seconds.
     """
     deadline = clock() + timeout
     delay = FIRST_DELAY
+    last_errors = {}
     while True:
         reports = read()
         pending = []
         for name in sorted(targets):
-            result = outcome(reports.get(name), targets[name])
+            report = reports.get(name)
+            target = targets[name]
+            if report and report.get("error") and report.get("revision") == target.get("revision"):
+                last_errors[name] = report["error"]
+            result = outcome(report, target)
             if result == "failed":
-                raise AgentFailure(name, reports.get(name))
+                report = dict(report)
+                report["error"] = report.get("error") or last_errors.get(name, "")
+                raise AgentFailure(name, report)
             if result is None:
                 pending.append(name)
         if not pending:
             return reports
         remaining = deadline - clock()
         if remaining <= 0:
-            raise GcpTimeoutError(timeout_message(pending, targets, reports, timeout), reason="timeout")
+            raise GcpTimeoutError(timeout_message(pending, targets, reports, timeout, last_errors), reason="timeout")
         sleep(min(delay, remaining))
         delay = min(MAX_DELAY, delay * GROWTH)
 
@@ -117,7 +146,8 @@ class AgentFailure(Exception):
         Exception.__init__(self, self.report.get("error") or "no error text")
 
 
-def timeout_message(pending, targets, reports, timeout):
+def timeout_message(pending, targets, reports, timeout, last_errors=None):
+    last_errors = last_errors or {}
     parts = []
     for name in pending:
         report = reports.get(name)
@@ -127,10 +157,17 @@ def timeout_message(pending, targets, reports, timeout):
         elif report is None:
             parts.append("%s: no report yet (want revision %s)" % (name, target["revision"]))
         else:
-            parts.append(
-                "%s: revision %s is %s (want revision %s running)"
-                % (name, report.get("revision"), report.get("state"), target["revision"])
+            part = "%s: revision %s is %s (want revision %s running)" % (
+                name,
+                report.get("revision"),
+                report.get("state"),
+                target["revision"],
             )
+            if restarts(report) and report.get("revision") == target["revision"]:
+                part += ", restarted %d times" % restarts(report)
+            if last_errors.get(name):
+                part += ", last error: %s" % last_errors[name]
+            parts.append(part)
     agent = reports.get(AGENT_KEY)
     if agent is None:
         hint = (

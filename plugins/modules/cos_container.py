@@ -67,6 +67,10 @@ options:
         containers gone), up to O(wait_timeout) seconds; then return each container's state and running image
         digest.
       - When the agent reports the new revision C(failed), the task fails with the agent's error.
+      - A container that systemd restarts after a failure (its restart policy) is reported C(restarting), and the
+        wait goes on, so that a transient failure (a registry hiccup during the pull) does not fail the rollout.
+        Once systemd restarted it 3 times at the new revision, the task fails with the agent's last error; when
+        O(wait_timeout) passes first, the timeout message carries that error.
       - Not used with O(apply=restart), since no agent reports there; the task then waits for the VM to start.
     type: bool
     default: true
@@ -421,9 +425,22 @@ containers:
       description: The normalised container spec.
       type: dict
     state:
-      description: The state the agent reports (V(running), V(stopped)); only after waiting.
+      description:
+        - The state the agent reports, only after waiting. V(running), or V(stopped) for a container whose
+          restart policy lets it exit; V(removed) for a removed container.
+        - In the result of a failed task, V(failed) (systemd gave up on the unit, or it exited with
+          O(restart_policy=never)) or V(restarting) (systemd keeps restarting it after failures).
       type: str
       sample: running
+    error:
+      description: The agent's error for the container; only when the task failed on it.
+      type: str
+      sample: "unit cos-container-web.service failed: result exit-code, exit status 125: docker: ..."
+    restarts:
+      description: How often systemd restarted the unit after failures since the agent started this revision;
+        only after waiting.
+      type: int
+      sample: 0
     digest:
       description: The image digest that runs, as the agent reports it; only after waiting.
       type: str
@@ -473,8 +490,10 @@ from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModul
 from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error, zone_error
 from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
+    FAILED,
     AgentFailure,
     read_reports,
+    restarts,
     wait_for_reports,
 )
 
@@ -880,9 +899,14 @@ class ContainerTask:
         except AgentFailure as exc:
             entry = next(e for e in entries if e["name"] == exc.name)
             entry.update(state=exc.report.get("state"), error=exc.report.get("error") or "")
+            entry["restarts"] = restarts(exc.report)
+            how = "failed"
+            if exc.report.get("state") != FAILED:
+                # systemd keeps restarting it: a crash loop, not a passing hiccup.
+                how = "keeps failing (systemd restarted it %d times)" % entry["restarts"]
             raise ContainerFailed(
-                "container %s on %s failed at revision %s, as the cos agent reports: %s"
-                % (exc.name, self.resource, entry.get("revision"), exc.report.get("error") or "(no error text)"),
+                "container %s on %s %s at revision %s, as the cos agent reports: %s"
+                % (exc.name, self.resource, how, entry.get("revision"), exc.report.get("error") or "(no error text)"),
                 entries,
                 self.changed,
             )
@@ -892,6 +916,7 @@ class ContainerTask:
                 entry["state"] = report.get("state")
                 entry["digest"] = report.get("digest") or ""
                 entry["image"] = report.get("image") or ""
+                entry["restarts"] = restarts(report)
             elif entry["action"] == "remove":
                 entry["state"] = "removed"
 

@@ -228,3 +228,63 @@ def test_stdin_container_is_created_then_started(cloud, guest):
     docker = [c.split(" -- ")[0] for c in guest.calls() if c.startswith(("docker create", "docker start"))]
     assert [c.split()[1] for c in docker] == ["create", "start"]
     assert cloud.guest_attributes()["sh"]["state"] == "running"
+
+
+def auto_restart(guest, restart_sec):
+    """Let the systemctl stand-in restart failed units as systemd does (Restart=, RestartSec=)."""
+    with open(os.path.join(guest.stub_state, "auto_restart"), "w") as f:
+        f.write(str(restart_sec))
+
+
+def test_watch_reports_a_unit_systemd_restarts_as_restarting_not_failed(cloud, guest):
+    guest.env["COS_AGENT_WATCH_TIMEOUT"] = "30"
+    auto_restart(guest, 1.5)
+    # Two registry hiccups: the first start and the first restart fail, the second restart runs.
+    with open(os.path.join(guest.stub_state, "pull_failures"), "w") as f:
+        f.write("2\n")
+    web = build(WEB)
+    cloud.set_containers({"web": web["unit"]})
+    guest.start()
+
+    ga = guest.wait_for(lambda: reported(cloud, "web", web["revision"], state="restarting"), what="web restarting")
+    assert ga["web"]["restarts"] in (0, 1)
+    assert ga["web"]["error"].startswith("unit cos-container-web.service failed: result exit-code, exit status 1: ")
+    assert "TLS handshake timeout" in ga["web"]["error"]
+    ga = guest.wait_for(lambda: reported(cloud, "web", web["revision"]), timeout=60, what="web running")
+    assert ga["web"]["restarts"] == 2 and ga["web"]["error"] == ""
+    log = guest.log()
+    assert "container web: restarting" in log and "container web: failed" not in log
+    # systemd restarted it, not the agent.
+    assert [c for c in lifecycle(guest) if "restart" in c] == []
+
+
+def test_a_unit_systemd_gave_up_on_is_failed(cloud, guest):
+    """on-failure with max_retries: after the retries the start limit stops systemd."""
+    guest.env["COS_AGENT_WATCH_TIMEOUT"] = "30"
+    auto_restart(guest, 0.5)
+    bad = {"name": "web", "image": "registry.example/nope/web:9", "restart_policy": "on-failure", "max_retries": 2}
+    guest.bad_image(bad["image"])
+    web = build(bad)
+    cloud.set_containers({"web": web["unit"]})
+    guest.start()
+
+    ga = guest.wait_for(lambda: reported(cloud, "web", web["revision"], state="failed"), timeout=60,
+                        what="web failed")
+    assert ga["web"]["restarts"] == 2
+    assert ga["web"]["error"].startswith("unit cos-container-web.service failed: result start-limit-hit")
+    assert "manifest for registry.example/nope/web:9 not found" in ga["web"]["error"]
+    assert "container web: restarting" in guest.log()
+
+
+def test_the_stand_in_presents_auto_restart_with_nrestarts(guest):
+    """What the agent reads from `systemctl show` for a unit waiting in RestartSec."""
+    path = os.path.join(guest.stub_state, "units")
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "cos-container-web.service"), "w") as f:
+        f.write("ActiveState=activating\nSubState=auto-restart\nResult=exit-code\nExecMainStatus=1\nNRestarts=4\n")
+    with open(os.path.join(guest.unit_dir, "cos-container-web.service"), "w") as f:
+        f.write(build(WEB)["unit"])
+    script = 'source "$1"; container_state web; printf "%s|%s|%s" "$ST_STATE" "$ST_RESTARTS" "$ST_ERROR"'
+    out = subprocess.run(["bash", "-c", script, "-", guest.agent], env=guest.env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out == "restarting|4|unit cos-container-web.service failed: result exit-code, exit status 1"

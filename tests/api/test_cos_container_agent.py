@@ -8,7 +8,9 @@ instances.getGuestAttributes. Nothing is mocked between the module and the agent
 
 import json
 import os
+import re
 import sys
+import time
 
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils import container_unit
@@ -105,6 +107,43 @@ def test_a_failing_container_fails_the_task_with_the_agents_error(localgce, agen
     fixed = cos(localgce, wait_timeout=TIMEOUT, **WEB)
     assert not fixed.failed, fixed.get("msg")
     assert fixed["container"]["state"] == "running"
+
+
+def stub_file(agent, name, text):
+    with open(os.path.join(agent.stub_state, name), "w") as f:
+        f.write(text)
+
+
+def test_a_rollout_that_systemd_restarts_once_then_runs_succeeds(localgce, agent):
+    # systemd restarts failed units (restart_policy: always); one registry hiccup on the pull.
+    stub_file(agent, "auto_restart", "1")
+    stub_file(agent, "pull_failures", "1\n")
+
+    result = cos(localgce, wait_timeout=TIMEOUT, **WEB)
+
+    assert not result.failed, result.get("msg") + agent.log()
+    assert result["container"]["state"] == "running"
+    assert result["container"]["restarts"] == 1
+    assert "container web: restarting" in agent.log()
+
+
+def test_a_crash_loop_fails_the_task_with_the_error_after_a_few_restarts(localgce, agent):
+    bad = dict(WEB, image="registry.example/nope/web:9")
+    agent.bad_image(bad["image"])
+    stub_file(agent, "auto_restart", "0.5")
+
+    started = time.monotonic()
+    result = cos(localgce, wait_timeout=TIMEOUT, **bad)
+
+    assert result.failed
+    assert time.monotonic() - started < TIMEOUT / 2  # the bound, not the wait_timeout, ended it
+    revision = container_unit.build(bad)["revision"]
+    assert re.search(r"container web on instance 'vm-1' in us-central1-a keeps failing \(systemd restarted it "
+                     r"[3-9] times\) at revision %s, as the cos agent reports: unit cos-container-web.service failed: "
+                     % revision, result["msg"]), result["msg"]
+    assert "manifest for registry.example/nope/web:9 not found" in result["msg"]
+    web = result["containers"][0]
+    assert web["state"] == "restarting" and web["restarts"] >= 3 and web["error"] in result["msg"]
 
 
 def test_without_an_agent_the_wait_times_out_with_a_hint(localgce):

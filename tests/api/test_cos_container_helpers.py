@@ -7,7 +7,9 @@ from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpTimeo
 from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import items_of, size_errors
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     MAX_DELAY,
+    MAX_RESTARTS,
     AgentFailure,
+    outcome,
     wait_for_reports,
 )
 
@@ -95,6 +97,34 @@ def test_the_wait_ends_on_success_failure_or_a_clean_stop():
                             clock)
     with pytest.raises(GcpTimeoutError):
         wait_for_reports(lambda: stopped, {"web": {"revision": "r2"}}, 3, clock.sleep, clock)
+
+
+def test_restarting_waits_but_a_crash_loop_fails_and_a_timeout_names_the_last_error():
+    clock = Clock()
+    # One restart at the new revision, then running: done.
+    seq = iter([{"web": {"revision": "r2", "state": "restarting", "restarts": 0, "error": "hiccup"}},
+                {"web": {"revision": "r2", "state": "pulling", "restarts": 1, "error": "hiccup"}},
+                {"web": {"revision": "r2", "state": "running", "restarts": 1, "error": ""}}])
+    assert wait_for_reports(lambda: next(seq), {"web": {"revision": "r2"}}, 60, clock.sleep, clock)["web"]["state"] \
+        == "running"
+    # Restarting MAX_RESTARTS times at the wanted revision is a failure, with the agent's error.
+    loop = {"web": {"revision": "r2", "state": "restarting", "restarts": MAX_RESTARTS, "error": "crash"}}
+    with pytest.raises(AgentFailure) as failed:
+        wait_for_reports(lambda: loop, {"web": {"revision": "r2"}}, 60, clock.sleep, clock)
+    assert str(failed.value) == "crash"
+    # ...but not at an older revision (the agent has not applied the new one yet).
+    old = {"web": {"revision": "r1", "state": "restarting", "restarts": 9, "error": "old"}}
+    with pytest.raises(GcpTimeoutError):
+        wait_for_reports(lambda: old, {"web": {"revision": "r2"}}, 3, clock.sleep, clock)
+    # A timeout while it restarts names the last error seen, even when the last report has none.
+    seq = iter([{"web": {"revision": "r2", "state": "restarting", "restarts": 1, "error": "pull: TLS timeout"}}]
+               + [{"web": {"revision": "r2", "state": "starting", "restarts": 2, "error": ""}}] * 100)
+    with pytest.raises(GcpTimeoutError) as err:
+        wait_for_reports(lambda: next(seq), {"web": {"revision": "r2"}}, 10, clock.sleep, clock)
+    assert ("web: revision r2 is starting (want revision r2 running), restarted 2 times, "
+            "last error: pull: TLS timeout") in str(err.value)
+    assert outcome({"revision": "r2", "state": "restarting", "restarts": MAX_RESTARTS - 1}, {"revision": "r2"}) \
+        is None
 
 
 def test_module_options_mirror_the_spec_fields():

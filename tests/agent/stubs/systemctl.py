@@ -5,6 +5,11 @@ ExecStart= command lines for real (parsed with systemd's quoting rules, run with
 docker on PATH), synchronously, with their output appended to a per-unit "journal" that the
 journalctl stub prints. With $STUB_STATE/async present, `start --no-block` returns at once and
 the unit stays "activating" (with a Job) until its lines have run, as with systemd.
+With $STUB_STATE/auto_restart present, a failed start of a unit with Restart=always or
+on-failure goes to "activating"/"auto-restart" and a background process starts it again
+after the file's number of seconds (the unit's RestartSec= when empty), counting NRestarts,
+until StartLimitBurst= (when StartLimitIntervalSec= is not 0) makes systemd give up: "failed",
+result start-limit-hit. A manual start/restart resets NRestarts, as reset-failed does.
 Absolute paths in the units are mapped through $STUB_PATH_MAP ("FROM=TO:FROM=TO") so that
 rendered units run against the test's directories.
 Every call is appended to $STUB_STATE/calls.log.
@@ -13,10 +18,14 @@ Every call is appended to $STUB_STATE/calls.log.
 import os
 import subprocess
 import sys
+import time
 
 STATE = os.environ["STUB_STATE"]
 UNIT_DIR = os.environ["STUB_UNIT_DIR"]
-DEFAULTS = {"Job": "", "ActiveState": "inactive", "SubState": "dead", "Result": "success", "ExecMainStatus": "0"}
+DEFAULTS = {"Job": "", "ActiveState": "inactive", "SubState": "dead", "Result": "success", "ExecMainStatus": "0",
+            "NRestarts": "0"}
+# Safety bound on the background restarts of one crash loop (a test ends long before).
+MAX_AUTO_RESTARTS = 200
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 
 
@@ -94,10 +103,12 @@ class Unit:
                     values[key] = value
         return values
 
-    def set_state(self, active, sub, result, status, job=""):
-        with open(self.state_file, "w", encoding="utf-8") as f:
-            f.write("ActiveState=%s\nSubState=%s\nResult=%s\nExecMainStatus=%s\nJob=%s\n"
-                    % (active, sub, result, status, job))
+    def set_state(self, active, sub, result, status, job="", restarts=0):
+        tmp = self.state_file + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("ActiveState=%s\nSubState=%s\nResult=%s\nExecMainStatus=%s\nJob=%s\nNRestarts=%d\n"
+                    % (active, sub, result, status, job, restarts))
+        os.replace(tmp, self.state_file)
 
     def run(self, keys):
         """Run the Exec lines of keys in order; the status of the first failing one not prefixed by '-'."""
@@ -119,18 +130,57 @@ class Unit:
                     return rc
         return 0
 
-    def start(self):
+    def start(self, restarts=0):
         if self.state()["ActiveState"] == "active":
             return 0
         if not os.path.exists(os.path.join(UNIT_DIR, self.name)):
             print("Failed to start %s: Unit %s not found." % (self.name, self.name), file=sys.stderr)
             return 5
         rc = self.run(["ExecStartPre", "ExecStart"])
-        if rc:
-            self.set_state("failed", "failed", "exit-code", rc)
+        if rc and self.restarts_on_failure():
+            if self.start_limit_hit(restarts):
+                self.set_state("failed", "failed", "start-limit-hit", rc, restarts=restarts)
+            else:
+                self.set_state("activating", "auto-restart", "exit-code", rc, restarts=restarts)
+                if restarts < MAX_AUTO_RESTARTS:
+                    subprocess.Popen([sys.executable, os.path.abspath(__file__), "__auto-restart", self.name],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elif rc:
+            self.set_state("failed", "failed", "exit-code", rc, restarts=restarts)
         else:
-            self.set_state("active", "running", "success", 0)
+            self.set_state("active", "running", "success", 0, restarts=restarts)
         return 0
+
+    def restarts_on_failure(self):
+        if not os.path.exists(os.path.join(STATE, "auto_restart")):
+            return False
+        return unit_settings(self.name).get("Restart", ["no"])[-1] in ("always", "on-failure")
+
+    def start_limit_hit(self, restarts):
+        """systemd gives up when the next start would exceed StartLimitBurst= (interval not 0)."""
+        settings = unit_settings(self.name)
+        interval = settings.get("StartLimitIntervalSec", ["10s"])[-1]
+        burst = settings.get("StartLimitBurst", [""])[-1]
+        if interval in ("0", "") or not burst.isdigit():
+            return False
+        return restarts + 2 > int(burst)  # this start and the next one
+
+    def restart_sec(self):
+        with open(os.path.join(STATE, "auto_restart"), encoding="utf-8") as f:
+            value = f.read().strip()
+        if not value:
+            value = unit_settings(self.name).get("RestartSec", ["0.1"])[-1].rstrip("s")
+        return float(value)
+
+    def auto_restart(self):
+        """The RestartSec= timer: start again unless the unit left auto-restart meanwhile."""
+        time.sleep(self.restart_sec())
+        state = self.state()
+        if state["ActiveState"] != "activating" or state["SubState"] != "auto-restart":
+            return 0
+        restarts = int(state["NRestarts"]) + 1
+        self.set_state("activating", "start", "success", 0, restarts=restarts)
+        return self.start(restarts)
 
     def stop(self):
         state = self.state()
@@ -141,6 +191,8 @@ class Unit:
 
 
 def main(argv):
+    if argv[:1] == ["__auto-restart"]:  # the stand-in's own RestartSec= timer, not a call
+        return Unit(argv[1]).auto_restart()
     with open(os.path.join(STATE, "calls.log"), "a", encoding="utf-8") as log:
         log.write("systemctl %s\n" % " ".join(argv))
     os.makedirs(os.path.join(STATE, "units"), exist_ok=True)
