@@ -814,15 +814,20 @@ def attach_disk(ctx):
     return ctx.op("attachDisk", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate, done=done)
 
 
-@handles("compute.instances.detachDisk")
-def detach_disk(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
-    device = ctx.query["deviceName"]
+def _attached_by_device(inst, device):
+    """The instance's attached disk with that deviceName, or the API's 400 for a wrong name."""
     ad = next((d for d in inst.get("disks", []) if d["deviceName"] == device), None)
     if ad is None:
         raise errors.invalid(f"Invalid value for field 'deviceName': '{device}'. No attached disk found with "
                              "that device name.")
+    return ad
+
+
+@handles("compute.instances.detachDisk")
+def detach_disk(ctx):
+    path = _path(ctx)
+    inst = ctx.store.must(path)
+    ad = _attached_by_device(inst, ctx.query["deviceName"])
     if ad.get("boot") and inst["status"] != "TERMINATED":
         raise errors.ApiError(400, "invalidResourceUsage",
                               "Invalid resource usage: 'The boot disk can only be detached from a stopped "
@@ -852,11 +857,7 @@ def detach_disk(ctx):
 def set_disk_auto_delete(ctx):
     path = _path(ctx)
     inst = ctx.store.must(path)
-    device = ctx.query["deviceName"]
-    ad = next((d for d in inst.get("disks", []) if d["deviceName"] == device), None)
-    if ad is None:
-        raise errors.invalid(f"Invalid value for field 'deviceName': '{device}'. No attached disk found with "
-                             "that device name.")
+    ad = _attached_by_device(inst, ctx.query["deviceName"])
     value = bool(ctx.query["autoDelete"])
 
     def done():
