@@ -138,12 +138,15 @@ def test_a_crash_loop_fails_the_task_with_the_error_after_a_few_restarts(localgc
     assert result.failed
     assert time.monotonic() - started < TIMEOUT / 2  # the bound, not the wait_timeout, ended it
     revision = container_unit.build(bad)["revision"]
+    # The bound is seen either while systemd waits to restart the unit (3 restarts) or while it
+    # pulls once more (more than 3): both carry the pull error.
     assert re.search(r"container web on instance 'vm-1' in us-central1-a keeps failing \(systemd restarted it "
-                     r"[3-9] times\) at revision %s, as the cos agent reports: unit cos-container-web.service failed: "
-                     % revision, result["msg"]), result["msg"]
+                     r"[3-9] times\) at revision %s, as the cos agent reports: unit cos-container-web.service failed"
+                     r"( before this restart)?: " % revision, result["msg"]), result["msg"]
     assert "manifest for registry.example/nope/web:9 not found" in result["msg"]
     web = result["containers"][0]
-    assert web["state"] == "restarting" and web["restarts"] >= 3 and web["error"] in result["msg"]
+    assert web["restarts"] >= 3 and web["error"] in result["msg"]
+    assert web["state"] == "restarting" or (web["state"] in ("pulling", "starting") and web["restarts"] > 3), web
 
 
 def test_without_an_agent_the_wait_times_out_with_a_hint(localgce):
