@@ -12,7 +12,7 @@ VENV311 := .venv311
 PY := $(VENV)/bin/python
 COLLECTION := .build/ansible-test/ansible_collections/gce/cos
 # Not part of the collection proper: kept out of ansible-test's copy (they have their own tests).
-NOT_COLLECTION := ^(\.build/|\.ci/|localgce/|bench/|demo/|tests/(localgce|vm|vm_e2e|agent|e2e|api)/|conftest\.py$$)
+NOT_COLLECTION := ^(\.build/|\.ci/|localgce/|bench/|demo/|tests/(localgce|vm|vm_e2e|agent|e2e|api|gcloud)/|conftest\.py$$)
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 # Debian packages the tests run for real (cloud-init schema, systemd-analyze, nspawn, docker, registry).
 DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-registry apache2-utils busybox-static \
@@ -21,13 +21,13 @@ PYTEST_ARGS ?=
 # pip's config here names local wheel dirs that may not exist: drop its warnings, keep its exit code.
 PIP_QUIET := grep -v '^WARNING: Location' || test $$? = 1
 
-.PHONY: help test deps venv constraints lint lint-ansible unit build sanity units integration vm e2e vm-e2e demo clean collection
+.PHONY: help test deps venv constraints lint lint-ansible unit build sanity units integration vm e2e vm-e2e gcloud demo clean collection
 
 help:
 	@echo "make demo   - deploy the example against localgce (no GCP account needed)"
 	@echo "make test   - every test: lint, unit, localgce, agent, build, sanity (2.21 and 2.19), units, integration"
 
-test: deps venv lint lint-ansible unit build sanity units integration vm e2e vm-e2e
+test: deps venv lint lint-ansible unit build sanity units integration vm e2e vm-e2e gcloud
 	@echo "make test: all suites passed"
 
 demo: deps venv
@@ -77,6 +77,7 @@ collection:
 
 lint: venv
 	$(VENV)/bin/ruff check --output-format concise .
+	shellcheck --shell=bash plugins/module_utils/_agent/* roles/cos_deploy/files/* localgce/vm/toolbox tests/vm_e2e/files/*.sh
 
 lint-ansible: venv
 	@mkdir -p .build/pythonpath/ansible_collections/gce && ln -sfn $(CURDIR) .build/pythonpath/ansible_collections/gce/cos
@@ -117,6 +118,10 @@ vm: venv
 
 e2e: venv
 	$(PY) -m pytest -n 2 tests/e2e $(PYTEST_ARGS)
+
+# The real gcloud against localgce; fails (never skips) where gcloud is not on the PATH.
+gcloud: venv
+	$(PY) -m pytest -n 2 tests/gcloud $(PYTEST_ARGS)
 
 # Deployments through playbooks/deploy.yml onto simulated VMs; one session in file order
 # (the leak check runs last), so no -n.

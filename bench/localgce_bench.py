@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/localgce_bench.py [-n 200] [--starts 5]
 
+localgce runs API-only (``--no-vms``): no VM boots and no health prober, whatever the host.
 Each figure is a median after warm-up, printed next to a stdlib baseline measured in the
 same run (``python -m http.server`` start-up; a trivial stdlib HTTP/1.1 GET handler), so
-the numbers can be compared across machines. Targets (issue 3): start-up < 2 s, round
+the numbers can be compared across machines. Targets: start-up < 2 s, round
 trip < 20 ms.
 """
 
@@ -23,6 +24,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVE = [sys.executable, "-m", "localgce", "serve", "--no-vms", "--port", "0"]
 sys.path.insert(0, ROOT)
 
 
@@ -85,7 +87,7 @@ def main():
     # -- start-up ------------------------------------------------------------------------
     lg_starts, base_starts = [], []
     for _ in range(args.starts):
-        proc, t, _m = time_start([py, "-m", "localgce", "serve", "--port", "0"], r"listening on http://[\d.]+:(\d+)")
+        proc, t, _m = time_start(SERVE, r"listening on http://[\d.]+:(\d+)")
         lg_starts.append(t)
         stop(proc)
         proc, t, _m = time_start([py, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"], r"port (\d+)")
@@ -99,7 +101,7 @@ def main():
     from google.cloud import compute_v1
     from google.oauth2.credentials import Credentials
 
-    proc, _t, m = time_start([py, "-m", "localgce", "serve", "--port", "0"], r"listening on (http://[\d.]+:\d+)")
+    proc, _t, m = time_start(SERVE, r"listening on (http://[\d.]+:\d+)")
     url = m.group(1)
     try:
         opts = ClientOptions(api_endpoint=url)

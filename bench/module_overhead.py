@@ -1,11 +1,22 @@
 """Per-task overhead of a gce.cos module against ansible.builtin.ping, measured in one run.
 
-Runs a playbook of N tasks of gce.cos.cos_instance_info (one GET against localgce each)
-and one of N ansible.builtin.ping tasks, and prints the seconds per task and their ratio.
-It also times the import of google.cloud.compute_v1 in full against the lazy import the
-collection uses, since that import is the known floor of every task (FACTS.md section 3).
+Runs a playbook of N tasks of gce.cos.cos_instance_info (one GET against localgce each),
+once on the plain path (GCE_COS_API_HELPER=0: every task imports google-cloud-compute) and
+once through the API helper (GCE_COS_API_HELPER=1: the play's helper process holds the
+imported clients; its start-up is part of the figure), and one of N ansible.builtin.ping
+tasks, and prints the seconds per task and their ratios. It also times the import of
+google.cloud.compute_v1 in full against the lazy import the plain path uses, which is the
+floor of every task on that path.
 
-Usage: .venv/bin/python bench/module_overhead.py [--tasks N] [--rounds R]
+It also prints the cost of each task after the first (a play of N tasks minus a play of one,
+over N-1), for ping and the helper: what a task costs once the play's helper runs.
+
+With --kinds it prints that per-task cost for one no-op task of every module (a read, or
+state=absent of a resource that does not exist; cos_container removes an absent container of a
+VM the play creates first), each against ping in the same round: the modules differ in how much
+of the collection they import, which every task compiles again (AnsiballZ ships sources only).
+
+Usage: .venv/bin/python bench/module_overhead.py [--tasks N] [--rounds R] [--kinds]
 """
 
 import argparse
@@ -32,8 +43,22 @@ PLAY = """
 """
 
 
-def playbook(task, n):
-    body = "".join("    - %s\n" % task for _ in range(n))
+# One no-op task of each module on the helper path (after SETUP, which both plays of a kind run).
+KINDS = {
+    "cos_instance_info": "gce.cos.cos_instance_info: {zone: us-central1-a, name: absent-vm}",
+    "cos_instance": "gce.cos.cos_instance: {zone: us-central1-a, name: absent-vm, state: absent}",
+    "cos_container": "gce.cos.cos_container: {zone: us-central1-a, instance: bench-vm, name: web, state: absent}",
+    "cos_disk": "gce.cos.cos_disk: {zone: us-central1-a, name: absent-disk, state: absent}",
+    "cos_firewall": "gce.cos.cos_firewall: {name: absent-fw, state: absent}",
+    "cos_instance_template": "gce.cos.cos_instance_template: {name_prefix: absent-t, state: absent}",
+    "cos_instance_group": "gce.cos.cos_instance_group: {zone: us-central1-a, name: absent-g, state: absent}",
+    "cos_health_check": "gce.cos.cos_health_check: {name: absent-hc, state: absent}",
+}
+SETUP = "gce.cos.cos_instance: {zone: us-central1-a, name: bench-vm}"
+
+
+def playbook(task, n, setup=None):
+    body = "".join("    - %s\n" % t for t in ([setup] if setup else []) + [task] * n)
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
         handle.write(PLAY.format(tasks=body))
     return handle.name
@@ -53,10 +78,29 @@ def import_time(statement):
     return float(out.stdout.strip())
 
 
+def per_kind(args, env, helper_env, ping, ping_one):
+    """{module: ([seconds per additional task], [ratio to ping's])}: plays of N and of 1 task, minus."""
+    plays = {name: (playbook(task, args.tasks, SETUP), playbook(task, 1, SETUP)) for name, task in KINDS.items()}
+    kinds = {name: ([], []) for name in KINDS}
+    try:
+        for _ in range(args.rounds):
+            more_ping = (run_playbook(ping, env) - run_playbook(ping_one, env)) / (args.tasks - 1)
+            for name, (many, one) in plays.items():
+                more = (run_playbook(many, helper_env) - run_playbook(one, helper_env)) / (args.tasks - 1)
+                kinds[name][0].append(more)
+                kinds[name][1].append(more / more_ping)
+    finally:
+        for many, one in plays.values():
+            os.unlink(many)
+            os.unlink(one)
+    return kinds
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--kinds", action="store_true", help="also the per-task cost of every module")
     args = parser.parse_args()
 
     server = LocalGCE.start()
@@ -70,16 +114,25 @@ def main():
             GCP_ACCESS_TOKEN="bench",
             GCP_PROJECT="bench-project",
         )
-        module = playbook("gce.cos.cos_instance_info: {zone: us-central1-a, name: absent-vm}", args.tasks)
-        ping = playbook("ansible.builtin.ping:", args.tasks)
+        plain_env = dict(env, GCE_COS_API_HELPER="0")
+        helper_env = dict(env, GCE_COS_API_HELPER="1")
+        task = "gce.cos.cos_instance_info: {zone: us-central1-a, name: absent-vm}"
+        module, module_one = playbook(task, args.tasks), playbook(task, 1)
+        ping, ping_one = playbook("ansible.builtin.ping:", args.tasks), playbook("ansible.builtin.ping:", 1)
         run_playbook(ping, env)  # warm caches
-        pings, modules = [], []
+        pings, modules, helpers, ping_more, helper_more = [], [], [], [], []
         for _ in range(args.rounds):
-            pings.append(run_playbook(ping, env) / args.tasks)
-            modules.append(run_playbook(module, env) / args.tasks)
+            whole_ping = run_playbook(ping, env)
+            pings.append(whole_ping / args.tasks)
+            ping_more.append((whole_ping - run_playbook(ping_one, env)) / (args.tasks - 1))
+            modules.append(run_playbook(module, plain_env) / args.tasks)
+            whole_helper = run_playbook(module, helper_env)
+            helpers.append(whole_helper / args.tasks)
+            helper_more.append((whole_helper - run_playbook(module_one, helper_env)) / (args.tasks - 1))
         gets = [r for r in server.requests() if r["method"] == "GET"]
-        os.unlink(module)
-        os.unlink(ping)
+        kinds = per_kind(args, env, helper_env, ping, ping_one) if args.kinds else {}
+        for path in (module, module_one, ping, ping_one):
+            os.unlink(path)
     finally:
         server.stop()
 
@@ -92,11 +145,23 @@ def main():
         )
         for _ in range(3)
     )
-    ping_s, module_s = statistics.median(pings), statistics.median(modules)
+    ping_s, module_s, helper_s = statistics.median(pings), statistics.median(modules), statistics.median(helpers)
     print("per-task seconds (median of %d rounds x %d tasks)" % (args.rounds, args.tasks))
-    print("  ansible.builtin.ping            %.3f s  (baseline)" % ping_s)
-    print("  gce.cos.cos_instance_info (GET) %.3f s  = %.2fx ping" % (module_s, module_s / ping_s))
-    print("  API requests per task: %.1f" % (len(gets) / (args.rounds * args.tasks)))
+    print("  ansible.builtin.ping                          %.3f s  (baseline)" % ping_s)
+    print("  gce.cos.cos_instance_info (GET), plain path   %.3f s  = %.2fx ping" % (module_s, module_s / ping_s))
+    print("  gce.cos.cos_instance_info (GET), API helper   %.3f s  = %.2fx ping" % (helper_s, helper_s / ping_s))
+    more_ping, more_helper = statistics.median(ping_more), statistics.median(helper_more)
+    print("per additional task (N tasks minus 1 task, over N-1: without the helper's start-up)")
+    print("  ansible.builtin.ping                          %.3f s  (baseline)" % more_ping)
+    print("  gce.cos.cos_instance_info (GET), API helper   %.3f s  = %.2fx ping"
+          % (more_helper, more_helper / more_ping))
+    print("  API requests per task: %.1f" % (len(gets) / (args.rounds * (2 * args.tasks + 1))))
+    if kinds:
+        print("per additional task of each module, API helper (median of %d rounds, against ping's in each)"
+              % args.rounds)
+        for name, ratios in kinds.items():
+            print("  %-40s %.3f s  = %.2fx ping" % ("gce.cos." + name, statistics.median(ratios[0]),
+                                                    statistics.median(ratios[1])))
     print("import of compute_v1")
     print("  full package import             %.3f s  (baseline)" % full)
     print("  lazy import, instances only     %.3f s  = %.2fx full" % (lazy, lazy / full))

@@ -11,7 +11,7 @@ Needs no GCP account: localgce (python -m localgce serve) plays the Compute Engi
      attributes) as the API returns them;
   4. stop localgce (SIGTERM to the PID this script started).
 
-VM simulator hook (issue 7): when localgce boots real COS-like VMs, set cos_deploy_wait=true
+With the VM simulator: when localgce boots real COS-like VMs, set cos_deploy_wait=true
 (VM_SIMULATOR below) and show_http() curls the container through the forwarded port.
 """
 

@@ -74,6 +74,12 @@ def main(argv=None):
               flush=True)
     elif not args.no_vms:
         print(f"localgce: {reason}", flush=True)
+    from . import gcloud
+
+    project = args.project[0] if args.project else "my-project"
+    print("localgce: to look with gcloud (gcloud compute instances list, ...), paste:", flush=True)
+    for line in gcloud.shell_lines(app.base_url, project):
+        print("  " + line, flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

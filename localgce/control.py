@@ -6,12 +6,19 @@ DELETE /_localgce/requests                   clear it
 GET    /_localgce/guest-requests             metadata-server request log
 POST   /_localgce/reset                      back to the seeded state (also clears log and faults)
 GET|POST|DELETE /_localgce/faults            list / add / clear injected faults
+GET|POST|DELETE /_localgce/guest-faults      metadata-server faults for one VM: {"instance", "status",
+                                             "method"?, "path"? (regex below computeMetadata/v1/),
+                                             "count"? (-1: until cleared)}; GET shows each one's hits
 POST   /_localgce/secrets                    {"project", "secret", "data"} -> {"version", "name"}
 POST   /_localgce/snapshots                  {"project", "name", "diskSizeGb"?, "sourceDisk"?} -> snapshot
 PUT    /_localgce/guest-attributes           {"project", "zone", "instance", "namespace", "key", "value"}
                                              (value null deletes)
 POST   /_localgce/instance-status            {"project", "zone", "instance", "status"}: force a status
                                              (e.g. TERMINATED to simulate a crash)
+POST   /_localgce/instance-health        {"project", "zone", "instance", "health": STATE|null}: a managed
+                                             instance's detailedHealthState (HEALTHY, UNHEALTHY, TIMEOUT,
+                                             UNKNOWN, DRAINING); it overrides real probes (VM mode) until
+                                             cleared with null or the instance is recreated
 POST   /_localgce/serial                     {"project", "zone", "instance", "text"}: append serial output
 POST   /_localgce/config                     {"operation_delay": S, "require_auth": bool, "wait_timeout": S}
 GET    /_localgce/health                     {"ok": true}
@@ -25,13 +32,12 @@ from __future__ import annotations
 import json
 
 from . import errors, guest_metadata, secrets
-from .resources import instances
+from .resources import instance_group_managers, instances
 from .resources.snapshots import make_snapshot
+from .responses import json_response
 
 
 def _resp(status, obj):
-    from .server import json_response
-
     return json_response(status, obj)
 
 
@@ -81,6 +87,15 @@ def _route(app, method, route, query, data):
         if method == "DELETE":
             app.faults.clear()
             return _resp(200, {})
+    if route == "guest-faults":
+        if method == "GET":
+            with app.guest_faults.lock:
+                return _resp(200, [dict(f) for f in app.guest_faults.items])
+        if method == "POST":
+            return _resp(200, app.guest_faults.add(data))
+        if method == "DELETE":
+            app.guest_faults.clear()
+            return _resp(200, {})
     if route == "secrets" and method == "POST":
         _need(data, "project", "secret", "data")
         version = secrets.add_version(store, data["project"], data["secret"], data["data"])
@@ -107,6 +122,15 @@ def _route(app, method, route, query, data):
             inst["status"] = data["status"]
             store.changed()
             return _resp(200, inst)
+    if route == "instance-health" and method == "POST":
+        _need(data, "project", "zone", "instance", "health")
+        if data["health"] is not None and data["health"] not in instance_group_managers.HEALTH_STATES:
+            raise ValueError("health must be one of %s, or null to clear it"
+                             % ", ".join(instance_group_managers.HEALTH_STATES))
+        with store.lock:
+            instance_group_managers.set_health(store, data["project"], data["zone"], data["instance"],
+                                               data["health"])
+        return _resp(200, {})
     if route == "serial" and method == "POST":
         _need(data, "project", "zone", "instance", "text")
         with store.lock:

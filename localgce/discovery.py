@@ -37,6 +37,13 @@ STANDARD_QUERY = {
     "$callback",
 }
 
+# Query parameters the live API takes that the shipped document lacks: every paged list
+# method takes returnPartialSuccess (gcloud's generated client sends it on each of them).
+PAGED_LIST_QUERY = {"returnPartialSuccess": {"type": "boolean", "location": "query"}}
+# How Google's front end reads a boolean in a query string (gcloud sends "True").
+QUERY_BOOLEANS = {"true": True, "True": True, "TRUE": True, "1": True,
+                  "false": False, "False": False, "FALSE": False, "0": False}
+
 _INT_RE = re.compile(r"-?[0-9]+")
 _UINT_RE = re.compile(r"[0-9]+")
 _INT_RANGES = {
@@ -73,6 +80,8 @@ class Method:
         self.path = raw.get("flatPath") or raw["path"]
         self.segments = self.path.split("/")
         self.params = raw.get("parameters", {})
+        if "pageToken" in self.params:
+            self.params = {**PAGED_LIST_QUERY, **self.params}
         self.request_ref = (raw.get("request") or {}).get("$ref")
         self.response_ref = (raw.get("response") or {}).get("$ref")
 
@@ -278,8 +287,8 @@ class Discovery:
             except (TypeError, ValueError):
                 raise bad("TYPE_DOUBLE") from None
         if typ == "boolean":
-            if from_query and isinstance(value, str) and value in ("true", "false"):
-                return value == "true"
+            if from_query and isinstance(value, str) and value in QUERY_BOOLEANS:
+                return QUERY_BOOLEANS[value]
             if not isinstance(value, bool):
                 raise bad("TYPE_BOOL")
             return value

@@ -19,11 +19,12 @@ import hashlib
 import ipaddress
 import json
 import re
-import secrets
+import threading
 import time
 
 from . import util
 from .resources.instances import guest_attributes, inst_path
+from .responses import Response
 
 PREFIX = "/_localgce/guest/"
 DEFAULT_WAIT = 300.0
@@ -33,15 +34,6 @@ _GA_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 class Raw(dict):
     """A directory whose keys are user data (metadata keys): not camelCased in JSON."""
-
-
-class Response:
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status, body, headers):
-        self.status = status
-        self.body = body
-        self.headers = headers
 
 
 def _camel(name):
@@ -197,12 +189,67 @@ def _answer(status, body, ctype="application/text", etag=None):
     return Response(status, body, headers)
 
 
+class GuestFaults:
+    """Injected metadata-server faults (control API /_localgce/guest-faults): each answers the
+    requests of one instance whose method and path (below computeMetadata/v1/) match with
+    ``status``, ``count`` times (-1: until cleared)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items = []
+
+    def add(self, spec):
+        spec = dict(spec)
+        if "instance" not in spec or "status" not in spec:
+            raise ValueError("a guest fault needs instance and status")
+        spec["status"] = int(spec["status"])
+        spec.setdefault("method", None)
+        spec.setdefault("path", ".*")
+        spec["count"] = int(spec.get("count", -1))
+        spec["hits"] = 0
+        re.compile(spec["path"])
+        with self.lock:
+            self.items.append(spec)
+        return spec
+
+    def take(self, instance, method, sub_path):
+        with self.lock:
+            for f in self.items:
+                if f["instance"] != instance or (f["method"] and f["method"].upper() != method):
+                    continue
+                if not re.search(f["path"], sub_path):
+                    continue
+                f["hits"] += 1
+                if f["count"] > 0:
+                    f["count"] -= 1
+                    if f["count"] == 0:
+                        self.items.remove(f)
+                return f
+        return None
+
+    def clear(self):
+        with self.lock:
+            self.items.clear()
+
+
 def handle(app, method, path, query, headers, body):
-    resp = _handle(app, method, path, query, headers, body)
+    fault = _injected_fault(app, method, path)
+    if fault:
+        resp = _answer(fault["status"], "Injected fault\n", "text/html")
+    else:
+        resp = _handle(app, method, path, query, headers, body)
     with app.log_lock:
         app.guest_log.append({"method": method, "path": path, "query": {k: v[-1] for k, v in query.items()},
                               "status": resp.status, "time": time.time()})
     return resp
+
+
+def _injected_fault(app, method, path):
+    faults = getattr(app, "guest_faults", None)
+    parts = path[len(PREFIX):].split("/", 5)
+    if faults is None or len(parts) < 5:
+        return None
+    return faults.take(parts[2], method, parts[5] if len(parts) > 5 else "")
 
 
 def _handle(app, method, path, query, headers, body):
@@ -294,7 +341,8 @@ def _token(app, store, project, zone, inst, account, what, query):
         from .token import fake_id_token
 
         return _answer(200, fake_id_token(sa["email"], aud), "text/html")
-    tok = {"access_token": "ya29.localgce-" + secrets.token_urlsafe(24), "expires_in": 3599, "token_type": "Bearer"}
+    # Issued for the instance's scopes, as GCE does; /tokeninfo tells them back.
+    tok = app.issued_tokens.issue(sa["email"], sa.get("scopes", []))
     return _answer(200, json.dumps(tok), "application/json")
 
 

@@ -10,6 +10,7 @@ import base64
 import re
 
 from . import errors
+from .responses import json_response
 
 _ACCESS = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/]+)/versions/([^/:]+):access$")
 _SECRET = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/:]+)$")
@@ -55,8 +56,6 @@ def add_version(store, project, secret, data):
 
 
 def _json(status, obj):
-    from .server import json_response
-
     return json_response(status, obj)
 
 

@@ -3,6 +3,7 @@
 URL space on one port (docs/internals.md):
   /compute/v1/...                                    Compute API
   /token                                             OAuth2 token endpoint
+  /tokeninfo                                         what a token was issued for (scopes, account)
   /v1/projects/P/secrets/S/versions/V:access         Secret Manager (minimal)
   /_localgce/guest/PROJECT/ZONE/INSTANCE/computeMetadata/v1/...   guest metadata server
   /_localgce/...                                     control API
@@ -21,33 +22,16 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import backend as backend_mod
-from . import catalog, control, discovery, errors, guest_metadata, resources, secrets, token
+from . import batch, catalog, control, discovery, errors, guest_metadata, resources, secrets, token, util
+from .context import Ctx
 from .operations import Operations
+from .responses import error_response, json_response
 from .store import Store
 
-# POSTs that change nothing: operation waits, permission checks, token exchanges.
+# POSTs that change nothing: operation waits, permission checks, token exchanges and lookups.
 LOG_LIMIT = 50000
-NON_MUTATING_POST = re.compile(r"(/operations/[^/]+/wait|/testIamPermissions|^/token)$")
-
-
-class Response:
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status, body=b"", headers=None):
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
-def json_response(status, obj, headers=None):
-    h = {"Content-Type": "application/json; charset=UTF-8"}
-    if headers:
-        h.update(headers)
-    return Response(status, json.dumps(obj, separators=(",", ":")).encode(), h)
-
-
-def error_response(exc):
-    return json_response(exc.status, exc.body(), exc.headers)
+NON_MUTATING_POST = re.compile(
+    r"(/operations/[^/]+/wait|/testIamPermissions|/listManagedInstances|/listErrors|^/token|^/tokeninfo)$")
 
 
 class Faults:
@@ -91,43 +75,6 @@ class Faults:
             self.items.clear()
 
 
-class Ctx:
-    """What a resource handler gets: the parsed, validated request plus the app."""
-
-    __slots__ = ("app", "body", "http_method", "method", "params", "path", "project", "query")
-
-    def __init__(self, app, http_method, path, method, params, query, body):
-        self.app = app
-        self.http_method = http_method
-        self.path = path
-        self.method = method
-        self.params = params
-        self.query = query
-        self.body = body
-        self.project = params.get("project")
-
-    @property
-    def store(self):
-        return self.app.store
-
-    @property
-    def backend(self):
-        return self.app.backend
-
-    def op(self, op_type, target_path, *, scope, target_id=None, **callbacks):
-        fault = self.app.faults.take(self.http_method, self.path, "op")
-        return self.app.ops.submit(
-            project=self.project,
-            scope=scope,
-            op_type=op_type,
-            target_path=target_path,
-            target_id=target_id,
-            request_id=self.query.get("requestId"),
-            fault=fault,
-            **callbacks,
-        )
-
-
 class App:
     def __init__(self, *, projects=(), operation_delay=0.0, state_file=None, require_auth=False,
                  backend=None, wait_timeout=120.0):
@@ -141,13 +88,19 @@ class App:
         self.require_auth = require_auth
         self.wait_timeout = wait_timeout
         self.faults = Faults()
+        self.guest_faults = guest_metadata.GuestFaults()
         self.log_lock = threading.Lock()
+        # Bumped when the log is cleared: a request that arrived before (a long-held operation
+        # wait, say) is not logged after, so a test's log holds only its own requests.
+        self.log_epoch = 0
         # Bounded, so a long demo cannot grow them without limit.
         self.log = collections.deque(maxlen=LOG_LIMIT)
         self.guest_log = collections.deque(maxlen=LOG_LIMIT)
+        self.issued_tokens = token.IssuedTokens()
         self.stopping = False
         self.base_url = None  # set by the HTTP server
         self.vms = None  # localgce.vm.service.VmService when instances boot real VMs
+        self.health_prober = None  # health_probes.Prober, started by the first autohealed group (VM mode)
         self.vms_reason = "VMs disabled (API only)"  # why not, for GET /_localgce/vms
         self._closed = threading.Event()
         # Load the discovery document (~0.1 s) in the background, so start-up stays fast
@@ -178,12 +131,14 @@ class App:
         self.ops.clear()
         self.store.reset()
         self.faults.clear()
+        self.guest_faults.clear()
         self.clear_requests()
 
     def clear_requests(self):
         with self.log_lock:
             self.log.clear()
             self.guest_log.clear()
+            self.log_epoch += 1
 
     def requests(self, mutating_only=False):
         with self.log_lock:
@@ -195,6 +150,8 @@ class App:
     def close(self):
         self._closed.set()
         self.stopping = True
+        if self.health_prober is not None:
+            self.health_prober.close()
         with self.store.lock:
             self.store.cond.notify_all()
         self.ops.drain()
@@ -212,15 +169,18 @@ class App:
             return guest_metadata.handle(self, method, path, query, headers, body)
         if path.startswith("/_localgce/"):
             return control.handle(self, method, path, query, body)
+        if path == batch.PATH:
+            return batch.handle(self, method, headers, body)
         auth = _bearer(headers)
+        epoch = self.log_epoch
         try:
             resp, method_id = self._api(method, path, query, headers, body, auth)
         except errors.ApiError as exc:
             resp, method_id = error_response(exc), None
-        self._record(method, path, query, resp.status, auth, method_id, body)
+        self._record(method, path, query, resp.status, auth, method_id, body, epoch)
         return resp
 
-    def _record(self, method, path, query, status, auth, method_id, body):
+    def _record(self, method, path, query, status, auth, method_id, body, epoch):
         entry = {
             "method": method,
             "path": path,
@@ -237,7 +197,8 @@ class App:
             except ValueError:
                 entry["body"] = None
         with self.log_lock:
-            self.log.append(entry)
+            if epoch == self.log_epoch:
+                self.log.append(entry)
 
     def _api(self, method, path, query, headers, body, auth):
         fault = self.faults.take(method, path, "status")
@@ -250,6 +211,8 @@ class App:
             raise exc
         if path == "/token":
             return token.handle(self, method, headers, body), None
+        if path == "/tokeninfo":
+            return token.tokeninfo(self, method, query, body), None
         if (auth is not None and auth.startswith("expired")) or (auth is None and self.require_auth):
             if path.startswith("/v1/"):
                 exc = errors.unauthenticated()
@@ -259,9 +222,17 @@ class App:
             return secrets.handle(self, method, path, auth), None
         if not path.startswith(discovery.SERVICE_PREFIX):
             raise errors.ApiError(404, "notFound", f"Not Found: {path}")
-        return self._compute(method, path, query, body)
+        return self._compute(method, path, query, body, headers)
 
-    def _compute(self, method, path, query, body):
+    def own_prefixes(self, headers):
+        """The Compute API base URLs of this server, as a client may have built them."""
+        out = [self.base_url + discovery.SERVICE_PREFIX] if self.base_url else []
+        host = headers.get("Host") or headers.get("host")
+        if host:
+            out += [f"http://{host}{discovery.SERVICE_PREFIX}", f"https://{host}{discovery.SERVICE_PREFIX}"]
+        return out
+
+    def _compute(self, method, path, query, body, headers):
         disc = self.discovery
         rel = path[len(discovery.SERVICE_PREFIX):]
         hit = disc.match(method, rel)
@@ -270,6 +241,9 @@ class App:
         m, params = hit
         params = {k: urllib.parse.unquote(v) for k, v in params.items()}
         disc.check_path_params(m, params)
+        own = self.own_prefixes(headers) if query or body else ()
+        if own and query and any(p in v for p in own for vs in query.values() for v in vs):
+            query = {k: [util.canonical_links(v, own) for v in vs] for k, vs in query.items()}
         q = disc.coerce_query(m, query)
         if "requestId" in q:
             _check_request_id(q["requestId"])
@@ -279,6 +253,8 @@ class App:
                 parsed_body = json.loads(body) if body else {}
             except ValueError as exc:
                 raise errors.json_payload(f"Invalid JSON payload received. {exc}", "") from None
+            if body and any(p.encode() in body for p in own):
+                parsed_body = util.canonical_links(parsed_body, own)
             disc.check_body(m, parsed_body)
         handler = resources.HANDLERS.get(m.id)
         if handler is None:

@@ -1,5 +1,7 @@
 """OAuth2 token endpoint (``/token``), so a service-account key whose ``token_uri`` points
-here works with the real google-auth JWT flow, and refresh tokens work too.
+here works with the real google-auth JWT flow, and refresh tokens work too; and
+``/tokeninfo?access_token=T`` (as oauth2.googleapis.com/tokeninfo), which tells the scopes and
+account a token was issued for (the metadata server's tokens carry the instance's scopes).
 
 The JWT assertion is parsed (not signature-checked). Access tokens are opaque; any bearer
 token is accepted by the API except those starting with ``expired`` (401), which lets
@@ -9,10 +11,14 @@ clients test their handling of expired credentials.
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import secrets
+import threading
 import time
 import urllib.parse
+
+from .responses import json_response
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -34,9 +40,43 @@ def fake_id_token(email, audience):
                      _b64url(b"localgce-signature")])
 
 
-def _json(status, obj):
-    from .server import json_response
+class IssuedTokens:
+    """Access tokens this server issued, with their account and scopes (bounded: oldest dropped)."""
 
+    LIMIT = 10000
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.tokens = collections.OrderedDict()
+
+    def issue(self, email, scopes, lifetime=3599):
+        token = "ya29.localgce-" + secrets.token_urlsafe(24)
+        with self.lock:
+            self.tokens[token] = {"email": email, "scopes": list(scopes), "exp": int(time.time()) + lifetime}
+            while len(self.tokens) > self.LIMIT:
+                self.tokens.popitem(last=False)
+        return {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
+
+    def get(self, token):
+        with self.lock:
+            return self.tokens.get(token)
+
+
+def tokeninfo(app, method, query, body):
+    """GET or POST /tokeninfo?access_token=T: Google's answer for a token; 400 for any other."""
+    if method == "POST" and body:
+        query = {**query, **urllib.parse.parse_qs(body.decode(), keep_blank_values=True)}
+    token = (query.get("access_token") or [""])[-1]
+    info = app.issued_tokens.get(token) if token else None
+    if info is None:
+        return _json(400, {"error": "invalid_token", "error_description": "Invalid Value"})
+    remaining = max(0, info["exp"] - int(time.time()))
+    return _json(200, {"azp": info["email"], "aud": info["email"], "scope": " ".join(info["scopes"]),
+                       "exp": str(info["exp"]), "expires_in": str(remaining), "email": info["email"],
+                       "email_verified": "true", "access_type": "online"})
+
+
+def _json(status, obj):
     return json_response(status, obj)
 
 

@@ -38,7 +38,26 @@ def new_id():
 
 
 def fingerprint():
-    return base64.b64encode(os.urandom(8)).decode()
+    """A new fingerprint, in the URL-safe base64 form the real API hands out (e.g. 'Z713-OPoCSY=')."""
+    return base64.urlsafe_b64encode(os.urandom(8)).decode()
+
+
+def _fingerprint_bytes(value):
+    # The field is bytes on the wire: Google's front end decodes either base64 alphabet, with or
+    # without padding.
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.replace("+", "-").replace("/", "_").rstrip("=")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except ValueError:
+        return None
+
+
+def same_fingerprint(sent, current):
+    """Whether a fingerprint sent back by a client names the current one (either base64 form)."""
+    got = _fingerprint_bytes(sent)
+    return got is not None and got == _fingerprint_bytes(current)
 
 
 def op_name():
@@ -57,6 +76,22 @@ def strip_url(value):
     for p in _URL_PREFIXES:
         if value.startswith(p):
             return value[len(p):]
+    return value
+
+
+def canonical_links(value, own_prefixes, _key=None):
+    """``value`` (a request body or query value) with URLs on localgce's own endpoint (what gcloud
+    builds from an endpoint override) turned into the canonical form, as the real API takes full
+    URLs on its own host. Metadata values are user data and stay as sent."""
+    if isinstance(value, str):
+        for p in own_prefixes:
+            if value.startswith(p):
+                return LINK_PREFIX + value[len(p):]
+        return value
+    if isinstance(value, dict):
+        return {k: (v if k == "metadata" else canonical_links(v, own_prefixes, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [canonical_links(v, own_prefixes) for v in value]
     return value
 
 
@@ -106,3 +141,16 @@ def check_labels(field, labels):
         if not isinstance(v, str) or not LABEL_VALUE_RE.fullmatch(v) or v != v.lower():
             raise errors.invalid_field(f"{field}.{k}", v, "Label values may contain only lowercase letters, "
                                        "digits, '_' and '-' (max 63).")
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch, the API's PATCH semantics: objects merge, null deletes."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out

@@ -38,9 +38,8 @@ def load():
 
 
 # -- list helpers ----------------------------------------------------------------------------
-_TERM = re.compile(
-    r"""\(?\s*([A-Za-z_][\w.]*)\s*(=|!=|:|\beq\b|\bne\b)\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^\s()]+)\s*\)?""",
-)
+_TERM = r"""([A-Za-z_][\w.-]*)\s*(=|!=|:|\beq\b|\bne\b)\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^\s()]+)"""
+_TOKEN = re.compile(r"\s*(?:(\()|(\))|\b(AND|OR)\b|" + _TERM + r")")
 
 
 def _field(res, dotted):
@@ -72,17 +71,74 @@ def _matches(res, field, op, raw):
     return hit if op == "=" else not hit
 
 
+def _tokens(expr):
+    out, pos, text = [], 0, expr.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise errors.invalid(f"Invalid list filter expression '{expr}'.")
+        lpar, rpar, word, field, op, value = m.groups()
+        out.append("(" if lpar else ")" if rpar else word if word else (field, op, value))
+        pos = m.end()
+    return out
+
+
+def _parse_filter(expr):
+    """A predicate for the list filter syntax: ``field OP value`` terms (OP one of =, !=, :, eq, ne;
+    ``labels.k = v``, ``labels.k:*``, ``name = web-*``), grouped with parentheses, joined by AND
+    (also implied by a space) or OR."""
+    toks = _tokens(expr)
+    pos = 0
+
+    def bad():
+        return errors.invalid(f"Invalid list filter expression '{expr}'.")
+
+    def primary():
+        nonlocal pos
+        if pos >= len(toks):
+            raise bad()
+        tok = toks[pos]
+        pos += 1
+        if tok == "(":
+            pred = disjunction()
+            if pos >= len(toks) or toks[pos] != ")":
+                raise bad()
+            pos += 1
+            return pred
+        if isinstance(tok, tuple):
+            field, op, value = tok
+            return lambda r: _matches(r, field, op, value)
+        raise bad()
+
+    def conjunction():
+        nonlocal pos
+        preds = [primary()]
+        while pos < len(toks) and toks[pos] not in (")", "OR"):
+            if toks[pos] == "AND":
+                pos += 1
+            preds.append(primary())
+        return lambda r: all(p(r) for p in preds)
+
+    def disjunction():
+        nonlocal pos
+        preds = [conjunction()]
+        while pos < len(toks) and toks[pos] == "OR":
+            pos += 1
+            preds.append(conjunction())
+        return lambda r: any(p(r) for p in preds)
+
+    pred = disjunction()
+    if pos != len(toks):
+        raise bad()
+    return pred
+
+
 def apply_filter(items, expr):
-    """The subset of the list filter syntax modules use: ``a = b``, ``a != b``, ``a eq re``,
-    ``a ne re``, ``labels.k = v``, terms joined by spaces or AND (all must hold)."""
-    if not expr:
+    """The items a list filter keeps (see ``_parse_filter``); a malformed filter is a 400."""
+    if not expr or not expr.strip():
         return items
-    text = re.sub(r"\bAND\b", " ", expr)
-    terms = _TERM.findall(text)
-    leftover = _TERM.sub("", text).strip()
-    if not terms or leftover:
-        raise errors.invalid(f"Invalid list filter expression '{expr}'.")
-    return [r for r in items if all(_matches(r, f, op, v) for f, op, v in terms)]
+    pred = _parse_filter(expr)
+    return [r for r in items if pred(r)]
 
 
 def _token(offset):
@@ -131,18 +187,32 @@ def list_response(ctx, kind, items, self_path, *, sort=True):
 
 
 def aggregated_response(ctx, kind, key, scopes, self_path):
-    """``scopes`` is [(scope, [items])]; every known scope appears, empty ones with a warning."""
+    """``scopes`` is [(scope, [items])]. Items are filtered, ordered by scope then name, and paged
+    across scopes as the real API does (``maxResults``, at most 500, and ``pageToken``); every
+    known scope appears on each page, those without items on it with a warning."""
     from .. import util
 
+    ordered = sorted(scopes, key=lambda s: s[0])
+    flat = []
+    for scope, items in ordered:
+        kept = apply_filter(sorted(items, key=lambda r: r.get("name", "")), ctx.query.get("filter"))
+        flat.extend((scope, item) for item in kept)
+    start = _offset(ctx.query.get("pageToken"))
+    size = min(int(ctx.query.get("maxResults") or 500), 500)
+    on_page = {}
+    for scope, item in flat[start:start + size]:
+        on_page.setdefault(scope, []).append(item)
     out_items = {}
-    for scope, items in sorted(scopes, key=lambda s: s[0]):
-        items = apply_filter(sorted(items, key=lambda r: r.get("name", "")), ctx.query.get("filter"))
-        if items:
-            out_items[scope] = {key: items}
+    for scope, _items in ordered:
+        if scope in on_page:
+            out_items[scope] = {key: on_page[scope]}
         else:
             out_items[scope] = {"warning": {
                 "code": "NO_RESULTS_ON_PAGE",
                 "message": f"There are no results for scope '{scope}' on this page.",
                 "data": [{"key": "scope", "value": scope}],
             }}
-    return {"kind": kind, "id": self_path, "items": out_items, "selfLink": util.link(self_path)}
+    out = {"kind": kind, "id": self_path, "items": out_items, "selfLink": util.link(self_path)}
+    if start + size < len(flat):
+        out["nextPageToken"] = _token(start + size)
+    return out

@@ -176,7 +176,7 @@ def resize(ctx):
 
 
 def check_label_fingerprint(res, body):
-    if body.get("labelFingerprint") != res.get("labelFingerprint"):
+    if not util.same_fingerprint(body.get("labelFingerprint"), res.get("labelFingerprint")):
         raise errors.condition_not_met("Labels fingerprint either invalid or resource labels have changed")
 
 

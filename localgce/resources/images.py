@@ -35,9 +35,14 @@ def check_usable(image, warnings=None):
 
 
 def resolve(store, path):
-    """An image from 'projects/P/global/images/NAME' or '.../images/family/F'; raises 404."""
+    """An image from 'projects/P/global/images/NAME', '.../images/family/F' or a zonal family view
+    'projects/P/zones/Z/imageFamilyViews/F'; raises 404."""
     parts = path.split("/")
     if len(parts) == 6 and parts[4] == "family":
+        img = from_family(store, parts[1], parts[5])
+    elif len(parts) == 6 and parts[2] == "zones" and parts[4] == "imageFamilyViews":
+        # gcloud's --image-family on a public project: 'projects/P/zones/-/imageFamilyViews/F'
+        # ('-' is the instance's zone).
         img = from_family(store, parts[1], parts[5])
     elif len(parts) == 5 and parts[2:4] == ["global", "images"]:
         img = store.get(path)
@@ -66,3 +71,13 @@ def get_from_family(ctx):
 def list_(ctx):
     coll = f"projects/{ctx.project}/global/images"
     return list_response(ctx, "compute#imageList", ctx.store.list(coll), coll)
+
+
+@handles("compute.imageFamilyViews.get")
+def get_family_view(ctx):
+    """The image a family resolves to in one zone (gcloud's --image-family on a public project)."""
+    family = ctx.params["family"]
+    img = from_family(ctx.store, ctx.project, family)
+    if img is None:
+        raise errors.not_found(f"projects/{ctx.project}/zones/{ctx.params['zone']}/imageFamilyViews/{family}")
+    return {"image": img}

@@ -1,16 +1,20 @@
-"""instanceTemplates (global): insert, get, list, delete; instances.insert honours
-``?sourceInstanceTemplate=`` (see instances.py)."""
+"""instanceTemplates (global: insert, get, list, aggregatedList, delete) and regionInstanceTemplates
+(insert, get, list, delete); instances.insert honours ``?sourceInstanceTemplate=`` (see instances.py)."""
 
 from __future__ import annotations
 
 import copy
 
 from .. import catalog, errors, util
-from . import handles, images, list_response
+from . import aggregated_response, handles, images, list_response
 
 
-def _path(project, name):
-    return f"projects/{project}/global/instanceTemplates/{name}"
+def _scope(ctx):
+    return f"regions/{ctx.params['region']}" if "region" in ctx.params else "global"
+
+
+def _path(ctx, name):
+    return f"projects/{ctx.project}/{_scope(ctx)}/instanceTemplates/{name}"
 
 
 def _check_properties(store, project, props):
@@ -41,10 +45,10 @@ def _check_properties(store, project, props):
                 raise errors.not_found(npath)
 
 
-@handles("compute.instanceTemplates.insert")
+@handles("compute.instanceTemplates.insert", "compute.regionInstanceTemplates.insert")
 def insert(ctx):
     body = ctx.body
-    path = _path(ctx.project, body["name"])
+    path = _path(ctx, body["name"])
     if ctx.store.get(path) is not None:
         raise errors.already_exists(path)
     props = copy.deepcopy(body.get("properties") or {})
@@ -60,25 +64,44 @@ def insert(ctx):
     }
     if body.get("description"):
         tmpl["description"] = body["description"]
-    return ctx.op("insert", path, scope="global", target_id=tmpl["id"], immediate=lambda: ctx.store.put(path, tmpl))
+    if "region" in ctx.params:
+        tmpl["region"] = util.link(f"projects/{ctx.project}/regions/{ctx.params['region']}")
+    return ctx.op("insert", path, scope=_scope(ctx), target_id=tmpl["id"], immediate=lambda: ctx.store.put(path, tmpl))
 
 
-@handles("compute.instanceTemplates.get")
+@handles("compute.instanceTemplates.get", "compute.regionInstanceTemplates.get")
 def get(ctx):
-    return ctx.store.must(_path(ctx.project, ctx.params["instanceTemplate"]))
+    return ctx.store.must(_path(ctx, ctx.params["instanceTemplate"]))
 
 
-@handles("compute.instanceTemplates.list")
+@handles("compute.instanceTemplates.list", "compute.regionInstanceTemplates.list")
 def list_(ctx):
-    coll = f"projects/{ctx.project}/global/instanceTemplates"
+    coll = f"projects/{ctx.project}/{_scope(ctx)}/instanceTemplates"
     return list_response(ctx, "compute#instanceTemplateList", ctx.store.list(coll), coll)
 
 
-@handles("compute.instanceTemplates.delete")
+@handles("compute.instanceTemplates.aggregatedList")
+def aggregated(ctx):
+    """Global templates under 'global', and a scope per region."""
+    found = dict(ctx.store.colls_matching(ctx.project, "instanceTemplates"))
+    scopes = [("global", found.get("global", []))] + [(f"regions/{r}", found.get(f"regions/{r}", []))
+                                                      for r in catalog.REGIONS]
+    return aggregated_response(ctx, "compute#instanceTemplateAggregatedList", "instanceTemplates", scopes,
+                               f"projects/{ctx.project}/aggregated/instanceTemplates")
+
+
+@handles("compute.instanceTemplates.delete", "compute.regionInstanceTemplates.delete")
 def delete(ctx):
-    path = _path(ctx.project, ctx.params["instanceTemplate"])
+    path = _path(ctx, ctx.params["instanceTemplate"])
     tmpl = ctx.store.must(path)
-    return ctx.op("delete", path, scope="global", target_id=tmpl["id"], done=lambda: ctx.store.delete(path))
+    from .instance_group_managers import template_users
+
+    used = template_users(ctx.store, ctx.project, tmpl["selfLink"])
+    if used:
+        raise errors.ApiError(400, "resourceInUseByAnotherResource",
+                              f"The instance_template resource '{path}' is already being used by "
+                              f"'{util.strip_url(used[0])}'")
+    return ctx.op("delete", path, scope=_scope(ctx), target_id=tmpl["id"], done=lambda: ctx.store.delete(path))
 
 
 def instance_body(store, project, zone, template_ref, body):

@@ -500,7 +500,7 @@ def set_metadata(ctx):
     path = _path(ctx)
     inst = ctx.store.must(path)
     body = ctx.body
-    if body.get("fingerprint") != inst["metadata"].get("fingerprint"):
+    if not util.same_fingerprint(body.get("fingerprint"), inst["metadata"].get("fingerprint")):
         raise errors.condition_not_met("Supplied fingerprint does not match current metadata fingerprint.")
     items = check_metadata(body.get("items") or [], "metadata")
 
@@ -533,7 +533,7 @@ def set_labels(ctx):
 def set_tags(ctx):
     path = _path(ctx)
     inst = ctx.store.must(path)
-    if ctx.body.get("fingerprint") != inst["tags"].get("fingerprint"):
+    if not util.same_fingerprint(ctx.body.get("fingerprint"), inst["tags"].get("fingerprint")):
         raise errors.condition_not_met("Supplied fingerprint does not match current tags fingerprint.")
     items = list(ctx.body.get("items") or [])
 
@@ -742,7 +742,7 @@ def update(ctx):
     path = _path(ctx)
     inst = ctx.store.must(path)
     body = ctx.body
-    if body.get("fingerprint") != inst.get("fingerprint"):
+    if not util.same_fingerprint(body.get("fingerprint"), inst.get("fingerprint")):
         raise errors.condition_not_met("Supplied fingerprint does not match current instance fingerprint.")
     if body.get("name") not in (None, inst["name"]):
         raise errors.invalid_field("resource.name", body["name"], "The name of an instance cannot be changed.")

@@ -19,7 +19,7 @@ def set_common(ctx):
         proj = store.ensure_project(ctx.project)
         body = ctx.body
         current = proj["commonInstanceMetadata"]
-        if body.get("fingerprint") and body["fingerprint"] != current.get("fingerprint"):
+        if body.get("fingerprint") and not util.same_fingerprint(body["fingerprint"], current.get("fingerprint")):
             raise errors.condition_not_met("Supplied fingerprint does not match current metadata fingerprint.")
         items = check_metadata(body.get("items") or [], "commonInstanceMetadata")
 

@@ -20,7 +20,8 @@ import queue
 import threading
 import traceback
 
-from .machine import VirtualMachine, VMError, create_disk
+from .machine import METADATA_PEER, VirtualMachine, VMError, create_disk
+from .relay import NetNS
 
 
 def _where(instance):
@@ -33,13 +34,17 @@ def _metadata(instance):
 
 
 class _Worker:
-    def __init__(self, vm):
+    def __init__(self, vm, after=()):
         self.vm = vm
+        # Workers of a deleted instance of the same name: its VM (state dir, machine name) must
+        # be gone before this one boots, as when a group recreates a member under its name.
+        self.after = list(after)
         self.queue = queue.Queue()
         self.pending = 0
         self.lock = threading.Lock()
         self.error = ""
         self.host_ports = {}  # vm port -> host port of the last boot
+        self.key = None  # the instance's selfLink
         self.thread = threading.Thread(target=self._loop, daemon=True, name="gce-cos-vm")
         self.thread.start()
 
@@ -53,6 +58,9 @@ class _Worker:
             return self.pending == 0
 
     def _loop(self):
+        for prior in self.after:
+            prior.thread.join()
+        self.after = []
         while True:
             fn = self.queue.get()
             if fn is None:
@@ -95,20 +103,27 @@ class SimulatorBackend:
             if w is None and create:
                 project, zone, name = _where(instance)
                 vm = VirtualMachine(os.path.join(self.state_root, "instances", project, zone, name), self.rootfs)
-                w = self.workers[key] = _Worker(vm)
+                prior = [r for r in self.retired if r.key == key and r.thread.is_alive()]
+                w = self.workers[key] = _Worker(vm, after=prior)
+                w.key = key
             return w
 
-    def _disks(self, instance):
+    def _disk_paths(self, instance, auto_delete_only=False):
+        """[(device name, image file)] of the non-boot disks (the boot disk is the COS image itself)."""
         project, zone, _ = _where(instance)
         out = []
         for ad in instance.get("disks", []):
-            if ad.get("boot"):
-                continue  # the boot disk is the COS image itself
+            if ad.get("boot") or (auto_delete_only and not ad.get("autoDelete")):
+                continue
             disk_name = (ad.get("source") or ad["deviceName"]).rsplit("/", 1)[-1]
-            path = os.path.join(self.state_root, "disks", project, zone, disk_name + ".img")
-            create_disk(path, int(ad.get("diskSizeGb") or 10))
-            out.append((ad["deviceName"], path))
+            out.append((ad["deviceName"], os.path.join(self.state_root, "disks", project, zone, disk_name + ".img")))
         return out
+
+    def _disks(self, instance):
+        """[(device name, image file, size GB)] of the non-boot disks."""
+        sizes = [int(ad.get("diskSizeGb") or 10) for ad in instance.get("disks", []) if not ad.get("boot")]
+        return [(device, path, size)
+                for (device, path), size in zip(self._disk_paths(instance), sizes, strict=True)]
 
     # ----- the hook
     def boot(self, instance):
@@ -123,14 +138,18 @@ class SimulatorBackend:
         base = self.base_url
         args = dict(
             instance_id=str(instance["id"]), name=name, user_data=_metadata(instance).get("user-data", ""),
-            disks=self._disks(instance),
             metadata_url="%s/_localgce/guest/%s/%s/%s" % (base, project, zone, name) if base else None,
             secret_url=base, host_ports=self.host_ports,
         )
+        disks = self._disks(instance)
         w = self._worker(instance)
         w.error = ""
 
         def run():
+            # In the worker: a deleted instance of the same name deletes its disks' files first.
+            for _device, path, size in disks:
+                create_disk(path, size)
+            args["disks"] = [(device, path) for device, path, _size in disks]
             # Keep an instance's host ports across stop/start, so its URLs stay the same
             # (a fresh port only if the old one was taken meanwhile).
             wanted = [(w.host_ports.get(p, 0), p) for p in self.port_forwards]
@@ -161,7 +180,36 @@ class SimulatorBackend:
                 self.retired.append(w)
         if w:
             w.submit(w.vm.destroy)
+            # Disks deleted with the instance go with their data (a recreated member's
+            # non-stateful disks start blank; kept ones had autoDelete turned off).
+            doomed = [path for _device, path in self._disk_paths(instance, auto_delete_only=True)]
+
+            def delete_disks():
+                for path in doomed:
+                    if os.path.exists(path):
+                        os.unlink(path)
+
+            w.submit(delete_disks)
             w.queue.put(None)
+
+    def probe_socket(self, instance):
+        """(socket factory, address) for a health check of the instance's VM: the factory gives an
+        unconnected TCP socket in the VM's network namespace, and the address is the VM's own
+        interface (what Google's probers reach), not a host port forward. None while it is down."""
+        w = self._worker(instance, create=False)
+        netns = w.vm.netns if w is not None and w.vm.running() else None
+        if netns is None:
+            return None
+        path = "/run/netns/" + netns
+
+        def factory():
+            ns = NetNS(path)
+            try:
+                return ns.socket()
+            finally:
+                ns.close()
+
+        return factory, METADATA_PEER
 
     def ready(self, instance):
         w = self._worker(instance, create=False)

@@ -10,6 +10,7 @@ Both stages are built in a temp dir and renamed into place, under a file lock.
 
     python -m localgce.vm.image build     # prints the rootfs path
     python -m localgce.vm.image prune     # deletes stages of older recipes
+    python -m localgce.vm.image schema F  # validates cloud-config F with the image's cloud-init
 """
 
 import fcntl
@@ -27,13 +28,20 @@ from . import require_simulator
 
 CACHE_DIR = os.environ.get("GCE_COS_CACHE", "/var/cache/gce-cos")
 SUITE = "bookworm"
-# python3-cffi-backend: without it cloud-init's dependencies fail to configure (issue 7).
+# python3-cffi-backend: without it cloud-init's dependencies fail to configure.
+# netcat-openbsd: a dependency of the newer cloud-init below that bookworm's does not have.
 PACKAGES = (
     "systemd,systemd-sysv,dbus,cloud-init,docker.io,iproute2,curl,e2fsprogs,util-linux,"
-    "python3-cffi-backend,iptables,ca-certificates,procps"
+    "python3-cffi-backend,iptables,ca-certificates,procps,netcat-openbsd"
 )
+# COS M129's cloud-init (25.1.4; M125 has 24.4.1), from Debian trixie: bookworm's is 22.4. The
+# package is pure Python and its dependencies are all in bookworm, so it replaces bookworm's
+# without changing the rest of the image (trixie's systemd 257 would not boot on a cgroup v1 host).
+# Pinned by digest; if the mirror drops this revision, the build fails here and names it.
+CLOUD_INIT_DEB = ("pool/main/c/cloud-init/cloud-init_25.1.4-1+deb13u1_all.deb",
+                  "1b120a44110e7234c9cf9ccde78fb5d5ea1292c94ef0ca70d09a580f72980df3")
 # Bump when the base stage's commands change in a way the package list does not show.
-BASE_RECIPE_VERSION = "1"
+BASE_RECIPE_VERSION = "2"
 
 # Files laid into the image: path -> (mode, text). They are part of the image hash.
 FILES = {}
@@ -124,8 +132,52 @@ done
 mount -o remount,bind,nosuid,nodev,noexec /var
 mkdir -p /home
 mount -o remount,bind,nosuid,nodev,noexec /home
+# M129: /run and /dev/hugepages are noexec too (/mnt/disks is, from nspawn's --tmpfs).
+mount -o remount,nosuid,nodev,noexec /run
+if mountpoint -q /dev/hugepages; then mount -o remount,noexec /dev/hugepages; fi
 """,
     0o755,
+)
+_file(
+    "/usr/lib/gce-cos/startup-script",
+    """
+#!/bin/bash
+# COS runs the metadata key startup-script at every boot (google-startup-scripts.service).
+# /run is noexec, so the script is read by bash, never exec'd from there.
+set -u
+url=http://metadata.google.internal/computeMetadata/v1/instance/attributes/startup-script
+script=/run/google-startup-scripts/startup-script
+mkdir -p /run/google-startup-scripts
+code=$(curl -s --retry 30 --retry-connrefused --retry-delay 1 -o "$script" -w '%{http_code}' \
+    -H 'Metadata-Flavor: Google' "$url") || code=000
+if [ "$code" != 200 ]; then
+    echo "startup-script: no startup-script in metadata ($code)"
+    exit 0
+fi
+echo "startup-script: running"
+bash "$script" 2>&1 | sed -u 's/^/startup-script: /'
+rc=${PIPESTATUS[0]}
+echo "startup-script: finished with exit status $rc"
+""",
+    0o755,
+)
+_file(
+    "/etc/systemd/system/google-startup-scripts.service",
+    """
+[Unit]
+Description=Google Compute Engine Startup Scripts (COS simulator)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/bash /usr/lib/gce-cos/startup-script
+StandardOutput=journal+console
+
+[Install]
+WantedBy=multi-user.target
+""",
 )
 _file(
     "/etc/systemd/system/gce-cos-cgroup-rw.service",
@@ -148,7 +200,7 @@ _file(
     "/etc/systemd/system/gce-cos-stateful.service",
     """
 [Unit]
-Description=COS stateful partition rules: /var and /home noexec (COS simulator)
+Description=COS mount rules: /var, /home, /run and /dev/hugepages noexec (COS simulator)
 DefaultDependencies=no
 After=systemd-remount-fs.service
 Before=local-fs.target cloud-init-local.service systemd-journal-flush.service containerd.service docker.service
@@ -266,8 +318,18 @@ main()
     0o755,
 )
 
+def _shipped(name):
+    """A file kept beside this module (a real shell file that shellcheck sees)."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)) as f:
+        return f.read()
+
+
+# COS's debugging container, configured by /etc/default/toolbox (written by the cos_deploy role).
+_file("/usr/bin/toolbox", _shipped("toolbox"), 0o755)
+
 # Units to enable, and units that make no sense in the simulated VM.
-ENABLE = ("gce-cos-cgroup-rw.service", "gce-cos-stateful.service", "docker.service")
+ENABLE = ("gce-cos-cgroup-rw.service", "gce-cos-stateful.service", "docker.service",
+          "google-startup-scripts.service")
 MASK = (
     "apt-daily.timer",
     "apt-daily-upgrade.timer",
@@ -286,7 +348,8 @@ def _digest(obj):
 
 
 def base_hash():
-    return _digest({"suite": SUITE, "packages": PACKAGES, "version": BASE_RECIPE_VERSION})
+    return _digest({"suite": SUITE, "packages": PACKAGES, "version": BASE_RECIPE_VERSION,
+                    "cloud_init": CLOUD_INIT_DEB})
 
 
 def image_hash():
@@ -348,9 +411,33 @@ def _build_base(dest, log):
     mirror = host_mirror()
     log("debootstrap %s (%s) from %s" % (SUITE, PACKAGES, mirror))
     _run(["debootstrap", "--variant=minbase", "--include=" + PACKAGES, SUITE, dest, mirror])
+    _install_cloud_init(dest, mirror, log)
     _run(["chroot", dest, "apt-get", "clean"])
     shutil.rmtree(os.path.join(dest, "var/lib/apt/lists"), ignore_errors=True)
     os.makedirs(os.path.join(dest, "var/lib/apt/lists/partial"), exist_ok=True)
+
+
+def _install_cloud_init(dest, mirror, log):
+    path, sha256 = CLOUD_INIT_DEB
+    url = mirror.rstrip("/") + "/" + path
+    deb = os.path.join(dest, "tmp", os.path.basename(path))
+    log("cloud-init from %s" % url)
+    _run(["curl", "-sSfL", "--retry", "3", "-o", deb, url])
+    with open(deb, "rb") as f:
+        got = hashlib.sha256(f.read()).hexdigest()
+    if got != sha256:
+        raise RuntimeError("%s: sha256 %s, expected %s (update CLOUD_INIT_DEB)" % (url, got, sha256))
+    _run(["chroot", dest, "dpkg", "-i", "/tmp/" + os.path.basename(path)])
+    os.unlink(deb)
+    # The old release's cloud-init.service is gone (25.x splits it); drop its dangling link.
+    for root, _dirs, files in os.walk(os.path.join(dest, "etc/systemd/system")):
+        for name in files:
+            link = os.path.join(root, name)
+            if name.startswith("cloud") and os.path.islink(link):
+                target = os.readlink(link)
+                inside = os.path.join(dest if target.startswith("/") else root, target.lstrip("/"))
+                if not os.path.exists(inside):
+                    os.unlink(link)
 
 
 PKI_VERSION = "1"
@@ -458,10 +545,35 @@ def prune(log=print):
     return removed
 
 
+def cloud_init_version(rootfs):
+    return _run(["chroot", rootfs, "cloud-init", "--version"]).split()[-1]
+
+
+def cloud_init_schema(rootfs, path):
+    """Validate a cloud-config file with the image's own cloud-init (``cloud-init schema``).
+
+    The file is bind-mounted into the image's /tmp in a private mount namespace, so the cached
+    image is never written. Returns (ok, output)."""
+    with tempfile.TemporaryDirectory(prefix="gce-cos-schema-") as tmp:
+        shutil.copy(path, os.path.join(tmp, "user-data"))
+        script = 'mount --bind "$1" "$2/tmp" && exec chroot "$2" cloud-init schema --config-file /tmp/user-data'
+        proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", tmp,
+                               rootfs], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    return proc.returncode == 0, proc.stdout
+
+
 def main(argv):
-    if len(argv) < 1 or argv[0] not in ("build", "path", "hash", "prune"):
-        print("usage: python -m localgce.vm.image build|path|hash|prune", file=sys.stderr)
+    if len(argv) < 1 or argv[0] not in ("build", "path", "hash", "prune", "schema"):
+        print("usage: python -m localgce.vm.image build|path|hash|prune|schema FILE...", file=sys.stderr)
         return 2
+    if argv[0] == "schema":
+        rootfs = build()
+        bad = 0
+        for path in argv[1:]:
+            ok, out = cloud_init_schema(rootfs, path)
+            print("%s: cloud-init %s: %s" % (path, cloud_init_version(rootfs), out.strip()))
+            bad += not ok
+        return 1 if bad else 0
     if argv[0] == "prune":
         prune()
         return 0

@@ -391,7 +391,7 @@ class VirtualMachine:
             "--capability=all", "--system-call-filter=@keyring",
             "--read-only", "--overlay=+/etc::/etc",
             "--bind=%s:/var" % self.var_dir, "--bind=%s:/home" % self.home_dir,
-            "--tmpfs=/mnt/disks:mode=0755", "--tmpfs=/tmp:mode=1777,nosuid,nodev,noexec",
+            "--tmpfs=/mnt/disks:mode=0755,noexec", "--tmpfs=/tmp:mode=1777,nosuid,nodev,noexec",
             "--machine=" + _machine_name(a["name"]), "--uuid=" + str(machine_uuid),
             "--console=read-only", *binds,
         ]

@@ -63,6 +63,11 @@ class NetNS:
             finally:
                 _setns(self.home)
 
+    def close(self):
+        for fd in (self.fd, self.home):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
 
 def _pump(src, dst):
     try:

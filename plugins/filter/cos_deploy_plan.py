@@ -25,6 +25,13 @@ options:
     description:
       - A mapping with the role's inputs - C(instance), C(disks), C(containers), C(registries), C(firewall)
         (the values of the C(cos_deploy_*) variables of the same names).
+      - Optionally C(metadata_options), the values of the role's options that set instance metadata -
+        C(startup_script), C(monitoring), C(logging_fluentbit) and C(update_strategy).
+      - Optionally C(toolbox), the value of C(cos_deploy_toolbox) - C(image), C(tag) and C(binds) of COS's
+        debugging container.
+      - Optionally C(variables), the names of the C(cos_deploy_*) variables that are set, and
+        C(known_variables), the names the role knows; each name set but not known is an error that
+        names the closest known one.
     type: dict
     required: true
 author:
@@ -87,31 +94,48 @@ _value:
     firewall:
       description: The firewall rule - C(enabled), C(name), C(network), C(source_ranges), C(target_tag).
       type: dict
-    instance:
-      description: Options of M(gce.cos.cos_instance) derived from the inputs - C(attached_disks) (name and
-        device name of each disk), C(boot_disk) (or none), C(network_tags) (the given tags plus the firewall
-        rule's target tag) and C(service_account) (or none).
+    toolbox:
+      description: The content of C(/etc/default/toolbox) (C(TOOLBOX_DOCKER_IMAGE), C(TOOLBOX_DOCKER_TAG),
+        C(TOOLBOX_BIND)), or none when C(toolbox) is empty (COS's own defaults).
+      type: str
+    args:
+      description:
+        - The options of each module task of the role, exactly as its tasks pass them, already checked by each
+          module's own argument spec and validator (so a bad value fails before the first API call) -
+          C(instance) (M(gce.cos.cos_instance), without C(user_data)), C(disks) (one M(gce.cos.cos_disk) task
+          per disk) and C(firewall) (M(gce.cos.cos_firewall); none when the rule is disabled).
       type: dict
 """
 
+import difflib
 import re
 
 from ansible.errors import AnsibleFilterError
 
 try:
-    from ansible_collections.gce.cos.plugins.module_utils import container_spec, container_unit
+    from ansible_collections.gce.cos.plugins.module_utils import container_spec, container_unit, vm_contract
+    from ansible_collections.gce.cos.plugins.module_utils._disk import options as disk_options
+    from ansible_collections.gce.cos.plugins.module_utils._firewall import options as firewall_options
+    from ansible_collections.gce.cos.plugins.module_utils._instance import options as instance_options
+    from ansible_collections.gce.cos.plugins.module_utils.gcp_params import InvalidParams, params_with_defaults
 except ImportError:  # pragma: no cover - only outside an installed collection
-    container_spec = container_unit = None
+    container_spec = container_unit = vm_contract = None
 
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-# konlet and gcloud only ever authenticated these with the VM's token (FACTS §1).
+# konlet and gcloud only ever authenticated these with the VM's token.
 GOOGLE_REGISTRY_RE = re.compile(r"^(gcr\.io|[a-z0-9-]+\.gcr\.io|[a-z0-9-]+-docker\.pkg\.dev)$")
 SERVER_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
-CIDR_RE = re.compile(r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")
 MOUNT_OPTION_RE = re.compile(r"^[A-Za-z0-9_=.,-]+$")
 DEVICE_PREFIX = "/dev/disk/by-id/google-"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-MOUNT_ROOT = "/mnt/disks/"
+LOGGING_WRITE = "https://www.googleapis.com/auth/logging.write"
+MOUNT_ROOT = (vm_contract.DISK_MOUNT_ROOT + "/") if vm_contract else None
+ROLE_PREFIX = "cos_deploy_"
+# COS toolbox's own TOOLBOX_BIND: the host root at /media/root, plus the disks, the stateful
+# directories and DNS. Writing TOOLBOX_BIND replaces it, so the role's binds come after these.
+TOOLBOX_DEFAULT_BINDS = ("/:/media/root", "/mnt/disks:/mnt/disks", "/var:/media/root/var",
+                         "/home:/media/root/home", "/etc/resolv.conf:/etc/resolv.conf")
+TOOLBOX_PATH_RE = re.compile(r"^/[A-Za-z0-9._@+~/-]*$")
 
 
 def _err(errors, path, value, problem, fix, hide=False):
@@ -264,10 +288,6 @@ def _firewall(raw, instance, errors):
              "give cos_deploy_firewall.name (1-63 lowercase letters, digits and hyphens; the default is "
              "INSTANCE-ports, which is too long for long instance names)")
     ranges = raw.get("source_ranges") or ["0.0.0.0/0"]
-    for i, cidr in enumerate(ranges):
-        if not isinstance(cidr, str) or not CIDR_RE.match(cidr):
-            _err(errors, "cos_deploy_firewall.source_ranges[%d]" % i, cidr, "is not a CIDR range",
-                 "give ranges such as 203.0.113.0/24 or 0.0.0.0/0")
     return {
         "enabled": raw.get("enabled", True) is not False,
         "name": name,
@@ -277,16 +297,168 @@ def _firewall(raw, instance, errors):
     }
 
 
+def unknown_variables(names, known, errors, prefix=ROLE_PREFIX):
+    """A misspelt top-level variable would be ignored and deploy less than asked: refuse it."""
+    known = set(known or ())
+    for name in sorted(set(names or ()) - known):
+        # Compared without the shared prefix, which would make every name look close.
+        tails = {k[len(prefix):]: k for k in known if k.startswith(prefix)}
+        close = [tails[t] for t in difflib.get_close_matches(name[len(prefix):], sorted(tails), n=1)]
+        errors.append("%s: is not a variable of the gce.cos.%s role, so it would be ignored. Fix: %s"
+                      % (name, prefix.rstrip("_"), "rename it to %s" % close[0] if close else
+                         "remove it, or use one of %s" % ", ".join(sorted(known))))
+
+
+def _toolbox(raw, errors):
+    """/etc/default/toolbox (sourced by COS's toolbox as shell): only values that need no quoting."""
+    if not raw:
+        return None
+    path = "cos_deploy_toolbox"
+    lines = []
+    image, tag = raw.get("image"), raw.get("tag")
+    if image is not None:
+        match = container_spec.IMAGE_RE.match(image) if isinstance(image, str) else None
+        if not match or match.group("tag") or match.group("digest"):
+            _err(errors, path + ".image", image, "is not an image name without tag",
+                 "give the repository only, e.g. gcr.io/cos-cloud/toolbox, and the tag in cos_deploy_toolbox.tag")
+        else:
+            lines.append("TOOLBOX_DOCKER_IMAGE=%s" % image)
+    if tag is not None:
+        match = container_spec.IMAGE_RE.match("toolbox:" + tag) if isinstance(tag, str) else None
+        if not match or match.group("tag") != tag:
+            _err(errors, path + ".tag", tag, "is not an image tag",
+                 "use letters, digits, _, . and - (up to 128), e.g. v20251002")
+        else:
+            lines.append("TOOLBOX_DOCKER_TAG=%s" % tag)
+    binds = []
+    for i, bind in enumerate(raw.get("binds") or []):
+        parts = bind.split(":") if isinstance(bind, str) else [None]
+        if not 1 <= len(parts) <= 2 or not all(p and TOOLBOX_PATH_RE.match(p) for p in parts) or ".." in bind:
+            _err(errors, "%s.binds[%d]" % (path, i), bind, "is not a bind of the form HOST_PATH[:TOOLBOX_PATH]",
+                 "give absolute paths, e.g. /var/lib/app:/app (the host root is at /media/root already)")
+        else:
+            binds.append(bind)
+    if binds:
+        lines.append('TOOLBOX_BIND="%s"' % " ".join("--bind=" + b for b in (*TOOLBOX_DEFAULT_BINDS, *binds)))
+    return "".join(line + "\n" for line in ["# Written by the gce.cos.cos_deploy role at every boot.", *lines])
+
+
+# Role option -> the COS metadata key it sets; booleans are written as true/false.
+METADATA_OPTIONS = (
+    ("startup_script", "cos_deploy_startup_script", "startup-script"),
+    ("monitoring", "cos_deploy_monitoring", "google-monitoring-enabled"),
+    ("logging_fluentbit", "cos_deploy_logging_fluentbit", "google-logging-use-fluentbit"),
+    ("update_strategy", "cos_deploy_update_strategy", "cos-update-strategy"),
+)
+
+
+def _metadata(instance, options, errors):
+    """The instance metadata: the given keys plus those the role's options set (never both)."""
+    metadata = dict(instance.get("metadata") or {})
+    for option, variable, key in METADATA_OPTIONS:
+        value = (options or {}).get(option)
+        if value is None or value == "":
+            continue
+        if key in metadata:
+            _err(errors, "cos_deploy_instance.metadata.%s" % key, metadata[key], "is set by %s too" % variable,
+                 "set it in one place: %s" % variable)
+            continue
+        metadata[key] = ("true" if value else "false") if isinstance(value, bool) else value
+    return metadata
+
+
+# Where an option of a module comes from in the role's variables, for error messages.
+INSTANCE_FIELDS = (
+    ("boot_disk.size_gb", "cos_deploy_instance.boot_disk_size_gb"),
+    ("network_tags", "cos_deploy_instance.tags"),
+    ("service_account.email", "cos_deploy_instance.service_account"),
+    ("service_account.scopes", "cos_deploy_instance.scopes"),
+    ("disks", "cos_deploy_disks"),
+    ("metadata", "cos_deploy_instance.metadata"),
+    ("", "cos_deploy_instance."),
+)
+
+
+def _given(args):
+    return {k: v for k, v in args.items() if v is not None and v != {}}
+
+
+FIELD_MESSAGE_RE = re.compile(r"^[A-Za-z0-9_.\[\]-]+: ")
+
+
+def _module_errors(options, validate, args, where, errors):
+    """Check a module task's options with the module's own spec and validator, before any API call.
+
+    ``where`` maps the module's field names to the role's variables (first match wins; the
+    last entry, for the field "", names the variable itself): the errors are the module's own,
+    named by the role variable they come from.
+    """
+    try:
+        validate(params_with_defaults(options.ARGUMENT_SPEC, args, **options.ARGUMENT_RULES))
+    except InvalidParams as exc:
+        for message in exc.errors:
+            if not FIELD_MESSAGE_RE.match(message):  # Ansible's own wording ("missing required arguments: x")
+                errors.append("%s: %s" % (where[-1][1].rstrip("."), message))
+                continue
+            field, variable = next((f, v) for f, v in where if message.startswith(f))
+            errors.append(variable + message[len(field):])
+
+
+def _instance_args(instance, disks, tags, service_account, metadata):
+    boot = instance.get("boot_disk_size_gb")
+    return _given({
+        "name": instance.get("name"),
+        "zone": instance.get("zone"),
+        "machine_type": instance.get("machine_type") or None,
+        "image_family": instance.get("image_family") or None,
+        "image_project": instance.get("image_project") or None,
+        "boot_disk": {"size_gb": boot} if boot is not None else None,
+        "network": instance.get("network") or None,
+        "subnetwork": instance.get("subnetwork") or None,
+        "external_ip": instance.get("external_ip") or None,
+        "network_tags": tags,
+        "labels": instance.get("labels") or None,
+        "service_account": service_account or None,
+        "metadata": metadata or None,
+        "shielded_vm": instance.get("shielded_vm") or None,
+        "disks": [{"name": d["name"], "device_name": d["device_name"]} for d in disks],
+    })
+
+
+def _disk_args(disk, zone):
+    return _given({"name": disk["name"], "zone": zone, "size_gb": disk.get("size_gb"), "type": disk.get("type"),
+                   "labels": disk.get("labels") or None})
+
+
+def _firewall_args(firewall, ports, instance_name):
+    if not ports:
+        return {"name": firewall["name"], "state": "absent", "network": firewall["network"]}
+    return {"name": firewall["name"], "network": firewall["network"], "ports": ports,
+            "source_ranges": firewall["source_ranges"], "target_tags": [firewall["target_tag"]],
+            "description": "gce.cos: ports of the containers on %s" % instance_name}
+
+
+def _check_modules(args, errors):
+    """Every task the role will run, checked by its module's rules, all before the first API call."""
+    _module_errors(instance_options, instance_options.validate_instance_params, args["instance"], INSTANCE_FIELDS,
+                   errors)
+    for i, disk in enumerate(args["disks"]):
+        _module_errors(disk_options, disk_options.validate_disk_params, disk, (("", "cos_deploy_disks[%d]." % i),),
+                       errors)
+    if args["firewall"] is not None:
+        where = (("ports", "cos_deploy_firewall.extra_ports"), ("target_tags", "cos_deploy_firewall.target_tag"),
+                 ("", "cos_deploy_firewall."))
+        _module_errors(firewall_options, firewall_options.validate_firewall_params, args["firewall"], where, errors)
+
+
 def cos_deploy_plan(inputs):
     if container_spec is None:
         raise AnsibleFilterError("cos_deploy_plan: the gce.cos collection's module_utils cannot be imported")
     if not isinstance(inputs, dict):
         raise AnsibleFilterError("cos_deploy_plan: expects a mapping of the role's inputs")
     errors, warnings = [], []
+    unknown_variables(inputs.get("variables"), inputs.get("known_variables"), errors)
     instance = inputs.get("instance") or {}
-    if not isinstance(instance.get("name"), str) or not NAME_RE.match(instance.get("name")):
-        _err(errors, "cos_deploy_instance.name", instance.get("name"), "is not a valid instance name",
-             "use 1-63 lowercase letters, digits and hyphens, starting with a letter")
     disks, devices = _disks(inputs.get("disks"), errors)
     container_ports = _containers(inputs.get("containers"), devices, errors, warnings)
     google, logins = _registries(inputs.get("registries"), errors)
@@ -298,6 +470,11 @@ def cos_deploy_plan(inputs):
         warnings.append("secrets are read on the VM with its service account's token, which needs the cloud-platform "
                         "scope: set cos_deploy_instance.scopes to [cloud-platform] (and grant the service account "
                         "roles/secretmanager.secretAccessor on the secrets)")
+    gcplogs = [c.get("name") for c in containers if isinstance(c, dict) and c.get("log_driver") == "gcplogs"]
+    if gcplogs and scopes and not {"logging-write", "cloud-platform", LOGGING_WRITE, CLOUD_PLATFORM} & set(scopes):
+        warnings.append("containers %s use the gcplogs log driver, but cos_deploy_instance.scopes has neither "
+                        "logging-write nor cloud-platform: docker cannot write their logs and they will not "
+                        "start; add logging-write to cos_deploy_instance.scopes" % ", ".join(gcplogs))
     service_account = {}
     if instance.get("service_account"):
         service_account["email"] = instance["service_account"]
@@ -307,22 +484,28 @@ def cos_deploy_plan(inputs):
     if firewall["enabled"] and firewall["target_tag"] not in tags:
         tags.append(firewall["target_tag"])
     extra = _extra_ports((inputs.get("firewall") or {}).get("extra_ports"), errors)
+    # Canonical container ports are "N/proto" already.
+    ports = sorted(set(container_ports) | set("%d/%s" % p for p in extra), key=_port_key)
+    metadata = _metadata(instance, inputs.get("metadata_options"), errors)
+    toolbox = _toolbox(inputs.get("toolbox"), errors)
+    # The options of each module task, exactly as the role's tasks pass them.
+    args = {
+        "instance": _instance_args(instance, disks, tags, service_account, metadata),
+        "disks": [_disk_args(d, instance.get("zone")) for d in disks],
+        "firewall": _firewall_args(firewall, ports, instance.get("name")) if firewall["enabled"] else None,
+    }
+    _check_modules(args, errors)
     return {
         "errors": errors,
         "warnings": warnings,
         "disks": disks,
         "gcr_registries": google,
         "logins": logins,
-        # Canonical container ports are "N/proto" already.
-        "ports": sorted(set(container_ports) | set("%d/%s" % p for p in extra), key=_port_key),
+        "ports": ports,
         "host_ports": [{"port": p, "proto": proto} for p, proto in sorted(extra)],
         "firewall": firewall,
-        "instance": {
-            "attached_disks": [{"name": d["name"], "device_name": d["device_name"]} for d in disks],
-            "boot_disk": {"size_gb": instance["boot_disk_size_gb"]} if instance.get("boot_disk_size_gb") else None,
-            "network_tags": tags,
-            "service_account": service_account or None,
-        },
+        "toolbox": toolbox,
+        "args": args,
     }
 
 

@@ -21,7 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible_collections.gce.cos.plugins.module_utils import container_unit, cos_agent
+from ansible_collections.gce.cos.plugins.module_utils import cos_agent, vm_contract
 
 try:
     import yaml
@@ -32,9 +32,9 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
 
 HEADER = "#cloud-config"
 # The agent's script path: present in any user-data that installs the agent.
-AGENT_MARKER = cos_agent.AGENT_PATH
-UNIT_DIR = "/etc/systemd/system/"
-# One metadata value holds at most 256 KB (FACTS §2).
+AGENT_MARKER = vm_contract.AGENT_PATH
+UNIT_DIR = vm_contract.UNIT_DIR + "/"
+# One metadata value holds at most 256 KB.
 MAX_BYTES = 256 * 1024
 # Line widths of the emitted YAML (only lines of plain or quoted scalars ever fold). They differ
 # because each caller's output is already deployed: changing one would change those bytes.
@@ -171,11 +171,11 @@ def _words(entry):
 
 
 def _agent_file(entry):
-    return _path_of(entry) in (cos_agent.AGENT_PATH, cos_agent.FETCH_SECRETS_PATH, cos_agent.AGENT_UNIT_PATH)
+    return _path_of(entry) in (vm_contract.AGENT_PATH, vm_contract.FETCH_SECRETS_PATH, vm_contract.AGENT_UNIT_PATH)
 
 
 def _agent_cmd(entry):
-    return cos_agent.AGENT_UNIT_NAME in _words(entry)
+    return vm_contract.AGENT_UNIT_NAME in _words(entry)
 
 
 def with_agent(user_data):
@@ -184,8 +184,8 @@ def with_agent(user_data):
     merged = _replace(doc, cos_agent.cloud_init_fragment(), _agent_file, _agent_cmd)
     # The agent ships the fetch-secrets helper: a copy written for apply: restart goes.
     paths = [_path_of(e) for e in merged.get("write_files") or []]
-    if paths.count(cos_agent.FETCH_SECRETS_PATH) > 1:
-        first = paths.index(cos_agent.FETCH_SECRETS_PATH)
+    if paths.count(vm_contract.FETCH_SECRETS_PATH) > 1:
+        first = paths.index(vm_contract.FETCH_SECRETS_PATH)
         merged["write_files"] = [e for i, e in enumerate(merged["write_files"]) if i != first]
     return dump(merged)
 
@@ -200,21 +200,21 @@ def units_fragment(units, helper=True):
     files = []
     for name in sorted(units):
         files.append({
-            "path": UNIT_DIR + container_unit.unit_name(name),
+            "path": UNIT_DIR + vm_contract.unit_name(name),
             "permissions": "0644",
             "owner": "root",
             "content": units[name],
         })
-    if helper and any(container_unit.FETCH_SECRETS in text for text in units.values()):
+    if helper and any(vm_contract.FETCH_SECRETS_PATH in text for text in units.values()):
         files.append({
-            "path": container_unit.FETCH_SECRETS,
+            "path": vm_contract.FETCH_SECRETS_PATH,
             "permissions": "0755",
             "owner": "root",
             "content": cos_agent.FETCH_SECRETS_SCRIPT,
         })
     cmds = []
     if units:
-        start = " ".join(container_unit.unit_name(n) for n in sorted(units))
+        start = " ".join(vm_contract.unit_name(n) for n in sorted(units))
         cmds.append(["/bin/bash", "-c", "systemctl daemon-reload && systemctl start --no-block %s" % start])
     return {"write_files": files, "runcmd": cmds}
 
@@ -227,12 +227,12 @@ def with_units(user_data, units):
 
     def owned_file(entry):
         path = _path_of(entry)
-        if path.startswith(UNIT_DIR + container_unit.UNIT_PREFIX):
+        if path.startswith(UNIT_DIR + vm_contract.UNIT_PREFIX):
             return True
-        return owns_helper and path == container_unit.FETCH_SECRETS
+        return owns_helper and path == vm_contract.FETCH_SECRETS_PATH
 
     def owned_cmd(entry):
-        return container_unit.UNIT_PREFIX in _words(entry)
+        return vm_contract.UNIT_PREFIX in _words(entry)
 
     merged = _replace(doc, units_fragment(units, helper=owns_helper), owned_file, owned_cmd)
     if merged == doc:
@@ -247,7 +247,7 @@ def units_in(user_data):
     except CloudConfigError:
         return {}
     out = {}
-    prefix = UNIT_DIR + container_unit.UNIT_PREFIX
+    prefix = UNIT_DIR + vm_contract.UNIT_PREFIX
     for entry in doc.get("write_files") or []:
         path = _path_of(entry)
         if path.startswith(prefix) and path.endswith(".service"):

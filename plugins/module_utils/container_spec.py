@@ -21,6 +21,8 @@ import math
 import posixpath
 import re
 
+from ansible_collections.gce.cos.plugins.module_utils.vm_contract import STATE_DIR
+
 # RFC1035 label: the name is used in the unit name, the docker name and the metadata key.
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Compute Engine device names follow the same rule.
@@ -64,13 +66,13 @@ PORT_RE = re.compile(r"^([0-9]{1,5})(?:/(tcp|udp))?$")
 
 HOST_PATH_ROOTS = ("/var", "/home", "/mnt/disks")
 # The agent keeps registry credentials and its own state there.
-HOST_PATH_FORBIDDEN = ("/var/lib/cos-agent",)
+HOST_PATH_FORBIDDEN = (STATE_DIR,)
 # Paths inside the docker -v/--mount syntax cannot hold these.
 PATH_FORBIDDEN_CHARS = (":", ",")
 
 RESTART_POLICIES = ("always", "on-failure", "never")
 LOG_DRIVERS = ("json-file", "gcplogs")
-# konlet's json-file limits (FACTS §1), kept as the default.
+# konlet's json-file limits, kept as the default.
 JSON_FILE_DEFAULT_OPTS = {"max-size": "500m", "max-file": "3"}
 DEFAULT_STOP_TIMEOUT = 10
 HEALTHCHECK_DEFAULTS = {"interval": "30s", "timeout": "30s", "retries": 3, "start_period": "0s"}
@@ -87,18 +89,11 @@ RESERVED_DOCKER_ARGS = {
     "--env-file": "use env or secret_env",
 }
 
-FIELDS = (
-    "name", "image", "command", "args", "env", "secret_env", "volumes", "ports",
-    "restart_policy", "max_retries", "privileged", "stdin", "tty", "user", "workdir",
-    "cap_add", "cap_drop", "read_only", "apparmor_profile", "security_opt", "memory", "cpus",
-    "healthcheck", "log_driver", "log_opts", "labels", "stop_timeout", "docker_args",
-)
 VOLUME_FIELDS = {
     "host_path": ("type", "host_path", "container_path", "read_only"),
     "tmpfs": ("type", "container_path", "size"),
     "disk": ("type", "device_name", "partition", "sub_path", "container_path", "read_only"),
 }
-HEALTHCHECK_FIELDS = ("command", "interval", "timeout", "retries", "start_period")
 
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
@@ -271,12 +266,13 @@ def size_bytes(text):
     return int(float(m.group(1)) * mult)
 
 
-def _normalise_host_path(chk, path, value, roots=HOST_PATH_ROOTS):
+def _absolute_path(chk, path, value, fix, plain_re=None):
+    """The normalised absolute path, or None after an error; ``plain_re`` limits the characters."""
     text = chk.string(path, value)
     if text is None:
         return None
     if not text.startswith("/"):
-        chk.error(path, value, "is not an absolute path", "start the path with /, e.g. /var/lib/APP")
+        chk.error(path, value, "is not an absolute path", fix)
         return None
     if ".." in text.split("/"):
         chk.error(path, value, "contains a '..' component", "write the path without '..'")
@@ -286,13 +282,20 @@ def _normalise_host_path(chk, path, value, roots=HOST_PATH_ROOTS):
             chk.error(path, value, "contains %r, which docker's volume syntax cannot carry" % ch,
                       "use a path without %r" % ch)
             return None
-    if not HOST_PATH_RE.match(text):
+    if plain_re is not None and not plain_re.match(text):
         chk.error(path, value, "contains characters other than letters, digits and . _ @ + ~ / -",
                   "use a host directory with a plain name")
         return None
     norm = posixpath.normpath(text)
     if norm.startswith("//"):
         norm = "/" + norm.lstrip("/")
+    return norm
+
+
+def _normalise_host_path(chk, path, value, roots=HOST_PATH_ROOTS):
+    norm = _absolute_path(chk, path, value, "start the path with /, e.g. /var/lib/APP", HOST_PATH_RE)
+    if norm is None:
+        return None
     if roots is not None:
         if not any(norm.startswith(root + "/") for root in roots):
             chk.error(
@@ -311,23 +314,9 @@ def _normalise_host_path(chk, path, value, roots=HOST_PATH_ROOTS):
 
 
 def _normalise_container_path(chk, path, value):
-    text = chk.string(path, value)
-    if text is None:
+    norm = _absolute_path(chk, path, value, "start the container path with /")
+    if norm is None:
         return None
-    if not text.startswith("/"):
-        chk.error(path, value, "is not an absolute path", "start the container path with /")
-        return None
-    if ".." in text.split("/"):
-        chk.error(path, value, "contains a '..' component", "write the path without '..'")
-        return None
-    for ch in PATH_FORBIDDEN_CHARS:
-        if ch in text:
-            chk.error(path, value, "contains %r, which docker's volume syntax cannot carry" % ch,
-                      "use a path without %r" % ch)
-            return None
-    norm = posixpath.normpath(text)
-    if norm.startswith("//"):
-        norm = "/" + norm.lstrip("/")
     if norm == "/":
         chk.error(path, value, "is the container's root", "mount the volume on a directory such as /data")
         return None
@@ -600,135 +589,362 @@ def _normalise(chk, spec, path):
         chk.error(path, spec, "is not a mapping", "give the container spec as a mapping with at least name and image")
         return None
     chk.unknown_keys(path, spec, FIELDS)
-
-    def p(key):
-        return join(path, key)
-
     out = {}
+    # Each row's normaliser sees the fields before it in ``out`` (a few rules join two fields).
+    for row in ROWS:
+        out[row.name] = row.normalise(chk, join(path, row.name), spec.get(row.name, row.absent), spec, out)
+    return out
 
-    name = spec.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        chk.error(p("name"), name, "is not a valid container name",
+
+# --- one normaliser per field: (chk, path, value, raw spec, fields normalised so far) -> value ---
+
+def _name(chk, path, value, spec, out):
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        chk.error(path, value, "is not a valid container name",
                   "use 1-63 characters: a lowercase letter first, then lowercase letters, digits or hyphens, "
                   "not ending with a hyphen")
-    out["name"] = name
+    return value
 
-    image = spec.get("image")
-    m = IMAGE_RE.match(image) if isinstance(image, str) else None
+
+def _image(chk, path, value, spec, out):
+    m = IMAGE_RE.match(value) if isinstance(value, str) else None
     if not m or len(m.group("name")) > 255:
         fix = "give REPOSITORY[:TAG][@sha256:DIGEST], e.g. nginx:1.27 or us-docker.pkg.dev/P/R/app@sha256:..."
-        if isinstance(image, str) and image.lower() != image and IMAGE_RE.match(image.lower()):
-            fix = "repository names are lowercase: %s" % image.lower()
-        chk.error(p("image"), image, "is not a valid image reference", fix)
-    out["image"] = image
+        if isinstance(value, str) and value.lower() != value and IMAGE_RE.match(value.lower()):
+            fix = "repository names are lowercase: %s" % value.lower()
+        chk.error(path, value, "is not a valid image reference", fix)
+    return value
 
-    out["command"] = chk.string_list(p("command"), spec.get("command") or []) or []
-    out["args"] = chk.string_list(p("args"), spec.get("args") or []) or []
-    if out["command"] and out["command"][0] == "":
-        chk.error(p("command") + "[0]", "", "is empty", "give the program to run first")
 
-    out["env"] = _normalise_env(chk, p("env"), spec.get("env") or {})
-    out["secret_env"] = _normalise_secret_env(chk, p("secret_env"), spec.get("secret_env") or {})
-    for both in sorted(set(out["env"]) & set(out["secret_env"])):
-        chk.error(join(p("secret_env"), both), both, "is also set in env",
-                  "set each variable in env or secret_env, not both")
+def _words(chk, path, value, spec, out):
+    return chk.string_list(path, value or []) or []
 
-    volumes = []
-    raw_volumes = spec.get("volumes") or []
+
+def _command(chk, path, value, spec, out):
+    words = _words(chk, path, value, spec, out)
+    if words and words[0] == "":
+        chk.error(path + "[0]", "", "is empty", "give the program to run first")
+    return words
+
+
+def _env(chk, path, value, spec, out):
+    return _normalise_env(chk, path, value or {})
+
+
+def _secret_env(chk, path, value, spec, out):
+    refs = _normalise_secret_env(chk, path, value or {})
+    for both in sorted(set(out["env"]) & set(refs)):
+        chk.error(join(path, both), both, "is also set in env", "set each variable in env or secret_env, not both")
+    return refs
+
+
+def _volumes(chk, path, value, spec, out):
+    raw_volumes = value or []
     if not isinstance(raw_volumes, (list, tuple)):
-        chk.error(p("volumes"), raw_volumes, "is not a list", "give a list of volumes")
+        chk.error(path, raw_volumes, "is not a list", "give a list of volumes")
         raw_volumes = []
-    seen = {}
+    volumes, seen = [], {}
     for i, raw in enumerate(raw_volumes):
-        vol = _normalise_volume(chk, join(p("volumes"), i), raw)
+        vol = _normalise_volume(chk, join(path, i), raw)
         if vol is None:
             continue
         target = vol.get("container_path")
         if target is not None:
             if target in seen:
-                chk.error(join(join(p("volumes"), i), "container_path"), target,
+                chk.error(join(join(path, i), "container_path"), target,
                           "is already used by volumes[%d]" % seen[target], "mount each container path once")
             seen[target] = i
         volumes.append(vol)
-    out["volumes"] = sorted(volumes, key=lambda v: (v.get("container_path") or "", json.dumps(v, sort_keys=True)))
+    return sorted(volumes, key=lambda v: (v.get("container_path") or "", json.dumps(v, sort_keys=True)))
 
-    ports = set()
-    raw_ports = spec.get("ports") or []
+
+def _ports(chk, path, value, spec, out):
+    raw_ports = value or []
     if not isinstance(raw_ports, (list, tuple)):
-        chk.error(p("ports"), raw_ports, "is not a list", "give a list such as [80, 443, 53/udp]")
+        chk.error(path, raw_ports, "is not a list", "give a list such as [80, 443, 53/udp]")
         raw_ports = []
+    ports = set()
     for i, raw in enumerate(raw_ports):
-        port = _normalise_port(chk, join(p("ports"), i), raw)
+        port = _normalise_port(chk, join(path, i), raw)
         if port:
             ports.add(port)
-    out["ports"] = ["%d/%s" % pp for pp in sorted(ports)]
+    return ["%d/%s" % pp for pp in sorted(ports)]
 
-    policy = spec.get("restart_policy", "always")
-    retries = spec.get("max_retries")
-    if isinstance(policy, str) and policy.startswith("on-failure:") and retries is None:
-        policy, retries = "on-failure", policy.split(":", 1)[1]
+
+def _restart_policy(chk, path, value, spec, out):
+    policy = value
+    if isinstance(policy, str) and policy.startswith("on-failure:") and spec.get("max_retries") is None:
+        policy = "on-failure"
     if policy not in RESTART_POLICIES:
         fix = "use always, on-failure or never (with on-failure, max_retries limits the retries)"
         if isinstance(policy, str) and policy.lower() in RESTART_POLICIES:
             fix = "write it in lowercase: %s" % policy.lower()
-        chk.error(p("restart_policy"), policy, "is not a restart policy", fix)
-    out["restart_policy"] = policy
-    if retries is not None:
-        if policy != "on-failure":
-            chk.error(p("max_retries"), retries, "only applies with restart_policy: on-failure",
-                      "remove max_retries or set restart_policy: on-failure")
-        retries = chk.integer(p("max_retries"), retries, 1, 1000000)
-    out["max_retries"] = retries
+        chk.error(path, policy, "is not a restart policy", fix)
+    return policy
 
-    for key in ("privileged", "stdin", "tty", "read_only"):
-        out[key] = chk.boolean(p(key), spec.get(key, False))
-    for key in ("user", "workdir", "apparmor_profile"):
-        val = spec.get(key)
-        if isinstance(val, int) and not isinstance(val, bool) and key == "user":
-            val = str(val)
-        out[key] = None if val is None else chk.string(p(key), val)
-    if out["workdir"] is not None and not out["workdir"].startswith("/"):
-        chk.error(p("workdir"), out["workdir"], "is not an absolute path", "start the working directory with /")
 
-    out["cap_add"] = _normalise_capabilities(chk, p("cap_add"), spec.get("cap_add") or [])
-    out["cap_drop"] = _normalise_capabilities(chk, p("cap_drop"), spec.get("cap_drop") or [])
-    security_opt = chk.string_list(p("security_opt"), spec.get("security_opt") or []) or []
-    out["security_opt"] = sorted(set(security_opt))
-    if out["apparmor_profile"] is not None and any(o.startswith("apparmor") for o in security_opt):
-        chk.error(p("apparmor_profile"), out["apparmor_profile"], "conflicts with an apparmor entry in security_opt",
+def _max_retries(chk, path, value, spec, out):
+    retries = value
+    policy = spec.get("restart_policy")
+    if retries is None and isinstance(policy, str) and policy.startswith("on-failure:"):
+        retries = policy.split(":", 1)[1]
+    if retries is None:
+        return None
+    if out["restart_policy"] != "on-failure":
+        chk.error(path, retries, "only applies with restart_policy: on-failure",
+                  "remove max_retries or set restart_policy: on-failure")
+    return chk.integer(path, retries, 1, 1000000)
+
+
+def _flag(chk, path, value, spec, out):
+    return chk.boolean(path, value)
+
+
+def _optional_string(chk, path, value, spec, out):
+    return None if value is None else chk.string(path, value)
+
+
+def _user(chk, path, value, spec, out):
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return _optional_string(chk, path, value, spec, out)
+
+
+def _workdir(chk, path, value, spec, out):
+    workdir = _optional_string(chk, path, value, spec, out)
+    if workdir is not None and not workdir.startswith("/"):
+        chk.error(path, workdir, "is not an absolute path", "start the working directory with /")
+    return workdir
+
+
+def _capabilities(chk, path, value, spec, out):
+    return _normalise_capabilities(chk, path, value or [])
+
+
+def _security_opt(chk, path, value, spec, out):
+    opts = chk.string_list(path, value or []) or []
+    if out["apparmor_profile"] is not None and any(o.startswith("apparmor") for o in opts):
+        sibling = path[: -len("security_opt")] + "apparmor_profile"
+        chk.error(sibling, out["apparmor_profile"], "conflicts with an apparmor entry in security_opt",
                   "set the profile in one place")
+    return sorted(set(opts))
 
-    memory = spec.get("memory")
-    if memory is not None:
-        raw_memory = memory
-        if isinstance(memory, int) and not isinstance(memory, bool):
-            memory = str(memory)
-        memory = size_string(memory)
-        if memory is None:
-            chk.error(p("memory"), raw_memory, "is not a memory size", "use docker's syntax, e.g. 512m or 2g")
-        elif size_bytes(memory) < 6 * 1024 * 1024:
-            chk.error(p("memory"), raw_memory, "is below docker's minimum of 6m", "give at least 6m")
-            memory = None
-    out["memory"] = memory
-    cpus = spec.get("cpus")
-    out["cpus"] = None if cpus is None else _normalise_cpus(chk, p("cpus"), cpus)
 
-    hc = spec.get("healthcheck")
-    out["healthcheck"] = None if hc is None else _normalise_healthcheck(chk, p("healthcheck"), hc)
+def _memory(chk, path, value, spec, out):
+    if value is None:
+        return None
+    memory = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    memory = size_string(memory)
+    if memory is None:
+        chk.error(path, value, "is not a memory size", "use docker's syntax, e.g. 512m or 2g")
+    elif size_bytes(memory) < 6 * 1024 * 1024:
+        chk.error(path, value, "is below docker's minimum of 6m", "give at least 6m")
+        memory = None
+    return memory
 
-    driver = spec.get("log_driver", "json-file")
-    if driver not in LOG_DRIVERS:
-        chk.error(p("log_driver"), driver, "is not a supported log driver",
+
+def _cpus(chk, path, value, spec, out):
+    return None if value is None else _normalise_cpus(chk, path, value)
+
+
+def _healthcheck(chk, path, value, spec, out):
+    return None if value is None else _normalise_healthcheck(chk, path, value)
+
+
+def _log_driver(chk, path, value, spec, out):
+    if value not in LOG_DRIVERS:
+        chk.error(path, value, "is not a supported log driver",
                   "use json-file (shipped to Cloud Logging by the COS logging agent) or gcplogs")
-    out["log_driver"] = driver
-    log_opts = dict(JSON_FILE_DEFAULT_OPTS) if driver == "json-file" else {}
-    log_opts.update(_string_map(chk, p("log_opts"), spec.get("log_opts") or {}))
-    out["log_opts"] = log_opts
+    return value
 
-    out["labels"] = _string_map(chk, p("labels"), spec.get("labels") or {})
-    out["stop_timeout"] = chk.integer(p("stop_timeout"), spec.get("stop_timeout", DEFAULT_STOP_TIMEOUT), 0, 3600)
-    out["docker_args"] = _normalise_docker_args(chk, p("docker_args"), spec.get("docker_args") or [])
-    return out
+
+def _log_opts(chk, path, value, spec, out):
+    opts = dict(JSON_FILE_DEFAULT_OPTS) if out["log_driver"] == "json-file" else {}
+    opts.update(_string_map(chk, path, value or {}))
+    return opts
+
+
+def _labels(chk, path, value, spec, out):
+    return _string_map(chk, path, value or {})
+
+
+def _stop_timeout(chk, path, value, spec, out):
+    return chk.integer(path, value, 0, 3600)
+
+
+def _docker_args(chk, path, value, spec, out):
+    return _normalise_docker_args(chk, path, value or [])
+
+
+# --- the rows: the one declaration of the spec's fields ---------------------------------------
+
+class Field:
+    """One field of the container spec.
+
+    ``type``/``elements``/``choices``/``options`` are the Ansible argument spec (the module's
+    options and the role's argument_specs.yml are made from them); ``doc`` is the description
+    everywhere (module, role, docs/container-spec.md); ``default`` is the documented default;
+    ``docker`` says what the field becomes in the unit (``flag`` when it is one docker option);
+    ``normalise`` checks and canonicalises the value (None for suboptions, which their parent
+    normalises); ``absent`` is the value it is given when the field is left out.
+    """
+
+    def __init__(self, name, type, doc, normalise=None, elements=None, choices=None, options=None, required=False,
+                 default=None, docker=None, flag=None, absent=None):
+        self.name, self.type, self.normalise, self.absent = name, type, normalise, absent
+        # The argument spec.
+        self.elements, self.choices, self.options, self.required = elements, choices, options, required
+        # The documentation.
+        self.doc = [doc] if isinstance(doc, str) else list(doc)
+        self.default, self.flag = default, flag
+        self.docker = docker if docker is not None else ("C(%s)" % flag if flag else None)
+
+    def argument_spec(self, top_level=True):
+        """This field as an AnsibleModule option (top-level fields are never required there)."""
+        out = {"type": self.type}
+        for key in ("elements", "choices"):
+            if getattr(self, key) is not None:
+                out[key] = list(getattr(self, key)) if key == "choices" else self.elements
+        if self.options:
+            out["options"] = {row.name: row.argument_spec(top_level=False) for row in self.options}
+        if self.required and not top_level:
+            out["required"] = True
+        if self.name == "secret_env":
+            out["no_log"] = False  # references to Secret Manager, not secret values
+        return out
+
+    def documentation(self, nested_key, top_level_required):
+        """This field as a documented option; ``nested_key`` is ``suboptions`` (modules) or ``options`` (roles)."""
+        out = {"description": list(self.doc), "type": self.type}
+        if self.elements is not None:
+            out["elements"] = self.elements
+        if self.choices is not None:
+            out["choices"] = list(self.choices)
+        if self.required and (top_level_required or self.normalise is None):
+            out["required"] = True
+        if self.options:
+            out[nested_key] = {row.name: row.documentation(nested_key, True) for row in self.options}
+        return out
+
+
+VOLUME_ROWS = (
+    Field("type", "str", "The kind of volume; inferred from C(host_path) or C(device_name) when not set.",
+          choices=("host_path", "tmpfs", "disk")),
+    Field("container_path", "str", "Where the volume appears in the container (absolute, not C(/)).",
+          required=True),
+    Field("host_path", "str",
+          "A host directory below C(/var), C(/home) or C(/mnt/disks) (C(/) is read-only on COS and C(/etc) is wiped "
+          "at boot); not C(/var/lib/cos-agent)."),
+    Field("device_name", "str",
+          "A persistent disk, by the device name it is attached with. It is mounted at C(/mnt/disks/DEVICE) by the "
+          "VM's disk units, and the container's unit requires that mount."),
+    Field("partition", "int", "The partition of the disk to use (the role's disk units mount whole disks)."),
+    Field("sub_path", "str", "A relative directory inside the disk to mount instead of its root."),
+    Field("size", "str", "The size limit of a tmpfs volume, in docker's syntax (C(64m)). Default unlimited."),
+    Field("read_only", "bool", "Mount read-only (host paths and disks). Default V(false)."),
+)
+
+HEALTHCHECK_ROWS = (
+    Field("command", "raw", "The check, a string run by C(/bin/sh -c) or a list of words (shell-quoted).",
+          required=True),
+    Field("interval", "raw", "Time between checks, seconds or a Go duration (C(30s)). Default C(30s)."),
+    Field("timeout", "raw", "Time a check may take. Default C(30s)."),
+    Field("retries", "int", "Failures in a row that make the container unhealthy. Default V(3)."),
+    Field("start_period", "raw", "Grace time after start. Default C(0s)."),
+)
+
+ROWS = (
+    Field("name", "str",
+          "The container's name (RFC1035 label). It names the container, its unit C(cos-container-NAME.service) and "
+          "its metadata key C(cos-container-NAME).",
+          _name, required=True, flag="--name"),
+    Field("image", "str",
+          "The image, C(REPOSITORY[:TAG][@sha256:DIGEST]). A tag is pulled at every start; a digest only when "
+          "missing.",
+          _image, required=True, docker="the image argument; C(docker pull) in C(ExecStartPre)"),
+    Field("command", "list", "Replaces the image's entrypoint (konlet's C(command)).", _command, elements="str",
+          default="the image's", docker="C(--entrypoint) first word; the other words go before C(args)"),
+    Field("args", "list", "Replaces the image's cmd.", _words, elements="str", default="the image's",
+          docker="words after the image"),
+    Field("env", "dict",
+          "Plain environment variables, C(NAME: value). Stored in clear in the instance metadata; use C(secret_env) "
+          "for secrets.",
+          _env, default="{}", flag="--env"),
+    Field("secret_env", "dict",
+          ["Environment variables resolved on the VM from Secret Manager, C(NAME: projects/P/secrets/S/versions/V) "
+           "(or C(.../versions/latest), or C(sm://P/S[#V])). Values never reach the metadata, the unit or the task "
+           "result.", "The VM's service account needs C(roles/secretmanager.secretAccessor) on the secrets."],
+          _secret_env, default="{}", docker="C(--env-file /run/cos-agent/secrets/NAME.env), written by fetch-secrets"),
+    Field("volumes", "list", "Volumes, each with a C(container_path) and one source (see the volume table).",
+          _volumes, elements="dict", options=VOLUME_ROWS, default="[]",
+          docker="C(--volume), C(--mount type=tmpfs)"),
+    Field("ports", "list",
+          "Ports to open on the host firewall (COS drops inbound traffic except SSH), as C(N), C(N/tcp) or C(N/udp). "
+          "Containers use the host network, so there is no port mapping.",
+          _ports, elements="raw", default="[]",
+          docker="C(iptables)/C(ip6tables -A INPUT ... -j ACCEPT) in C(ExecStartPre), removed in C(ExecStopPost)"),
+    Field("restart_policy", "str",
+          "When systemd restarts the container - V(always), V(on-failure) (also C(on-failure:N)) or V(never).",
+          _restart_policy, default="always", docker="C(Restart=always), C(on-failure) or C(no)", absent="always"),
+    Field("max_retries", "int", "With C(restart_policy: on-failure), the number of restarts after the first start.",
+          _max_retries, default="unlimited", docker="C(StartLimitBurst=N+1), C(StartLimitIntervalSec=infinity)"),
+    Field("privileged", "bool", "Run with full host access. Default V(false).", _flag, default="false",
+          flag="--privileged", absent=False),
+    Field("stdin", "bool", "Keep stdin open with nothing attached (as konlet did). Default V(false).", _flag,
+          default="false", absent=False,
+          docker="C(--interactive); the unit runs C(docker create) in C(ExecStartPre) and C(docker start --attach)"),
+    Field("tty", "bool", "Allocate a pseudo-TTY. Default V(false).", _flag, default="false", flag="--tty",
+          absent=False),
+    Field("user", "str", "The user, C(UID[:GID]) or a name.", _user, default="the image's", flag="--user"),
+    Field("workdir", "str", "The working directory (absolute).", _workdir, default="the image's", flag="--workdir"),
+    Field("cap_add", "list", "Capabilities to add, with or without C(CAP_).", _capabilities, elements="str",
+          default="[]", flag="--cap-add"),
+    Field("cap_drop", "list", "Capabilities to drop, or C(ALL).", _capabilities, elements="str", default="[]",
+          flag="--cap-drop"),
+    Field("read_only", "bool", "Make the container's root filesystem read-only. Default V(false).", _flag,
+          default="false", flag="--read-only", absent=False),
+    Field("apparmor_profile", "str", "The AppArmor profile.", _optional_string, default="docker's",
+          docker="C(--security-opt apparmor=PROFILE)"),
+    Field("security_opt", "list", "Other docker security options.", _security_opt, elements="str", default="[]",
+          flag="--security-opt"),
+    Field("memory", "str", "Memory limit in docker's syntax (C(512m), C(2g)); at least C(6m).", _memory,
+          default="none", flag="--memory"),
+    Field("cpus", "float", "CPU limit, for example V(0.5) or V(2).", _cpus, default="none", flag="--cpus"),
+    Field("healthcheck", "dict", "A docker health check.", _healthcheck, options=HEALTHCHECK_ROWS, default="none",
+          docker="C(--health-cmd), C(--health-interval), C(--health-timeout), C(--health-retries), "
+                 "C(--health-start-period)"),
+    Field("log_driver", "str",
+          ["V(json-file) (default) keeps logs on the VM, and the COS logging agent ships them to Cloud Logging when "
+           "the instance has C(google-logging-enabled=true).",
+           "V(gcplogs) ships directly, but the container fails to start unless the VM's service account has "
+           "C(roles/logging.logWriter) and the instance the C(logging-write) or C(cloud-platform) scope (a warning "
+           "says so)."],
+          _log_driver, choices=LOG_DRIVERS, default="json-file", flag="--log-driver", absent="json-file"),
+    Field("log_opts", "dict",
+          "Log driver options, merged over the json-file defaults C(max-size=500m) and C(max-file=3).", _log_opts,
+          default="json-file: max-size=500m, max-file=3", flag="--log-opt"),
+    Field("labels", "dict", "Container labels.", _labels, default="{}", flag="--label"),
+    Field("stop_timeout", "int", "Seconds between SIGTERM and SIGKILL when the container stops. Default V(10).",
+          _stop_timeout, default="10", absent=DEFAULT_STOP_TIMEOUT,
+          docker="C(--stop-timeout N), C(ExecStop=docker stop -t N), C(TimeoutStopSec=N+30)"),
+    Field("docker_args", "list",
+          "Extra C(docker run) arguments, an escape hatch. Options the unit sets itself (C(--rm), C(--name), "
+          "C(--network), C(--restart), C(--env-file), C(-d)) are refused.",
+          _docker_args, elements="str", default="[]", docker="as given, before the image"),
+)
+ROW = {row.name: row for row in ROWS}
+FIELDS = tuple(row.name for row in ROWS)
+HEALTHCHECK_FIELDS = tuple(row.name for row in HEALTHCHECK_ROWS)
+
+
+def argument_spec():
+    """The spec's fields as AnsibleModule options: the single form's options, and each entry of a list form."""
+    return {row.name: row.argument_spec() for row in ROWS}
+
+
+def documentation(nested_key="suboptions", required=False):
+    """The spec's fields as documented options (``required`` marks name and image, as the role needs them)."""
+    return {row.name: row.documentation(nested_key, required) for row in ROWS}
 
 
 def warnings(spec):
@@ -737,7 +953,8 @@ def warnings(spec):
     if spec.get("log_driver") == "gcplogs":
         out.append(
             "container %s uses the gcplogs log driver: the container fails to start unless the VM's service "
-            "account has roles/logging.logWriter and the Cloud Logging API is enabled" % spec.get("name")
+            "account has roles/logging.logWriter, the instance has the logging-write (or cloud-platform) scope "
+            "and the Cloud Logging API is enabled" % spec.get("name")
         )
     for name in sorted(spec.get("env") or {}):
         if SECRET_NAME_RE.search(name):

@@ -3,9 +3,10 @@
 """Render a normalised container spec as the systemd unit the cos agent installs.
 
 The unit text is the metadata value of ``cos-container-NAME`` (docs/internals.md): its
-second line is ``# cos-spec: <canonical JSON>`` and its revision is the first 16 hex digits
-of its SHA-256. Rendering is a pure function of the normalised spec, so equal specs give
-byte-identical units and equal revisions.
+second line is ``# cos-spec: <canonical JSON>``, its third ``# cos-image: IMAGE`` (what the
+agent reports), and its revision is the first 16 hex digits of its SHA-256. Rendering is a
+pure function of the normalised spec, so equal specs give byte-identical units and equal
+revisions.
 
 The text ends without a trailing newline on purpose: a shell that reads the value with
 ``$(...)`` strips trailing newlines, and the agent's sha256sum must see the stored bytes.
@@ -21,24 +22,24 @@ import re
 
 from ansible_collections.gce.cos.plugins.module_utils.container_spec import (
     IMAGE_RE,
+    ROW,
     canonical_json,
     validate,
+)
+from ansible_collections.gce.cos.plugins.module_utils.vm_contract import (
+    DISK_MOUNT_ROOT,
+    DOCKER_CONFIG_DIR,
+    FETCH_SECRETS_PATH,
+    IMAGE_LINE_PREFIX,
+    SPEC_LINE_PREFIX,
+    metadata_key,
+    secrets_file,
+    unit_name,
 )
 
 DOCKER = "/usr/bin/docker"
 BASH = "/bin/bash"
 RM = "/bin/rm"
-# Paths shared with the cos agent and the cloud-init templates (docs/container-spec.md).
-AGENT_DIR = "/var/lib/cos-agent"
-DOCKER_CONFIG_DIR = AGENT_DIR + "/docker"
-# /var is noexec on COS: the helper is run as "bash SCRIPT", never exec'd (FACTS §2).
-# Its contract (cos_agent.py): fetch-secrets NAME ENV=REF... writes SECRETS_DIR/NAME.env.
-FETCH_SECRETS = AGENT_DIR + "/bin/fetch-secrets"
-SECRETS_DIR = "/run/cos-agent/secrets"
-DISK_MOUNT_ROOT = "/mnt/disks"
-UNIT_PREFIX = "cos-container-"
-METADATA_PREFIX = "cos-container-"
-SPEC_LINE_PREFIX = "# cos-spec: "
 START_TIMEOUT = "15min"
 STOP_GRACE = 30
 RESTART_SEC = 5
@@ -48,18 +49,6 @@ _BASE_DEPS = ("gcr-online.target", "docker.socket", "network-online.target")
 # Words that need no quoting in a systemd command line (after % and $ are doubled).
 _EXEC_SAFE_RE = re.compile(r"^[A-Za-z0-9_@%$+=:,./-]+$")
 _ESCAPE_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.")
-
-
-def unit_name(name):
-    return UNIT_PREFIX + name + ".service"
-
-
-def metadata_key(name):
-    return METADATA_PREFIX + name
-
-
-def secrets_file(name):
-    return "%s/%s.env" % (SECRETS_DIR, name)
 
 
 def systemd_escape_path(path):
@@ -115,21 +104,26 @@ def _image_has_digest(image):
     return bool(m and m.group("digest"))
 
 
+def _flag(field):
+    """The docker option of a spec field (its row in container_spec)."""
+    return ROW[field].flag
+
+
 def _docker_run_groups(spec):
     """The docker run argv as groups of words; each group is one line of ExecStart."""
     name = spec["name"]
     # stdin: see _stdin_mode(); the container is created, then started attached.
     verb = "create" if spec["stdin"] else "run"
-    groups = [[verb], ["--rm"], ["--name", name], ["--network", "host"]]
-    groups.append(["--log-driver", spec["log_driver"]])
+    groups = [[verb], ["--rm"], [_flag("name"), name], ["--network", "host"]]
+    groups.append([_flag("log_driver"), spec["log_driver"]])
     for key in sorted(spec["log_opts"]):
-        groups.append(["--log-opt", "%s=%s" % (key, spec["log_opts"][key])])
+        groups.append([_flag("log_opts"), "%s=%s" % (key, spec["log_opts"][key])])
     for key in sorted(spec["labels"]):
-        groups.append(["--label", "%s=%s" % (key, spec["labels"][key])])
+        groups.append([_flag("labels"), "%s=%s" % (key, spec["labels"][key])])
     if spec["secret_env"]:
         groups.append(["--env-file", secrets_file(name)])
     for key in sorted(spec["env"]):
-        groups.append(["--env", "%s=%s" % (key, spec["env"][key])])
+        groups.append([_flag("env"), "%s=%s" % (key, spec["env"][key])])
     for vol in spec["volumes"]:
         if vol["type"] == "tmpfs":
             opts = "type=tmpfs,destination=%s" % vol["container_path"]
@@ -148,32 +142,32 @@ def _docker_run_groups(spec):
             bind += ":ro"
         groups.append(["--volume", bind])
     if spec["privileged"]:
-        groups.append(["--privileged"])
+        groups.append([_flag("privileged")])
     if spec["stdin"]:
         # konlet semantics: stdin stays open but nothing is attached to it. "docker run -i"
         # always attaches stdin (and with --tty demands a terminal, which systemd lacks),
         # so the unit runs "docker create -i" and then "docker start --attach".
         groups.append(["--interactive"])
     if spec["tty"]:
-        groups.append(["--tty"])
+        groups.append([_flag("tty")])
     if spec["user"] is not None:
-        groups.append(["--user", spec["user"]])
+        groups.append([_flag("user"), spec["user"]])
     if spec["workdir"] is not None:
-        groups.append(["--workdir", spec["workdir"]])
+        groups.append([_flag("workdir"), spec["workdir"]])
     for cap in spec["cap_add"]:
-        groups.append(["--cap-add", cap])
+        groups.append([_flag("cap_add"), cap])
     for cap in spec["cap_drop"]:
-        groups.append(["--cap-drop", cap])
+        groups.append([_flag("cap_drop"), cap])
     if spec["read_only"]:
-        groups.append(["--read-only"])
+        groups.append([_flag("read_only")])
     if spec["apparmor_profile"] is not None:
         groups.append(["--security-opt", "apparmor=%s" % spec["apparmor_profile"]])
     for opt in spec["security_opt"]:
-        groups.append(["--security-opt", opt])
+        groups.append([_flag("security_opt"), opt])
     if spec["memory"] is not None:
-        groups.append(["--memory", spec["memory"]])
+        groups.append([_flag("memory"), spec["memory"]])
     if spec["cpus"] is not None:
-        groups.append(["--cpus", spec["cpus"]])
+        groups.append([_flag("cpus"), spec["cpus"]])
     hc = spec["healthcheck"]
     if hc is not None:
         groups.append(["--health-cmd", hc["command"]])
@@ -226,6 +220,7 @@ def render(spec):
     lines = [
         "# Managed by gce.cos from instance metadata key %s; local changes are overwritten." % metadata_key(name),
         SPEC_LINE_PREFIX + canonical_json(spec),
+        IMAGE_LINE_PREFIX + image,
         "[Unit]",
         "Description=gce.cos container %s" % name,
         "Wants=%s" % " ".join(_BASE_DEPS),
@@ -234,7 +229,7 @@ def render(spec):
     disks = sorted({disk_mount_unit(v["device_name"], v["partition"]) for v in spec["volumes"] if v["type"] == "disk"})
     if disks:
         # Requires, not Wants: without its disk the container would write into the tmpfs
-        # under /mnt/disks and lose the data (FACTS §1, the /mnt/disks trap).
+        # under /mnt/disks and lose the data (the /mnt/disks trap).
         mounts = " ".join(disks)
         lines.append("Requires=%s" % mounts)
         lines.append("After=%s" % mounts)
@@ -282,7 +277,7 @@ def render(spec):
         lines.append("ExecStartPre=" + exec_line([DOCKER, "pull", image]))
     if spec["secret_env"]:
         refs = ["%s=%s" % (k, spec["secret_env"][k]) for k in sorted(spec["secret_env"])]
-        lines.append("ExecStartPre=" + exec_line([BASH, FETCH_SECRETS, name, *refs]))
+        lines.append("ExecStartPre=" + exec_line([BASH, FETCH_SECRETS_PATH, name, *refs]))
     for port in spec["ports"]:
         lines.append("ExecStartPre=" + exec_line(_firewall_open(port, "iptables")))
         # Not every VM has IPv6; a failure there must not keep the container down.

@@ -14,7 +14,6 @@ __metaclass__ = type
 import json
 import os
 
-from ansible.module_utils.basic import env_fallback
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, describe_auth_error
 
 AUTH_KINDS = ("application", "serviceaccount", "machineaccount", "accesstoken")
@@ -26,6 +25,9 @@ SERVICE_ACCOUNT_FILE_ENV = ("GCP_SERVICE_ACCOUNT_FILE", "GCE_CREDENTIALS_FILE_PA
 
 def connection_argument_spec():
     """The options every module of the collection takes (documented in doc_fragments/gcp.py)."""
+    # Imported here: the API helper process builds credentials with this file and has no AnsibleModule.
+    from ansible.module_utils.basic import env_fallback
+
     return dict(
         project=dict(type="str", fallback=(env_fallback, list(PROJECT_ENV))),
         auth_kind=dict(type="str", choices=list(AUTH_KINDS), fallback=(env_fallback, ["GCP_AUTH_KIND"])),
@@ -51,7 +53,7 @@ def resolve_auth_kind(params):
     return "application"
 
 
-def _service_account_info(params):
+def read_service_account_info(params):
     """The key as a dict, from service_account_contents or a file (option, then env)."""
     contents = params.get("service_account_contents")
     if contents:
@@ -104,6 +106,13 @@ def _credentials_from_info(info, source, scopes):
     )
 
 
+def service_account_credentials(info, source, scopes):
+    """``(credentials, project_or_None)`` from a key already read (``read_service_account_info``)."""
+    if not isinstance(info, dict) or "type" not in info:
+        raise GcpError("%s: the key has no 'type' field; use a service account JSON key" % source)
+    return _credentials_from_info(info, source, scopes), info.get("project_id") or info.get("quota_project_id")
+
+
 def project_from_params(params, credentials_project=None):
     """The project option (with its env fallbacks), else the key's or ADC's project."""
     project = params.get("project") or credentials_project
@@ -130,10 +139,8 @@ def build_credentials(params):
 
             return oauth2_credentials.Credentials(token=token), None
         if kind == "serviceaccount":
-            info, source = _service_account_info(params)
-            if not isinstance(info, dict) or "type" not in info:
-                raise GcpError("%s: the key has no 'type' field; use a service account JSON key" % source)
-            return _credentials_from_info(info, source, scopes), info.get("project_id") or info.get("quota_project_id")
+            info, source = read_service_account_info(params)
+            return service_account_credentials(info, source, scopes)
         if kind == "machineaccount":
             from google.auth import compute_engine
 

@@ -42,6 +42,12 @@ SERVICES = {
     "networks": ("networks", "NetworksClient"),
     "subnetworks": ("subnetworks", "SubnetworksClient"),
     "addresses": ("addresses", "AddressesClient"),
+    "instance_templates": ("instance_templates", "InstanceTemplatesClient"),
+    "region_instance_templates": ("region_instance_templates", "RegionInstanceTemplatesClient"),
+    "health_checks": ("health_checks", "HealthChecksClient"),
+    "region_health_checks": ("region_health_checks", "RegionHealthChecksClient"),
+    "instance_group_managers": ("instance_group_managers", "InstanceGroupManagersClient"),
+    "region_instance_group_managers": ("region_instance_group_managers", "RegionInstanceGroupManagersClient"),
     "zone_operations": ("zone_operations", "ZoneOperationsClient"),
     "region_operations": ("region_operations", "RegionOperationsClient"),
     "global_operations": ("global_operations", "GlobalOperationsClient"),
@@ -88,6 +94,18 @@ def to_dict(message):
     )
 
 
+def merge_pages(pager):
+    """The pages of a pager as one dict: list fields concatenated, the rest from the last page."""
+    out = {}
+    for page in pager.pages:
+        for key, value in to_dict(page).items():
+            if isinstance(value, list):
+                out.setdefault(key, []).extend(value)
+            elif key != "nextPageToken":
+                out[key] = value
+    return out
+
+
 class ComputeApi:
     """Clients, retries and error translation for one module run.
 
@@ -96,13 +114,20 @@ class ComputeApi:
     """
 
     def __init__(
-        self, credentials, project, api_endpoint=None, auth_kind="application", retry_policy_factory=RetryPolicy
+        self,
+        credentials,
+        project,
+        api_endpoint=None,
+        auth_kind="application",
+        retry_policy_factory=RetryPolicy,
+        clients=None,
     ):
         self.credentials = credentials
         self.auth_kind = auth_kind
         self.project = project
         self.api_endpoint = api_endpoint.rstrip("/") if api_endpoint else None
-        self._clients = {}
+        # ``clients``: a cache shared with other runs (the API helper keeps one per credentials, project, endpoint).
+        self._clients = {} if clients is None else clients
         self._retry_policy_factory = retry_policy_factory
         self.request_count = 0
 
@@ -153,6 +178,12 @@ class ComputeApi:
         "networks": ("Network", "Networks"),
         "subnetworks": ("Subnetwork", "Subnetworks"),
         "addresses": ("Address", "Addresses"),
+        "instance_templates": ("InstanceTemplate", "InstanceTemplates"),
+        "region_instance_templates": ("RegionInstanceTemplate", "RegionInstanceTemplates"),
+        "health_checks": ("HealthCheck", "HealthChecks"),
+        "region_health_checks": ("RegionHealthCheck", "RegionHealthChecks"),
+        "instance_group_managers": ("InstanceGroupManager", "InstanceGroupManagers"),
+        "region_instance_group_managers": ("RegionInstanceGroupManager", "RegionInstanceGroupManagers"),
         "zone_operations": ("ZoneOperation", "ZoneOperations"),
         "region_operations": ("RegionOperation", "RegionOperations"),
         "global_operations": ("GlobalOperation", "GlobalOperations"),
@@ -163,7 +194,8 @@ class ComputeApi:
         """insert_unary on instances -> InsertInstanceRequest, list -> ListInstancesRequest."""
         base = method[: -len("_unary")] if method.endswith("_unary") else method
         singular, plural = cls._NOUNS[service]
-        noun = plural if base in ("list", "aggregated_list") else singular
+        # Every list method is spelled with the plural (ListManagedInstancesInstanceGroupManagersRequest).
+        noun = plural if base == "aggregated_list" or base.split("_")[0] == "list" else singular
         name = "".join(part.capitalize() for part in base.split("_")) + noun + "Request"
         return getattr(compute_types(), name)
 
@@ -172,6 +204,7 @@ class ComputeApi:
 
         Mutations get a ``request_id`` once, reused by every retry. ``timeout`` bounds the
         HTTP exchange (default 60 s, 130 s for operation waits, which the server holds ~2 min).
+        ``retry`` is True, False, or a number of seconds that bounds the retries' total time.
         """
         bound, request = self._request(service, method, fields)
         if "request_id" in type(request).meta.fields and not request.request_id:
@@ -183,12 +216,17 @@ class ComputeApi:
 
         fields_timeout = timeout or (130.0 if service.endswith("_operations") else 60.0)
         policy = self._retry_policy_factory()
+        if retry is not True and retry:
+            policy.deadline = min(policy.deadline, float(retry))
         try:
             response = policy.call(attempt) if retry else attempt()
         except Exception as exc:
             raise self.translate(exc, action, resource)
         if method in ("list", "aggregated_list"):
             return response
+        if hasattr(response, "pages"):
+            # Other list methods (listManagedInstances): every page, as one answer.
+            return merge_pages(response)
         return to_dict(response)
 
     def get(self, service, action, resource, /, **fields):

@@ -20,7 +20,7 @@ __metaclass__ = type
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
 from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
 
-# Compute Engine limits (FACTS §2): per value, and keys plus values per instance.
+# Compute Engine limits: per value, and keys plus values per instance.
 MAX_VALUE = 256 * 1024
 MAX_TOTAL = 512 * 1024
 

@@ -18,7 +18,7 @@ from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import (
     project_from_params,
     resolve_auth_kind,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpOperationError
 from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate, wait_for_operation
 
 DEFAULT_WAIT_TIMEOUT = 300
@@ -36,22 +36,31 @@ class GcpModule:
         self.check_mode = self.module.check_mode
         self._api = None
         self.warnings = []
+        # Mutations the API accepted in this run: a failure after one still changed something.
+        self.accepted = []
 
     @property
     def api(self):
         """The ComputeApi of this run, built on first use (credentials are checked then)."""
         if self._api is None:
-            from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
+            from ansible_collections.gce.cos.plugins.module_utils.api_helper_client import helper_api
 
-            credentials, credentials_project = build_credentials(self.params)
-            project = project_from_params(self.params, credentials_project)
-            self._api = ComputeApi(
-                credentials,
-                project,
-                api_endpoint=self.params.get("api_endpoint"),
-                auth_kind=resolve_auth_kind(self.params),
-            )
+            # GCE_COS_API_HELPER on: the calls run in the play's helper process; else (or if it
+            # cannot serve this run) in this process.
+            self._api = helper_api(self.params, self._plain_api, warn=self.warnings.append) or self._plain_api()
         return self._api
+
+    def _plain_api(self):
+        from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
+
+        credentials, credentials_project = build_credentials(self.params)
+        project = project_from_params(self.params, credentials_project)
+        return ComputeApi(
+            credentials,
+            project,
+            api_endpoint=self.params.get("api_endpoint"),
+            auth_kind=resolve_auth_kind(self.params),
+        )
 
     @property
     def project(self):
@@ -64,12 +73,24 @@ class GcpModule:
     def mutate(self, service, method, action, resource, /, wait=True, **fields):
         # Positional-only: API methods have request fields named 'resource' (setLabels, setDeletionProtection).
         fields.setdefault("project", self.api.project)
-        return mutate(self.api, service, method, action, resource, self.wait_timeout, wait=wait, **fields)
+        op = mutate(self.api, service, method, action, resource, self.wait_timeout, wait=False, **fields)
+        done = "%s %s" % (action, resource)
+        self.accepted.append(done)
+        if not wait:
+            return op
+        try:
+            return self.wait(op, action, resource)
+        except GcpOperationError:
+            # The operation ended in error: it did not take effect.
+            self.accepted.remove(done)
+            raise
 
     def wait(self, op, action, resource):
         return wait_for_operation(self.api, op, action, resource, self.wait_timeout)
 
     def fail(self, msg, **result):
+        if self.accepted:
+            result.setdefault("changed", True)
         self.module.fail_json(msg=msg, **result)
 
     def exit(self, **result):
@@ -83,4 +104,7 @@ class GcpModule:
         try:
             main(self)
         except GcpError as exc:
-            self.fail(str(exc))
+            msg = str(exc)
+            if self.accepted:
+                msg += "; changed before this failure: %s (re-run the task to finish)" % "; ".join(self.accepted)
+            self.fail(msg)

@@ -16,6 +16,7 @@ import re
 # RFC1035 label as Compute Engine applies it to resource names.
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 ZONE_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 
@@ -36,6 +37,12 @@ def zone_error(field, value):
     if isinstance(value, str) and ZONE_RE.match(value):
         return None
     return "%s: %r is not a zone name: use the form REGION-ZONE, e.g. us-central1-a" % (field, value)
+
+
+def region_error(field, value):
+    if isinstance(value, str) and REGION_RE.match(value):
+        return None
+    return "%s: %r is not a region name: use the form e.g. us-central1" % (field, value)
 
 
 def labels_errors(field, labels):

@@ -42,13 +42,14 @@ def wait_for_operation(api, op, action, resource, timeout, clock=time.monotonic)
         started = clock()
         try:
             # The server holds a wait up to ~2 min whatever our deadline; the HTTP timeout
-            # keeps wait_timeout honest when less than that remains.
+            # keeps wait_timeout honest when less than that remains. A wait changes nothing,
+            # so 503s and rate limits are retried whatever the timeout, within what remains.
             op = api.call(
                 service,
                 "wait",
                 action,
                 resource,
-                retry=remaining > 120,
+                retry=max(remaining, 1.0),
                 timeout=min(remaining, 120.0) + 10.0 if remaining > 120 else remaining + 0.5,
                 project=api.project,
                 operation=op["name"],

@@ -1,9 +1,11 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Desired versus actual state as plain data, and the ordered plan of API calls between them.
+"""The ordered plan of API calls between the actual and the desired state, with its own before/after.
 
-A module compares dicts, adds one step per API call it needs, and hands the plan over:
-check mode reports the same plan without running it, and the diff is its before/after.
+A module starts a plan with the resource's summary as it is (``before``) and adds one step per
+API call it needs; each step names the summary fields it makes true, so the plan keeps the
+``after`` itself (as community.docker's DifferenceTracker does). Check mode reports the same
+plan without running it, and the diff is its before/after.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,12 +23,32 @@ class Step:
 
 class Plan:
     def __init__(self, before=None, after=None):
+        """``after`` defaults to ``before``: a resource no step changes stays as it is."""
         self.steps = []
-        self.before = before
-        self.after = after
+        self.before = before if before is not None else {}
+        self.after = copy.deepcopy(self.before) if after is None else after
 
-    def add(self, description, run):
+    def add(self, description, run, after=None, becomes=None):
+        """Add a step; ``after`` maps summary fields (dotted for nested ones) to what the step makes them.
+
+        ``becomes`` is the whole summary a step leaves instead (a create, a replace; {} for a delete).
+        """
         self.steps.append(Step(description, run))
+        if becomes is not None:
+            self.after = copy.deepcopy(becomes)
+        self.record(after)
+        return self
+
+    def record(self, after):
+        """Note fields of the after state that no step of its own sets (e.g. a status that follows)."""
+        for path, value in (after or {}).items():
+            keys = path.split(".")
+            target = self.after
+            for key in keys[:-1]:
+                if not isinstance(target.get(key), dict):
+                    target[key] = {}
+                target = target[key]
+            target[keys[-1]] = copy.deepcopy(value)
         return self
 
     @property
@@ -43,40 +65,7 @@ class Plan:
             return []
         return [step.run() for step in self.steps]
 
-    def diff(self):
-        return {"before": self.before if self.before is not None else {}, "after": self.after or {}}
-
-
-def differences(desired, actual, prefix=""):
-    """Dotted paths where ``desired`` differs from ``actual``.
-
-    Only keys present in ``desired`` with a value other than None are compared: a desired
-    state is partial (what the user set), the actual one complete (what the API returns).
-    Lists and scalars compare whole.
-    """
-    paths = []
-    actual = actual or {}
-    for key in sorted(desired):
-        want = desired[key]
-        if want is None:
-            continue
-        have = actual.get(key)
-        path = prefix + key
-        if isinstance(want, dict) and isinstance(have, dict):
-            paths.extend(differences(want, have, path + "."))
-        elif want != have:
-            paths.append(path)
-    return paths
-
-
-def merged(actual, desired):
-    """``actual`` updated with the non-None parts of ``desired`` (deep for dicts): the 'after'."""
-    result = copy.deepcopy(actual) if actual else {}
-    for key, want in desired.items():
-        if want is None:
-            continue
-        if isinstance(want, dict) and isinstance(result.get(key), dict):
-            result[key] = merged(result[key], want)
-        else:
-            result[key] = copy.deepcopy(want)
-    return result
+    def diff(self, view=None):
+        """{before, after}, each passed through ``view`` (e.g. to leave out fields the API assigns)."""
+        view = view or (lambda data: data)
+        return {"before": view(self.before) or {}, "after": view(self.after) or {}}

@@ -16,9 +16,10 @@ import json
 import time
 
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpTimeoutError
+from ansible_collections.gce.cos.plugins.module_utils.vm_contract import AGENT_REPORT_KEY, GUEST_ATTRIBUTE_NAMESPACE
 
-NAMESPACE = "cos-agent"
-AGENT_KEY = "agent"
+NAMESPACE = GUEST_ATTRIBUTE_NAMESPACE
+AGENT_KEY = AGENT_REPORT_KEY
 # Poll delays: start quick (the agent applies within seconds), grow to a modest cap. The
 # agent refreshes its reports every second while a container is not settled.
 FIRST_DELAY = 0.5

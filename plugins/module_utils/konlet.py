@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Convert a konlet ``gce-container-declaration`` into a gce.cos container spec.
 
-konlet (the deprecated container startup agent, FACTS §1) read the declaration with Go's
+konlet (the deprecated container startup agent) read the declaration with Go's
 yaml.v2 into fixed structs: unknown keys were ignored, keys were case-sensitive, any
 scalar was accepted as a string (its text), and a type mismatch failed the whole parse.
 This module walks the YAML node tree the same way, applies konlet's checks with konlet's
@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.gce.cos.plugins.module_utils import vm_contract
 from ansible_collections.gce.cos.plugins.module_utils.container_spec import (
     NAME_RE,
     SpecError,
@@ -29,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - PyYAML is a collection requirem
     HAS_YAML = False
     YAML_IMPORT_ERROR = exc
 
-METADATA_KEY = "gce-container-declaration"
+METADATA_KEY = vm_contract.KONLET_KEY
 RESTART_POLICIES = {"Always": "always", "OnFailure": "on-failure", "Never": "never"}
 # Where konlet mounted its volumes on the host (volumes.go, createNewMountPath).
 KONLET_MOUNT_ROOT = "/mnt/disks/gce-containers-mounts"

@@ -29,13 +29,7 @@ options:
     type: str
 extends_documentation_fragment:
   - gce.cos.gcp
-attributes:
-  check_mode:
-    support: full
-    description: The module never changes anything.
-  diff_mode:
-    support: none
-    description: The module never changes anything.
+  - gce.cos.attributes.info
 author:
   - gce.cos maintainers (@gce-cos)
 """
@@ -58,68 +52,44 @@ EXAMPLES = r"""
 RETURN = r"""
 instances:
   description:
-    - The instances found, in the Compute API's JSON form. Empty when O(name) names no instance.
-    - Metadata values are not returned, only their keys, because they can hold configuration a play
-      should not print.
+    - The instances found, each in the form of the C(instance) result of M(gce.cos.cos_instance) (snake_case keys,
+      names instead of URLs). Empty when O(name) names no instance.
+    - Metadata values are shown only for a few non-sensitive keys (such as C(google-logging-enabled)); every other value
+      appears as C(sha256:) and its first 16 hex digits. C(user-data) is never shown.
   returned: always
   type: list
   elements: dict
   sample:
     - name: web-1
-      status: RUNNING
       zone: us-central1-a
-      machineType: e2-small
-      metadataKeys: [user-data, google-logging-enabled]
+      status: RUNNING
+      machine_type: e2-small
+      image: cos-stable-121-18867-199-28
+      internal_ip: 10.128.0.2
+      external_ip: 34.30.1.2
+      network: default
+      subnetwork: default
+      boot_disk: {name: web-1, device_name: persistent-disk-0, size_gb: 10, auto_delete: true}
+      disks: []
+      labels: {container-vm: cos-stable-121-18867-199-28}
+      network_tags: [web]
+      metadata_keys: [google-logging-enabled, user-data]
+      metadata: {google-logging-enabled: "true", user-data: "sha256:0123456789abcdef"}
+      service_account: {email: default, scopes: ["https://www.googleapis.com/auth/cloud-platform"]}
+      scheduling: {preemptible: false, provisioning_model: STANDARD, on_host_maintenance: MIGRATE,
+                   automatic_restart: true}
+      shielded_vm: {secure_boot: false, vtpm: true, integrity_monitoring: true}
+      deletion_protection: false
+      description: ""
+      self_link: https://www.googleapis.com/compute/v1/projects/my-project/zones/us-central1-a/instances/web-1
 """
 
+from ansible_collections.gce.cos.plugins.module_utils._instance.info import ARGUMENT_SPEC, read_instances
 from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, name_error, zone_error
-
-
-def summarize(instance):
-    """The instance with its metadata values replaced by the list of keys."""
-    result = dict(instance)
-    metadata = result.pop("metadata", None) or {}
-    result["metadataKeys"] = sorted(item["key"] for item in metadata.get("items", []))
-    for key in ("zone", "machineType"):
-        if key in result:
-            result[key] = basename(result[key])
-    return result
 
 
 def main():
-    gcp = GcpModule(
-        dict(
-            zone=dict(type="str", required=True),
-            name=dict(type="str"),
-            filter=dict(type="str"),
-        ),
-        wait=False,
-    )
-    params = gcp.params
-    errors = [zone_error("zone", params["zone"])]
-    if params["name"]:
-        errors.append(name_error("name", params["name"]))
-    errors = [e for e in errors if e]
-    if errors:
-        gcp.fail("; ".join(errors))
-
-    def run(gcp):
-        zone = params["zone"]
-        if params["name"]:
-            found = gcp.api.get(
-                "instances", "read", "instance %r in %s" % (params["name"], zone),
-                project=gcp.api.project, zone=zone, instance=params["name"],
-            )
-            instances = [found] if found else []
-        else:
-            instances = gcp.api.list(
-                "instances", "list", "instances in %s" % zone,
-                project=gcp.api.project, zone=zone, filter=params["filter"] or "",
-            )
-        gcp.exit(changed=False, instances=[summarize(i) for i in instances])
-
-    gcp.run(run)
+    GcpModule(ARGUMENT_SPEC, wait=False).run(read_instances)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit, cos_agent
+from ansible_collections.gce.cos.plugins.module_utils import cos_agent, vm_contract
 
 STUBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stubs")
 
@@ -44,8 +44,8 @@ class Guest:
         os.chmod(wrapper, 0o755)
         path_map = [
             ("/usr/bin/docker", os.path.join(self.stub_bin, "docker")),
-            (container_unit.FETCH_SECRETS, self.fetch_secrets),
-            (container_unit.SECRETS_DIR, self.secrets_dir),
+            (vm_contract.FETCH_SECRETS_PATH, self.fetch_secrets),
+            (vm_contract.SECRETS_DIR, self.secrets_dir),
         ]
         self.env = {
             "PATH": self.stub_bin + ":/usr/local/bin:/usr/bin:/bin",
@@ -134,7 +134,7 @@ class Guest:
         return sorted(n for n in os.listdir(self.unit_dir) if n.endswith(".service"))
 
     def unit_text(self, name):
-        with open(os.path.join(self.unit_dir, container_unit.unit_name(name)), "rb") as f:
+        with open(os.path.join(self.unit_dir, vm_contract.unit_name(name)), "rb") as f:
             return f.read().decode("utf-8")
 
     def containers(self):
@@ -146,7 +146,7 @@ class Guest:
             f.write(ref + "\n")
 
     def journal(self, name):
-        path = os.path.join(self.stub_state, "journal", container_unit.unit_name(name) + ".log")
+        path = os.path.join(self.stub_state, "journal", vm_contract.unit_name(name) + ".log")
         if not os.path.exists(path):
             return ""
         with open(path) as f:

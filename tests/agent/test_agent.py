@@ -125,6 +125,19 @@ def test_remove_stops_disables_and_deletes(cloud, guest):
     assert not os.path.exists(os.path.join(guest.state_dir, "applied", "db"))
 
 
+def test_an_emptied_key_removes_its_container(cloud, guest):
+    # A group's all-instances configuration can only empty a key, never delete it.
+    cloud.set_containers({"web": unit(WEB), "db": unit(DB)})
+    assert_ok(guest.run_once())
+    cloud.set_containers({"web": unit(WEB), "db": ""})
+    assert_ok(guest.run_once())
+    assert guest.units() == ["cos-container-web.service"]
+    assert guest.containers() == ["web"]
+    ga = cloud.guest_attributes()
+    assert "db" not in ga and ga["agent"]["error"] == "", ga
+    assert ga["agent"]["containers"] == 1
+
+
 def test_removing_the_last_container(cloud, guest):
     cloud.set_containers({"web": unit(WEB)})
     assert_ok(guest.run_once())

@@ -1,29 +1,109 @@
-"""The agent's text itself: bash syntax, shellcheck, JSON escaping, the unit and cloud-init parts."""
+"""The agent's shell files themselves: bash syntax, shellcheck, JSON escaping, the contract
+with the Python side, the unit and cloud-init parts, and the generated copy modules carry."""
 
 import hashlib
+import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 
 import jsonschema
 import pytest
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils import cos_agent
+from ansible_collections.gce.cos.plugins.module_utils import agent_scripts, cos_agent, vm_contract
 
-STUBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stubs")
-SCRIPTS = {"cos-agent": cos_agent.AGENT_SCRIPT, "fetch-secrets": cos_agent.FETCH_SECRETS_SCRIPT}
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+STUBS = os.path.join(HERE, "stubs")
+AGENT_DIR = os.path.join(ROOT, "plugins", "module_utils", "_agent")
+SCRIPTS = {"cos-agent": os.path.join(AGENT_DIR, "cos-agent"), "fetch-secrets": os.path.join(AGENT_DIR, "fetch-secrets")}
 CLOUD_CONFIG_SCHEMA = "/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json"
 
 
+def _generate():
+    spec = importlib.util.spec_from_file_location("generate", os.path.join(ROOT, "tests", "generate.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
-def script_files(tmp_path):
-    paths = {}
-    for name, text in SCRIPTS.items():
-        path = tmp_path / name
-        path.write_text(text)
-        paths[name] = str(path)
-    return paths
+def script_files():
+    return dict(SCRIPTS)
+
+
+def test_the_generated_copy_is_current():
+    """plugins/module_utils/agent_scripts.py is what tests/generate.py makes of the shell files."""
+    generate = _generate()
+    assert generate.AGENT_SCRIPTS not in generate.stale(), "run python tests/generate.py"
+    for const, name in generate.SCRIPTS:
+        with open(SCRIPTS[name]) as f:
+            assert getattr(agent_scripts, const) == f.read()
+    assert cos_agent.AGENT_SCRIPT is agent_scripts.AGENT_SCRIPT
+
+
+def _defaults(path):
+    """NAME -> default of every ``NAME=${COS_AGENT_X:-default}`` line, and plain ``NAME=value`` lines."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^([A-Z_]+)=\$\{COS_AGENT_[A-Z_]+:-(.*)\}$", line.rstrip("\n"))
+            if m:
+                out[m.group(1)] = m.group(2)
+                continue
+            m = re.match(r"^([A-Z_]+)=('?)([^'$]*)\2$", line.rstrip("\n"))
+            if m:
+                out.setdefault(m.group(1), m.group(3))
+    return out
+
+
+def test_the_agent_defaults_are_the_vm_contract():
+    # Sourcing runs the assignments (and not main): bash itself says what the defaults are.
+    names = ("MD_URL", "UNIT_DIR", "STATE_DIR", "SECRETS_DIR", "GA_NS", "KEY_PREFIX", "IMAGE_LINE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COS_AGENT_")}
+    code = 'source "$1"; for n in %s; do printf "%%s\\n" "${!n}"; done' % " ".join(names)
+    proc = subprocess.run(["bash", "-c", code, "bash", SCRIPTS["cos-agent"]], capture_output=True, text=True,
+                          env=env, check=True)
+    got = dict(zip(names, proc.stdout.split("\n"), strict=False))
+    assert got == {
+        "MD_URL": vm_contract.METADATA_URL,
+        "UNIT_DIR": vm_contract.UNIT_DIR,
+        "STATE_DIR": vm_contract.STATE_DIR,
+        "SECRETS_DIR": vm_contract.SECRETS_DIR,
+        "GA_NS": vm_contract.GUEST_ATTRIBUTE_NAMESPACE,
+        "KEY_PREFIX": vm_contract.METADATA_PREFIX,
+        "IMAGE_LINE": vm_contract.IMAGE_LINE_PREFIX,
+    }
+    # The agent derives unit names from the same prefix as the metadata keys.
+    assert vm_contract.UNIT_PREFIX == vm_contract.METADATA_PREFIX
+    # The agent names its own report key and the helper's place by these literals.
+    with open(SCRIPTS["cos-agent"]) as f:
+        agent = f.read()
+    assert "ga_put %s " % vm_contract.AGENT_REPORT_KEY in agent
+    assert os.path.dirname(vm_contract.AGENT_PATH) == os.path.dirname(vm_contract.FETCH_SECRETS_PATH)
+
+
+def test_the_helpers_defaults_are_the_vm_contract():
+    fetch = _defaults(SCRIPTS["fetch-secrets"])
+    assert fetch["MD_URL"] == vm_contract.METADATA_URL
+    assert fetch["SECRETS_DIR"] == vm_contract.SECRETS_DIR
+    # The role's registry login keeps its password file beside the secrets.
+    login = _defaults(os.path.join(ROOT, "roles", "cos_deploy", "files", "registry-login"))
+    assert login["RUN_DIR"] == vm_contract.SECRETS_DIR
+    assert login["MD_URL"] == vm_contract.METADATA_URL
+
+
+def test_the_role_puts_its_helpers_and_docker_config_where_the_units_look():
+    templates = os.path.join(ROOT, "roles", "cos_deploy", "templates")
+    text = ""
+    for name in sorted(os.listdir(templates)):
+        with open(os.path.join(templates, name)) as f:
+            text += f.read()
+    assert "DOCKER_CONFIG=%s" % vm_contract.DOCKER_CONFIG_DIR in text
+    for path in re.findall(r"/var/lib/cos-agent[^\s'\"]*", text):
+        assert path == vm_contract.DOCKER_CONFIG_DIR or path.startswith(vm_contract.BIN_DIR + "/"), path
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
@@ -44,9 +124,9 @@ def test_shellcheck_clean(script_files):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def bash_json_str(script_file, value):
+def bash_json_str(script_file, value, tmp_path):
     """Run the agent's own json_str on value (bytes, passed through a file to keep them exact)."""
-    data = script_file + ".input"
+    data = str(tmp_path / "input")
     with open(data, "wb") as f:
         f.write(value)
     code = 'source "$1"; json_str "$(cat "$2"; printf x)"; printf "%s" "$REPLY"'
@@ -54,9 +134,9 @@ def bash_json_str(script_file, value):
     return proc.stdout
 
 
-def test_json_escaping_of_every_byte(script_files):
+def test_json_escaping_of_every_byte(script_files, tmp_path):
     raw = bytes(range(1, 256))
-    out = bash_json_str(script_files["cos-agent"], raw)
+    out = bash_json_str(script_files["cos-agent"], raw, tmp_path)
     decoded = json.loads(out.decode("ascii"))
     # The sentinel x keeps the trailing bytes; bytes >= 0x80 become '?' (always valid JSON).
     expected = bytes(range(1, 128)).decode("ascii") + "?" * 128 + "x"
@@ -72,14 +152,14 @@ def test_json_escaping_of_every_byte(script_files):
         "",
     ],
 )
-def test_json_escaping_of_nasty_strings(script_files, value):
-    out = bash_json_str(script_files["cos-agent"], value.encode())
+def test_json_escaping_of_nasty_strings(script_files, value, tmp_path):
+    out = bash_json_str(script_files["cos-agent"], value.encode(), tmp_path)
     assert json.loads(out.decode("ascii")) == value + "x"
 
 
-def test_version_is_the_script_hash(script_files):
+def test_version_is_the_script_hash(script_files, tmp_path):
     proc = subprocess.run(["bash", script_files["cos-agent"], "--version"], capture_output=True, text=True,
-                          env=dict(os.environ, COS_AGENT_STATE_DIR=os.path.dirname(script_files["cos-agent"]) + "/st"))
+                          env=dict(os.environ, COS_AGENT_STATE_DIR=str(tmp_path / "st")))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == cos_agent.agent_version()
     assert cos_agent.agent_version() == hashlib.sha256(cos_agent.AGENT_SCRIPT.encode()).hexdigest()[:12]
@@ -129,3 +209,24 @@ def test_cloud_init_fragment_matches_the_cloud_config_schema():
     with open(CLOUD_CONFIG_SCHEMA) as f:
         schema = json.load(f)
     jsonschema.validate(cos_agent.cloud_init_fragment(), schema)
+
+
+def test_the_agent_reads_the_image_from_its_own_line(tmp_path):
+    from ansible_collections.gce.cos.plugins.module_utils import container_unit
+
+    # Keys that sort around "image" and values that look like it must not matter.
+    unit = container_unit.build({
+        "name": "web", "image": "registry.example.com:5000/team/web:1.2@sha256:" + "a" * 64,
+        "env": {"image": "evil:1"}, "labels": {"a": '"image":"evil:2"'}, "healthcheck": {"command": "true"},
+    })["unit"]
+    path = tmp_path / "cos-container-web.service"
+    path.write_text(unit)
+    code = 'source "$1"; image_of_unit "$2"; printf "%s" "$REPLY"'
+    proc = subprocess.run(["bash", "-c", code, "bash", SCRIPTS["cos-agent"], str(path)], capture_output=True,
+                          text=True, check=True)
+    assert proc.stdout == "registry.example.com:5000/team/web:1.2@sha256:" + "a" * 64
+    # A unit without the line (written by hand) gives no image: the agent then asks docker.
+    path.write_text("[Unit]\nDescription=x\n# cos-image: not-this\n")
+    proc = subprocess.run(["bash", "-c", code, "bash", SCRIPTS["cos-agent"], str(path)], capture_output=True,
+                          text=True, check=True)
+    assert proc.stdout == ""

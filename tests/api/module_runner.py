@@ -93,6 +93,11 @@ def mutating(requests):
     return [r for r in requests if r.get("mutating")]
 
 
+def warning_texts(result):
+    """Warnings as text (run directly, a module prints them as WarningSummary objects)."""
+    return [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
+
+
 def calls(requests):
     """A request log as compact ``METHOD path`` strings (query and body left out)."""
     return ["%s %s" % (r["method"], r["path"].split("/compute/v1/", 1)[-1]) for r in requests]

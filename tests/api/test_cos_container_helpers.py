@@ -127,15 +127,16 @@ def test_restarting_waits_but_a_crash_loop_fails_and_a_timeout_names_the_last_er
         is None
 
 
-def test_module_options_mirror_the_spec_fields():
-    """A field added to container_spec must become an option (and its docs) too."""
+def test_module_options_are_the_spec_rows_in_both_forms():
+    """The single form and each entry of containers take the same options, made from the rows."""
     from ansible_collections.gce.cos.plugins.module_utils import container_spec
     from ansible_collections.gce.cos.plugins.modules import cos_container
 
-    assert set(cos_container.SPEC_OPTIONS) | {"name"} == set(container_spec.FIELDS)
+    rows = container_spec.argument_spec()
+    assert set(rows) == set(container_spec.FIELDS)
+    for name, option in rows.items():
+        assert cos_container.ARGUMENT_SPEC[name] == option
+    assert cos_container.ARGUMENT_SPEC["containers"]["options"] == rows
     volume_fields = set().union(*container_spec.VOLUME_FIELDS.values())
-    assert set(cos_container.SPEC_OPTIONS["volumes"]["options"]) == volume_fields
-    assert set(cos_container.SPEC_OPTIONS["healthcheck"]["options"]) == set(container_spec.HEALTHCHECK_FIELDS)
-    documented = yaml.safe_load(cos_container.DOCUMENTATION)["options"]
-    assert set(container_spec.FIELDS) <= set(documented)
-    assert set(documented["volumes"]["suboptions"]) == volume_fields
+    assert set(rows["volumes"]["options"]) == volume_fields
+    assert set(rows["healthcheck"]["options"]) == set(container_spec.HEALTHCHECK_FIELDS)

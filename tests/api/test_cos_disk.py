@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
 from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
-from module_runner import calls, connection, module_examples, mutating, run_module, run_playbook
+from module_runner import calls, connection, module_examples, mutating, run_module, run_playbook, warning_texts
 
 PROJECT = "test-project"
 ZONE = "us-central1-a"
@@ -73,11 +73,6 @@ def stored_disk(localgce, name):
 
 def stored_instance(localgce, name):
     return localgce.get_resource("projects/%s/zones/%s/instances/%s" % (PROJECT, ZONE, name))
-
-
-def warning_texts(result):
-    """Warnings as text (run directly, a module prints them as WarningSummary objects)."""
-    return [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
 
 
 def without_status(data):

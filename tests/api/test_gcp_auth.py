@@ -73,7 +73,7 @@ def test_application_default_credentials_from_google_application_credentials(
 
 
 def test_awx_gce_credential_environment_needs_no_options(clean_env, localgce, service_account_file):
-    # Exactly what AWX's "Google Compute Engine" credential injects (FACTS.md section 4).
+    # Exactly what AWX's "Google Compute Engine" credential injects.
     for name, value in {
         "GCE_CREDENTIALS_FILE_PATH": str(service_account_file),
         "GCP_SERVICE_ACCOUNT_FILE": str(service_account_file),

@@ -19,7 +19,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 VENV_BIN = os.path.dirname(sys.executable)
 ANSIBLE_PLAYBOOK = os.path.join(VENV_BIN, "ansible-playbook")
 COLLECTIONS = os.path.join(ROOT, ".build", "pythonpath")
-EXAMPLES = sorted(f[:-4] for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".yml"))
+_ALL_EXAMPLES = sorted(f[:-4] for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".yml"))
+# Vars files of playbooks/deploy.yml, and those of playbooks/deploy-group.yml.
+EXAMPLES = [e for e in _ALL_EXAMPLES if not e.startswith("group-")]
+GROUP_EXAMPLES = [e for e in _ALL_EXAMPLES if e.startswith("group-")]
 RECAP_RE = re.compile(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 _AUTH_PREFIXES = ("GCP_", "GCE_", "GOOGLE_", "CLOUDSDK_")
 

@@ -1,7 +1,7 @@
 """Each example converges through playbooks/deploy.yml; a second run changes nothing.
 
 cos_deploy_wait is false: without the VM simulator no cos agent runs to report the containers
-(issue 7 wires it; the demo and these tests then wait for real).
+(tests/vm_e2e and the demo wait for real).
 """
 
 import json
@@ -13,7 +13,7 @@ import pytest
 import yaml
 from ansible_collections.gce.cos.plugins.filter.cos_cloud_config import MAX_BYTES, SCHEMA_KEYS
 
-from conftest import EXAMPLES, api_get, example, instance, metadata, mutations, playbook, token_env
+from conftest import EXAMPLES, GROUP_EXAMPLES, api_get, example, instance, metadata, mutations, playbook, token_env
 
 NO_WAIT = ("-e", "cos_deploy_wait=false")
 SECRET_VALUE = "hunter2-never-in-metadata"
@@ -75,8 +75,9 @@ def check_user_data(spec, text, tmp_path):
     """The document that reached the instance's metadata, checked by the real cloud-init 22.4."""
     assert len(text.encode()) <= MAX_BYTES
     doc = yaml.safe_load(text)
-    # cloud-init ignores a misspelled top-level key silently (FACTS §5): check them here.
-    assert set(doc) <= SCHEMA_KEYS and set(doc) == {"write_files", "runcmd"}
+    # cloud-init ignores a misspelled top-level key silently: check them here.
+    assert set(doc) <= SCHEMA_KEYS and set(doc) == {"write_files", "runcmd"} | set(
+        spec.get("cos_deploy_cloud_config", {}))
     path = tmp_path / "user-data"
     path.write_text(text)
     proc = subprocess.run(["cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True,
@@ -145,9 +146,49 @@ def check_units(name, md, tmp_path):
     proc = subprocess.run([tool, "verify", "--root=" + str(root), *sorted(units)], capture_output=True, text=True,
                           timeout=120, check=False)
     assert proc.returncode == 0 and proc.stderr == "" and proc.stdout == "", proc.stdout + proc.stderr
+    if name == "provisioning":
+        # The user's own cloud-config is in the document, before the agent starts.
+        own = _vars(name)["cos_deploy_cloud_config"]
+        agent_start = doc["runcmd"].index(["systemctl", "restart", "cos-agent.service"])
+        assert own["runcmd"][0] in doc["runcmd"][:agent_start]
+        assert "/etc/motd-app" in [f["path"] for f in doc["write_files"]]
+        assert md["startup-script"].startswith("#!/bin/bash\n")
+        assert md["google-monitoring-enabled"] == "true"
+        assert md["cos-update-strategy"] == "update_disabled"
+        assert "google-logging-use-fluentbit" not in md
     if name == "stateful-db":
         # The container requires the disk's mount unit, which requires the check-and-format unit.
         assert "Requires=mnt-disks-pgdata.mount" in units["cos-container-postgres.service"]
         assert "Requires=cos-disk-prepare-pgdata.service" in units["mnt-disks-pgdata.mount"]
 
 
+
+
+@pytest.mark.parametrize("name", GROUP_EXAMPLES)
+def test_group_example_converges_then_changes_nothing_then_tears_down(name, lgce, tmp_path):
+    """Each group example through playbooks/deploy-group.yml (not waiting: no cos agent runs here)."""
+    env = token_env(tmp_path, lgce)
+    spec = _vars(name)
+    group = spec["cos_deploy_group_name"]
+    where = ("zones/%s" % spec["cos_deploy_group_zone"] if "cos_deploy_group_zone" in spec
+             else "regions/%s" % spec["cos_deploy_group_region"])
+    first = playbook(env, "deploy-group", "-e", "cos_deploy_group_wait=false", varfile=example(name))
+    assert first.proc.returncode == 0, first
+    assert first.changed > 0 and first.failed == 0, first
+    mig = api_get(lgce, "%s/instanceGroupManagers/%s" % (where, group))
+    assert mig["targetSize"] == spec["cos_deploy_group_size"]
+    assert len(mig["versions"]) == (2 if "cos_deploy_group_canary" in spec else 1)
+    assert sorted(c["name"] for c in spec["cos_deploy_group_containers"]) == sorted(
+        k[len("cos-container-"):] for k in mig["allInstancesConfig"]["properties"]["metadata"]
+        if k.startswith("cos-container-"))
+    assert mig["autoHealingPolicies"][0]["healthCheck"].endswith("/%s-health" % group)
+
+    lgce.clear_requests()
+    second = playbook(env, "deploy-group", "-e", "cos_deploy_group_wait=false", varfile=example(name))
+    assert second.proc.returncode == 0, second
+    assert second.changed == 0, second
+    assert mutations(lgce) == []
+
+    down = playbook(env, "teardown-group", varfile=example(name))
+    assert down.proc.returncode == 0, down
+    assert api_get(lgce, "%s/instanceGroupManagers/%s" % (where, group)) is None

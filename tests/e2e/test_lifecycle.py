@@ -88,7 +88,7 @@ def test_teardown_keeps_the_disks_unless_asked(lgce, tmp_path):
 
 
 def test_awx_style_run_with_only_the_gce_credential_environment(lgce, tmp_path, rsa_key_pem):
-    """AWX's Google Compute Engine credential injects these and nothing else (FACTS §4)."""
+    """AWX's Google Compute Engine credential injects these and nothing else."""
     key = {
         "type": "service_account",
         "project_id": DEFAULT_PROJECT,
@@ -151,6 +151,41 @@ BAD = {
     "unknown-key": (
         lambda s: s["cos_deploy_containers"][0].update(imagePullPolicy="Always"),
         ["imagePullPolicy"],
+    ),
+    "misspelt-variable": (
+        lambda s: s.update(cos_deploy_container=s.pop("cos_deploy_containers")),
+        ["cos_deploy_container: is not a variable of the gce.cos.cos_deploy role",
+         "rename it to cos_deploy_containers"],
+    ),
+    "cloud-config-clash": (
+        lambda s: s.update(cos_deploy_cloud_config={"write_files": [
+            {"path": "/etc/systemd/system/cos-agent.service", "content": "[Unit]\n"}]}),
+        ["write_files writes /etc/systemd/system/cos-agent.service twice"],
+    ),
+    "cloud-config-unknown-key": (
+        lambda s: s.update(cos_deploy_cloud_config={"runcmds": [["true"]]}),
+        ["runcmds"],
+    ),
+    "startup-script-twice": (
+        lambda s: (s.update(cos_deploy_startup_script="#!/bin/bash\ntrue\n"),
+                   s["cos_deploy_instance"].update(metadata={"startup-script": "echo"})),
+        ["cos_deploy_instance.metadata.startup-script", "is set by cos_deploy_startup_script too"],
+    ),
+    "bad-source-range": (
+        lambda s: s.update(cos_deploy_firewall={"source_ranges": ["300.0.0.0/8"]}),
+        ["cos_deploy_firewall.source_ranges: '300.0.0.0/8' is not an IP range"],
+    ),
+    "second-disk-size-zero": (
+        lambda s: s.update(cos_deploy_disks=[{"name": "bad-ok-1", "size_gb": 10}, {"name": "bad-zero", "size_gb": 0}]),
+        ["cos_deploy_disks[1].size_gb: 0 GB is not a possible disk size"],
+    ),
+    "boot-disk-too-small": (
+        lambda s: s["cos_deploy_instance"].update(boot_disk_size_gb=5),
+        ["cos_deploy_instance.boot_disk_size_gb: 5 GB is smaller than COS images"],
+    ),
+    "upper-case-label": (
+        lambda s: s["cos_deploy_instance"].update(labels={"Team": "web"}),
+        ["cos_deploy_instance.labels: key 'Team' is not valid"],
     ),
     "unknown-instance-key": (
         lambda s: s["cos_deploy_instance"].update(machinetype="e2-small"),

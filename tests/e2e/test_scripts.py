@@ -96,6 +96,66 @@ def test_a_damaged_filesystem_is_repaired_or_refused_by_fsck(tmp_path):
     assert "formatting" not in proc.stderr
 
 
+IN_PROGRESS = "gce-cos-mkfs"  # the label disk-prepare gives a filesystem until its mkfs has finished
+
+
+def test_a_finished_format_leaves_no_label(tmp_path):
+    image = blank(tmp_path)
+    assert prepare(image).returncode == 0
+    assert blkid(image, "TYPE") == "ext4" and blkid(image, "LABEL") == ""
+
+
+def test_a_format_cut_short_by_a_reset_is_formatted_again_not_taken_for_data(tmp_path):
+    """A reset during mkfs leaves what the disk had received: here a real mkfs.ext4 under the
+    in-progress label, of which only the first 4 MiB (superblock, group descriptors) reached the
+    disk. blkid sees ext4 on it; it must be formatted again, not checked and mounted as data."""
+    done = tmp_path / "done.img"
+    with open(done, "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", IN_PROGRESS, str(done)], check=True)
+    image = blank(tmp_path)
+    with open(done, "rb") as src, open(image, "r+b") as dst:
+        dst.write(src.read(4 * 1024 * 1024))
+    assert blkid(image, "TYPE") == "ext4" and blkid(image, "LABEL") == IN_PROGRESS
+    old_uuid = blkid(image, "UUID")
+
+    proc = prepare(image)
+    assert proc.returncode == 0, proc.stderr
+    assert "format was interrupted (label %s): formatting it again" % IN_PROGRESS in proc.stderr
+    assert blkid(image, "TYPE") == "ext4" and blkid(image, "LABEL") == ""
+    assert blkid(image, "UUID") != old_uuid
+    fsck = subprocess.run(["fsck.ext4", "-n", "-f", str(image)], capture_output=True, text=True, check=False)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    # Empty: only lost+found at the root.
+    ls = subprocess.run(["debugfs", "-R", "ls -p /", str(image)], capture_output=True, text=True, check=True)
+    assert {line.split("/")[5] for line in ls.stdout.splitlines() if line.count("/") >= 6} == {".", "..", "lost+found"}
+
+    # With format off, the interrupted format is reported, not repaired behind the user's back.
+    subprocess.run(["e2label", str(image), IN_PROGRESS], check=True)
+    proc = prepare(image, "noformat")
+    assert proc.returncode == 1 and "format was interrupted and format is off" in proc.stderr
+
+
+def test_a_disk_with_data_is_never_taken_for_blank_or_half_formatted(tmp_path):
+    """A disk holding files (formatted by an earlier release, no label, or labelled by its user)
+    keeps them: it is checked, not formatted."""
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "orders.db").write_text("row 1\nrow 2\n")
+    for label in ("", "mydata"):
+        image = blank(tmp_path)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", label, "-d", str(content), str(image)], check=True)
+        uuid = blkid(image, "UUID")
+        proc = prepare(image)
+        assert proc.returncode == 0, proc.stderr
+        assert "formatting" not in proc.stderr and "ext4, checked" in proc.stderr
+        assert blkid(image, "UUID") == uuid and blkid(image, "LABEL") == label
+        cat = subprocess.run(["debugfs", "-R", "cat /orders.db", str(image)], capture_output=True, text=True,
+                             check=True)
+        assert cat.stdout == "row 1\nrow 2\n"
+        image.unlink()
+
+
 @pytest.fixture
 def vm(lgce):
     """A localgce instance whose guest metadata server hands out the VM token."""

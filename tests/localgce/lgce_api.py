@@ -30,7 +30,7 @@ class Api:
         self.global_ops = c(compute_v1.GlobalOperationsClient)
 
     def wait(self, op, zone=ZONE, project=PROJECT):
-        """Wait for an operation (bounded loop, as FACTS §3 says) and return it."""
+        """Wait for an operation (a bounded loop: a wait answers after ~2 min even if not done)."""
         for _ in range(20):
             if op.zone:
                 op = self.zone_ops.wait(project=project, zone=zone, operation=op.name)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import requests
 from google.api_core import exceptions
@@ -92,3 +95,17 @@ def test_config_and_unknown_endpoint(api):
     assert op.status == compute_v1.Operation.Status.PENDING
     assert ctl(api.srv, "GET", "nothing").status_code == 404
     assert ctl(api.srv, "GET", "state").json()["colls"]
+
+
+def test_a_request_held_across_a_clear_is_not_logged_after_it(api):
+    """A long-held operation wait that began before the log was cleared belongs to the old log."""
+    api.srv.config(operation_delay=4.0)
+    op = api.disks.insert_unary(project=PROJECT, zone=ZONE, disk_resource=compute_v1.Disk(name="d1", size_gb=10))
+    waiter = threading.Thread(target=api.zone_ops.wait, kwargs=dict(project=PROJECT, zone=ZONE, operation=op.name))
+    waiter.start()
+    time.sleep(1)  # the wait is sent and held: the server answers it when the operation is done
+    assert ctl(api.srv, "DELETE", "requests").status_code == 200
+    api.disks.get(project=PROJECT, zone=ZONE, disk="d1")
+    waiter.join(30)
+    assert not waiter.is_alive()
+    assert [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in api.srv.requests()] == [("GET", "d1")]

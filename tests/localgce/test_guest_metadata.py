@@ -108,6 +108,23 @@ def test_service_account_token(vm):
     assert tok["token_type"] == "Bearer" and tok["expires_in"] > 0
 
 
+def test_the_token_carries_the_instances_scopes_as_tokeninfo_tells(vm, api):
+    """As on GCE: the scopes listed by the metadata server are the ones its token was issued for
+    (oauth2.googleapis.com/tokeninfo is served at /tokeninfo)."""
+    scopes = requests.get(vm + "instance/service-accounts/default/scopes", headers=H).text.split()
+    assert scopes == ["https://www.googleapis.com/auth/cloud-platform"]
+    tok = requests.get(vm + "instance/service-accounts/default/token", headers=H).json()
+    info = requests.get(api.srv.url + "/tokeninfo", params={"access_token": tok["access_token"]}, timeout=10)
+    assert info.status_code == 200 and info.json()["scope"].split() == scopes
+    email = requests.get(vm + "instance/service-accounts/default/email", headers=H).text
+    assert info.json()["email"] == email and 0 < int(info.json()["expires_in"]) <= tok["expires_in"]
+    # POST with a form body, as some clients send it; an unknown token is Google's 400.
+    posted = requests.post(api.srv.url + "/tokeninfo", data={"access_token": tok["access_token"]}, timeout=10)
+    assert posted.json()["scope"] == info.json()["scope"]
+    bad = requests.get(api.srv.url + "/tokeninfo", params={"access_token": "ya29.not-issued"}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_token"
+
+
 def test_no_service_account_no_token(api):
     api.create_instance("vm-nosa")
     url = api.srv.guest_url(PROJECT, ZONE, "vm-nosa")
@@ -211,3 +228,24 @@ def test_directory_without_slash_redirects_like_gce(vm):
     assert r.status_code == 301
     assert r.headers["Location"] == vm + "instance/attributes/"
     assert requests.get(vm + "instance/attributes?recursive=true", headers=H).json()["enable-guest-attributes"]
+
+
+def test_guest_faults_answer_one_instances_matching_requests_until_cleared(vm, api):
+    # POST /_localgce/guest-faults: the VM's metadata server refuses guest-attribute writes.
+    control = api.srv.url + "/_localgce/guest-faults"
+    r = requests.post(control, json={"instance": "vm-md", "method": "PUT", "path": "^instance/guest-attributes/",
+                                     "status": 503})
+    assert r.status_code == 200 and r.json()["count"] == -1
+    for _ in range(2):
+        assert requests.put(vm + "instance/guest-attributes/ns/k", data="v", headers=H).status_code == 503
+    # Reads, and other instances, are served as usual.
+    assert requests.get(vm + "instance/name", headers=H).text == "vm-md"
+    assert requests.get(control).json()[0]["hits"] == 2
+    assert requests.delete(control).status_code == 200
+    assert requests.put(vm + "instance/guest-attributes/ns/k", data="v", headers=H).status_code == 200
+    # count: only that many requests; missing fields are a 400 naming them.
+    requests.post(control, json={"instance": "vm-md", "status": 502, "count": 1})
+    assert requests.get(vm + "instance/name", headers=H).status_code == 502
+    assert requests.get(vm + "instance/name", headers=H).status_code == 200
+    r = requests.post(control, json={"status": 503})
+    assert r.status_code == 400 and "instance" in r.json()["error"]

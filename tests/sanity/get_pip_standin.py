@@ -1,4 +1,4 @@
-"""Offline stand-in for the get-pip.py that ansible-test downloads (FACTS.md section 4).
+"""Offline stand-in for the get-pip.py that ansible-test downloads (it cannot be downloaded here).
 
 ansible-test runs it with the venv's interpreter and pip-install arguments; bootstrapping
 pip from the interpreter's own ensurepip, then installing from the configured index,

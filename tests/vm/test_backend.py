@@ -94,3 +94,51 @@ def test_instance_life_cycle_drives_a_real_vm(api):
     assert backend.wait_idle()
     assert not os.path.exists(vm.state_dir)
     leaks.assert_clean(before, only=[vm.key, vm.state_dir, os.path.join(backend.state_root, "disks")])
+
+
+def test_recreated_under_its_name_at_once_keeps_only_the_disks_not_deleted_with_it(api):
+    """What a group's autohealing does: delete, then insert the same name at once. The new VM
+    boots after the old one is gone; a disk deleted with the instance comes back blank, a kept
+    disk keeps its data; the health prober reaches the VM's own address."""
+    srv, backend = api
+    before = leaks.snapshot()
+    call(srv, "POST", "disks", json={"name": "kept-1", "sizeGb": "1"})
+    body = {
+        "name": NAME, "machineType": "zones/%s/machineTypes/e2-small" % ZONE,
+        "disks": [{"boot": True, "autoDelete": True,
+                   "initializeParams": {"sourceImage": "projects/cos-cloud/global/images/family/cos-stable"}},
+                  {"deviceName": "scratch", "autoDelete": True, "initializeParams": {"diskSizeGb": "1"}},
+                  {"deviceName": "kept", "autoDelete": False,
+                   "source": "projects/%s/zones/%s/disks/kept-1" % (PROJECT, ZONE)}],
+        "networkInterfaces": [{"network": "global/networks/default"}],
+    }
+    token = "token-%d" % time.monotonic_ns()
+    head = ["head", "-c", str(len(token))]
+    call(srv, "POST", "instances", json=body)
+    inst = wait_status(srv, "RUNNING")
+    vm = backend.vm(inst["selfLink"])
+    for device in ("scratch", "kept"):
+        vm.exec(["sh", "-c", "printf %s > /dev/disk/by-id/google-%s && sync" % (token, device)], check=True)
+    # A server listening in the VM answers the prober's socket at the VM's own address.
+    vm.exec(["systemd-run", "--unit=probe-me", "python3", "-m", "http.server", "8081"], check=True)
+    factory, address = backend.probe_socket(inst)
+    for _ in range(100):
+        with factory() as s:
+            if s.connect_ex((address, 8081)) == 0:
+                break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the prober's socket never reached %s:8081 in the VM" % address)
+
+    call(srv, "DELETE", "instances/" + NAME)
+    call(srv, "POST", "instances", json=body)  # at once: the old VM is still going down
+    again = wait_status(srv, "RUNNING")
+    assert again["id"] != inst["id"]
+    vm = backend.vm(again["selfLink"])
+    assert vm.running(), backend.serial_output(again)[-3000:]
+    assert vm.exec([*head, "/dev/disk/by-id/google-kept"], check=True).stdout == token
+    assert vm.exec([*head, "/dev/disk/by-id/google-scratch"], check=True).stdout != token
+
+    call(srv, "DELETE", "instances/" + NAME)
+    assert backend.wait_idle()
+    leaks.assert_clean(before, only=[vm.key, vm.state_dir, os.path.join(backend.state_root, "disks")])

@@ -82,7 +82,7 @@ def test_cos_filesystem_rules(vm):
     for path in ("/var/lib/docker", "/var/lib/cloud", "/var/lib/google", "/var/lib/toolbox"):
         r = sh(vm, "cp /bin/true %s/t && %s/t && rm %s/t" % (path, path, path))
         assert r.returncode == 0, (path, r.stderr)
-    # A script on a noexec path still runs through bash (FACTS §2).
+    # A script on a noexec path still runs through bash.
     assert sh(vm, "echo 'echo via-bash' > /var/s.sh && /bin/bash /var/s.sh").stdout.strip() == "via-bash"
     fs = {line.split()[0]: line.split()[1] for line in
           vm.exec(["findmnt", "-rno", "TARGET,FSTYPE"]).stdout.splitlines()}

@@ -148,9 +148,9 @@ class Session:
         })
         return env
 
-    def playbook(self, tmp_path, playbook, varfile=None, **extra):
-        """Run ansible-playbook from the repository root; returns a Run with each task's result."""
-        cmd = [os.path.join(VENV_BIN, "ansible-playbook"), playbook]
+    def playbook(self, tmp_path, playbook, varfile=None, args=(), **extra):
+        """Run ansible-playbook [ARGS] from the repository root; returns a Run with each task's result."""
+        cmd = [os.path.join(VENV_BIN, "ansible-playbook"), playbook, *args]
         if varfile:
             cmd += ["-e", "@" + os.path.join(HERE, "vars", varfile)]
         cmd += ["-e", json.dumps({**self.extra_vars, **extra})]
@@ -189,13 +189,14 @@ class Run:
             self.rc, failed, self.proc.stdout[-8000:], self.proc.stderr[-3000:])
 
 
-def wait_for(pred, what, tries=1200, pause=0.25):
-    """Poll pred() until true, bounded by a count of tries (never a wall-clock assertion)."""
+def wait_for(pred, what, tries=1200, pause=0.25, message=None):
+    """Poll pred() until true, bounded by a count of tries (never a wall-clock assertion).
+    ``message()`` adds what to look at when it never happens (a unit's journal, say)."""
     for _ in range(tries):
         if pred():
             return
         time.sleep(pause)
-    raise AssertionError("never happened: " + what)
+    raise AssertionError("never happened: " + what + ("\n" + message() if message else ""))
 
 
 def http_get(url, tries=240, pause=0.25):

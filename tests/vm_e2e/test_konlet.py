@@ -11,7 +11,7 @@ KONLET_CONTAINER = "klt-hello-qzvb"
 
 
 def declaration(image):
-    # What gcloud writes (FACTS §1); konlet runs it with the host network.
+    # What gcloud writes; konlet runs it with the host network.
     return (
         "spec:\n"
         "  containers:\n"

@@ -51,7 +51,7 @@ def test_mappings_merge_and_conflicting_scalars_fail():
 
 
 def test_unknown_top_level_keys_are_refused():
-    # cloud-init would ignore this silently (FACTS §5).
+    # cloud-init would ignore this silently.
     with pytest.raises(AnsibleFilterError, match="does not know: write_file"):
         ccc.cos_cloud_config([{"write_file": []}])
 

@@ -29,8 +29,8 @@ def test_defaults():
     assert out["host_ports"] == []
     assert out["firewall"] == {"enabled": True, "name": "web-1-ports", "network": "default",
                                "source_ranges": ["0.0.0.0/0"], "target_tag": "web-1"}
-    assert out["instance"] == {"attached_disks": [], "boot_disk": None, "network_tags": ["web-1"],
-                               "service_account": None}
+    assert out["args"]["instance"] == {"name": "web-1", "zone": "us-central1-a", "network_tags": ["web-1"],
+                                       "disks": []}
 
 
 def test_disks_get_device_names_mount_paths_and_escaped_unit_names():
@@ -43,8 +43,8 @@ def test_disks_get_device_names_mount_paths_and_escaped_unit_names():
     assert first["device"] == "/dev/disk/by-id/google-db-data"
     assert first["format"] and first["resize"] and first["mount_options"] == "discard,defaults"
     assert second["mount_path"] == "/mnt/disks/logs" and not second["format"]
-    assert out["instance"]["attached_disks"] == [{"name": "db-data", "device_name": "db-data"},
-                                                 {"name": "logs", "device_name": "app-logs"}]
+    assert out["args"]["instance"]["disks"] == [{"name": "db-data", "device_name": "db-data"},
+                                                {"name": "logs", "device_name": "app-logs"}]
 
 
 @pytest.mark.parametrize("disks, key", [
@@ -93,7 +93,7 @@ def test_secret_values_are_never_echoed():
 
 
 def test_registries_split_into_gcr_hosts_and_logins():
-    out = plan(instance={"name": "w", "zone": "z", "scopes": ["cloud-platform"]}, registries=[
+    out = plan(instance={"name": "w", "zone": "us-central1-a", "scopes": ["cloud-platform"]}, registries=[
         {"server": "us-docker.pkg.dev"}, {"server": "gcr.io"}, {"server": "us-docker.pkg.dev"},
         {"server": "ghcr.io", "username": "bot", "password_secret": "sm://my-project/ghcr"},
         {"server": "registry.example.com:5000", "username": "ci",
@@ -132,34 +132,136 @@ def test_secrets_without_the_cloud_platform_scope_warn():
 def test_firewall_extra_ports_and_settings():
     out = plan(firewall={"extra_ports": [8443, "9000/udp", "8443/tcp"], "source_ranges": ["10.0.0.0/8"],
                          "target_tag": "web", "name": "web-fw"},
-               instance={"name": "web-1", "zone": "z", "tags": ["web", "http"], "network": "prod"})
+               instance={"name": "web-1", "zone": "us-central1-a", "tags": ["web", "http"], "network": "prod"})
     assert out["errors"] == []
     assert out["ports"] == ["53/udp", "80/tcp", "8443/tcp", "9000/udp"]
     assert out["host_ports"] == [{"port": 8443, "proto": "tcp"}, {"port": 9000, "proto": "udp"}]
     assert out["firewall"]["network"] == "prod" and out["firewall"]["name"] == "web-fw"
-    assert out["instance"]["network_tags"] == ["web", "http"]  # the target tag is there already
+    assert out["args"]["instance"]["network_tags"] == ["web", "http"]  # the target tag is there already
     errors = plan(firewall={"extra_ports": [0, "http", True], "source_ranges": ["anywhere"]})["errors"]
+    # The role's own checks first, then cos_firewall's (ranges through ipaddress).
     assert [e.split(":")[0] for e in errors] == [
-        "cos_deploy_firewall.source_ranges[0]",
         "cos_deploy_firewall.extra_ports[0]",
         "cos_deploy_firewall.extra_ports[1]",
         "cos_deploy_firewall.extra_ports[2]",
+        "cos_deploy_firewall.source_ranges",
     ]
 
 
 def test_a_long_instance_name_needs_a_firewall_name():
-    errors = plan(instance={"name": "a" * 60, "zone": "z"})["errors"]
+    errors = plan(instance={"name": "a" * 60, "zone": "us-central1-a"})["errors"]
     assert errors and errors[0].startswith("cos_deploy_firewall.name")
-    assert plan(instance={"name": "a" * 60, "zone": "z"}, firewall={"name": "short"})["errors"] == []
+    assert plan(instance={"name": "a" * 60, "zone": "us-central1-a"}, firewall={"name": "short"})["errors"] == []
 
 
 def test_service_account_and_boot_disk():
-    out = plan(instance={"name": "w", "zone": "z", "service_account": "sa@p.iam.gserviceaccount.com",
+    out = plan(instance={"name": "w", "zone": "us-central1-a", "service_account": "sa@p.iam.gserviceaccount.com",
                          "scopes": ["cloud-platform"], "boot_disk_size_gb": 20})
-    assert out["instance"]["service_account"] == {"email": "sa@p.iam.gserviceaccount.com", "scopes": ["cloud-platform"]}
-    assert out["instance"]["boot_disk"] == {"size_gb": 20}
+    assert out["args"]["instance"]["service_account"] == {"email": "sa@p.iam.gserviceaccount.com",
+                                                          "scopes": ["cloud-platform"]}
+    assert out["args"]["instance"]["boot_disk"] == {"size_gb": 20}
+
+
+def test_shielded_vm_reaches_cos_instance():
+    shielded = {"secure_boot": True, "vtpm": True, "integrity_monitoring": True}
+    out = plan(instance={"name": "w", "zone": "us-central1-a", "shielded_vm": shielded})
+    assert out["errors"] == [] and out["args"]["instance"]["shielded_vm"] == shielded
+    assert "shielded_vm" not in plan()["args"]["instance"]
 
 
 def test_not_a_mapping():
     with pytest.raises(AnsibleFilterError):
         cos_deploy_plan([])
+
+
+def test_a_misspelt_variable_is_refused_with_the_closest_known_name():
+    known = ["cos_deploy_containers", "cos_deploy_disks", "cos_deploy_instance"]
+    errors = plan(variables=["cos_deploy_container", "cos_deploy_instance"], known_variables=known)["errors"]
+    assert errors == ["cos_deploy_container: is not a variable of the gce.cos.cos_deploy role, so it would be "
+                      "ignored. Fix: rename it to cos_deploy_containers"]
+    far = plan(variables=["cos_deploy_zzz"], known_variables=known)["errors"]
+    assert len(far) == 1 and far[0].startswith("cos_deploy_zzz: ") and "use one of cos_deploy_containers" in far[0]
+    assert plan(variables=list(known), known_variables=known)["errors"] == []
+
+
+def test_metadata_options_set_their_cos_keys_and_refuse_a_key_given_twice():
+    options = {"startup_script": "#!/bin/bash\n", "monitoring": True, "logging_fluentbit": False,
+               "update_strategy": "update_disabled"}
+    out = plan(instance={"name": "web-1", "zone": "us-central1-a", "metadata": {"team": "a"}}, metadata_options=options)
+    assert out["errors"] == []
+    assert out["args"]["instance"]["metadata"] == {
+        "team": "a", "startup-script": "#!/bin/bash\n", "google-monitoring-enabled": "true",
+        "google-logging-use-fluentbit": "false", "cos-update-strategy": "update_disabled"}
+    unset = plan(metadata_options={"startup_script": "", "monitoring": None})
+    assert "metadata" not in unset["args"]["instance"]
+    given = {"google-monitoring-enabled": "false"}
+    twice = plan(instance={"name": "web-1", "zone": "us-central1-a", "metadata": given},
+                 metadata_options={"monitoring": True})["errors"]
+    assert len(twice) == 1 and twice[0].startswith("cos_deploy_instance.metadata.google-monitoring-enabled: ")
+    assert "cos_deploy_monitoring" in twice[0]
+
+
+@pytest.mark.parametrize("changes, expected", [
+    # The modules' own rules, named by the role variable, for every task before the first API call.
+    ({"firewall": {"source_ranges": ["300.0.0.0/8"]}},
+     "cos_deploy_firewall.source_ranges: '300.0.0.0/8' is not an IP range"),
+    ({"disks": [{"name": "a", "size_gb": 10}, {"name": "b", "size_gb": 0}]},
+     "cos_deploy_disks[1].size_gb: 0 GB is not a possible disk size"),
+    ({"instance": {"name": "web-1", "zone": "us-central1-a", "boot_disk_size_gb": 5}},
+     "cos_deploy_instance.boot_disk_size_gb: 5 GB is smaller than COS images"),
+    ({"instance": {"name": "web-1", "zone": "us-central1-a", "labels": {"Env": "prod"}}},
+     "cos_deploy_instance.labels: key 'Env' is not valid"),
+    ({"instance": {"name": "web-1", "zone": "europe"}}, "cos_deploy_instance.zone: 'europe' is not a zone name"),
+])
+def test_each_task_is_checked_by_its_modules_rules(changes, expected):
+    errors = plan(**changes)["errors"]
+    assert len(errors) == 1 and errors[0].startswith(expected), errors
+
+
+def test_the_plan_holds_the_options_of_each_task():
+    args = plan(disks=[{"name": "a", "size_gb": 0}])["args"]
+    assert args["disks"] == [{"name": "a", "zone": "us-central1-a", "size_gb": 0}]  # 0 is kept, and refused
+    assert args["instance"]["disks"] == [{"name": "a", "device_name": "a"}]
+    assert args["firewall"]["ports"] == ["53/udp", "80/tcp"] and args["firewall"]["target_tags"] == ["web-1"]
+
+
+def test_toolbox_writes_cos_settings_with_its_default_binds_first():
+    assert plan()["toolbox"] is None
+    out = plan(toolbox={"image": "127.0.0.1:5000/tools", "tag": "v1", "binds": ["/var/lib/app:/app", "/srv"]})
+    assert out["errors"] == []
+    assert out["toolbox"].splitlines()[1:] == [
+        "TOOLBOX_DOCKER_IMAGE=127.0.0.1:5000/tools",
+        "TOOLBOX_DOCKER_TAG=v1",
+        'TOOLBOX_BIND="--bind=/:/media/root --bind=/mnt/disks:/mnt/disks --bind=/var:/media/root/var '
+        '--bind=/home:/media/root/home --bind=/etc/resolv.conf:/etc/resolv.conf --bind=/var/lib/app:/app '
+        '--bind=/srv"',
+    ]
+    # Only the tag: the image stays COS's.
+    assert plan(toolbox={"tag": "v20251002"})["toolbox"].splitlines()[1:] == ["TOOLBOX_DOCKER_TAG=v20251002"]
+
+
+@pytest.mark.parametrize("toolbox, key", [
+    ({"image": "gcr.io/cos-cloud/toolbox:v1"}, "cos_deploy_toolbox.image"),
+    ({"image": "Bad Image"}, "cos_deploy_toolbox.image"),
+    ({"tag": "v1; rm -rf /"}, "cos_deploy_toolbox.tag"),
+    ({"binds": ["relative:/x"]}, "cos_deploy_toolbox.binds[0]"),
+    ({"binds": ["/a:/b:/c"]}, "cos_deploy_toolbox.binds[0]"),
+    ({"binds": ["/a/../etc"]}, "cos_deploy_toolbox.binds[0]"),
+    ({"binds": ['/a" --bind=/x']}, "cos_deploy_toolbox.binds[0]"),
+])
+def test_bad_toolbox_settings_name_the_key(toolbox, key):
+    errors = plan(toolbox=toolbox)["errors"]
+    assert len(errors) == 1 and errors[0].startswith(key + ": ") and "Fix: " in errors[0], errors
+
+
+def test_gcplogs_warns_about_the_role_and_the_scope_the_instance_lacks():
+    gcplogs = [{"name": "logger", "image": "busybox:1.36", "log_driver": "gcplogs"}]
+    # Default scopes include logging.write: only the IAM role is left to check, and the warning says so.
+    (warning,) = plan(containers=gcplogs)["warnings"]
+    assert "roles/logging.logWriter" in warning and "logger" in warning and "logging-write" in warning
+    for scopes in (["logging-write"], ["https://www.googleapis.com/auth/logging.write"], ["cloud-platform"]):
+        out = plan(containers=gcplogs, instance={"name": "web-1", "zone": "us-central1-a", "scopes": scopes})
+        assert len(out["warnings"]) == 1, (scopes, out["warnings"])
+    out = plan(containers=gcplogs, instance={"name": "web-1", "zone": "us-central1-a", "scopes": ["storage-ro"]})
+    assert out["errors"] == [] and len(out["warnings"]) == 2
+    assert "cos_deploy_instance.scopes has neither logging-write nor cloud-platform" in out["warnings"][1]

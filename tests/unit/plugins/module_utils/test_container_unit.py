@@ -16,7 +16,7 @@ import threading
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils import container_spec as cs
 from ansible_collections.gce.cos.plugins.module_utils import container_unit as cu
-from ansible_collections.gce.cos.plugins.module_utils import konlet
+from ansible_collections.gce.cos.plugins.module_utils import konlet, vm_contract
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -561,7 +561,7 @@ def test_secret_values_reach_only_the_root_only_env_file(tmp_path):
     try:
         result, units = _units_for("secrets")
         pre = _systemd_parsed_commands(result["unit_name"], units)["ExecStartPre"]
-        (fetch,) = [argv for argv in pre if cu.FETCH_SECRETS in argv]
+        (fetch,) = [argv for argv in pre if vm_contract.FETCH_SECRETS_PATH in argv]
         script = tmp_path / "fetch-secrets"
         script.write_text(cos_agent.FETCH_SECRETS_SCRIPT)
         secrets_dir = tmp_path / "secrets"

@@ -1,18 +1,4 @@
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan, differences, merged
-
-
-def test_differences_compares_only_what_is_desired():
-    actual = {"name": "a", "labels": {"x": "1", "y": "2"}, "status": "RUNNING", "tags": ["t"]}
-    assert differences({"name": "a", "labels": {"x": "1"}}, actual) == []
-    assert differences({"labels": {"x": "2"}, "tags": ["t", "u"], "status": None}, actual) == ["labels.x", "tags"]
-    assert differences({"missing": 1}, None) == ["missing"]
-
-
-def test_merged_is_the_after_state():
-    actual = {"a": 1, "m": {"k": "v", "j": "w"}}
-    after = merged(actual, {"m": {"k": "new"}, "b": 2, "c": None})
-    assert after == {"a": 1, "m": {"k": "new", "j": "w"}, "b": 2}
-    assert actual == {"a": 1, "m": {"k": "v", "j": "w"}}
+from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
 
 
 def test_plan_check_mode_runs_nothing_and_reports_the_same_change():
@@ -24,3 +10,33 @@ def test_plan_check_mode_runs_nothing_and_reports_the_same_change():
     assert plan.execute() == ["op"] and ran == ["resize"]
     assert plan.diff() == {"before": {"size": 10}, "after": {"size": 20}}
     assert not Plan().changed
+
+
+def test_plan_keeps_its_own_after_from_the_steps():
+    before = {"name": "d", "size_gb": 10, "boot": {"size_gb": 10, "auto_delete": True}, "labels": {"a": "1"}}
+    plan = Plan(before=before)
+    assert plan.after == before and plan.after is not before
+    plan.add("grow", lambda: None, after={"size_gb": 20, "boot.size_gb": 30})
+    plan.add("label", lambda: None, after={"labels": {"b": "2"}, "new.nested": 1})
+    plan.record({"status": "RUNNING"})
+    assert plan.after == {
+        "name": "d", "size_gb": 20, "boot": {"size_gb": 30, "auto_delete": True}, "labels": {"b": "2"},
+        "new": {"nested": 1}, "status": "RUNNING",
+    }
+    # The before stays as it was read.
+    assert before == {"name": "d", "size_gb": 10, "boot": {"size_gb": 10, "auto_delete": True}, "labels": {"a": "1"}}
+    assert plan.diff(view=lambda s: {k: v for k, v in s.items() if k != "status"})["after"].get("status") is None
+
+
+def test_a_plan_without_steps_has_the_same_before_and_after():
+    plan = Plan(before={"x": 1})
+    assert plan.diff() == {"before": {"x": 1}, "after": {"x": 1}}
+    assert Plan(before=None, after={}).diff() == {"before": {}, "after": {}}
+
+
+def test_a_step_can_leave_a_whole_new_state():
+    plan = Plan(before={"name": "r", "allowed": ["tcp"]})
+    plan.add("replace", lambda: None, becomes={"name": "r", "denied": ["udp"]})
+    assert plan.after == {"name": "r", "denied": ["udp"]}
+    plan.add("delete", lambda: None, becomes={})
+    assert plan.diff() == {"before": {"name": "r", "allowed": ["tcp"]}, "after": {}}

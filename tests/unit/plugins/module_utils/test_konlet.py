@@ -1,4 +1,4 @@
-"""konlet gce-container-declaration -> gce.cos spec, with konlet's semantics and errors (FACTS §1)."""
+"""konlet gce-container-declaration -> gce.cos spec, with konlet's semantics and errors."""
 
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils import container_unit as cu

@@ -1,0 +1,41 @@
+"""What a resource handler gets: the parsed, validated request plus the app (below the server,
+so that a resource can run another resource's handler, as a managed instance group creates instances)."""
+
+from __future__ import annotations
+
+
+class Ctx:
+    """What a resource handler gets: the parsed, validated request plus the app."""
+
+    __slots__ = ("app", "body", "http_method", "method", "params", "path", "project", "query")
+
+    def __init__(self, app, http_method, path, method, params, query, body):
+        self.app = app
+        self.http_method = http_method
+        self.path = path
+        self.method = method
+        self.params = params
+        self.query = query
+        self.body = body
+        self.project = params.get("project")
+
+    @property
+    def store(self):
+        return self.app.store
+
+    @property
+    def backend(self):
+        return self.app.backend
+
+    def op(self, op_type, target_path, *, scope, target_id=None, **callbacks):
+        fault = self.app.faults.take(self.http_method, self.path, "op")
+        return self.app.ops.submit(
+            project=self.project,
+            scope=scope,
+            op_type=op_type,
+            target_path=target_path,
+            target_id=target_id,
+            request_id=self.query.get("requestId"),
+            fault=fault,
+            **callbacks,
+        )

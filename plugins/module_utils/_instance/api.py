@@ -1,0 +1,177 @@
+# Copyright (c) 2026 gce.cos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The API calls on one instance: reads, look-ups, power actions and the in-place change rows.
+
+Everything cos_instance sends goes through an ``InstanceApi``, which names the instance the
+same way in every message and waits on every operation (through GcpModule.mutate).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.gce.cos.plugins.module_utils._instance.options import DEFAULT_IMAGE_FAMILY, is_ipv4
+from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
+from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, region_of, relative
+from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
+
+
+class InstanceApi:
+    def __init__(self, gcp, name, zone):
+        self.gcp = gcp
+        self.name = name
+        self.zone = zone
+        self.what = "instance %r in %s" % (name, zone)
+        self.short = "instance %r" % name
+
+    @property
+    def project(self):
+        return self.gcp.api.project
+
+    # reads ----------------------------------------------------------------------------------
+    def read(self):
+        """The instance in the API's JSON form, or None."""
+        return self.gcp.api.get(
+            "instances", "read", self.what, project=self.project, zone=self.zone, instance=self.name
+        )
+
+    def must_read(self):
+        inst = self.read()
+        if inst is None:
+            raise GcpError("read %s failed: the instance disappeared while the task ran; re-run the task" % self.what)
+        return inst
+
+    def elsewhere(self):
+        """The zone of another instance of this name, if any (an instance cannot change zone)."""
+        pager = self.gcp.api.call(
+            "instances",
+            "aggregated_list",
+            "look up",
+            "instances named %r" % self.name,
+            project=self.project,
+            filter="name = %s" % self.name,
+        )
+        try:
+            for _scope, scoped in pager:
+                for inst in scoped.instances:
+                    if inst.name == self.name and basename(inst.zone) != self.zone:
+                        return basename(inst.zone)
+        except Exception as exc:
+            raise self.gcp.api.translate(exc, "look up", "instances named %r" % self.name)
+        return None
+
+    def resolve_image(self, params):
+        """(relative path, name) of the boot image: the image given, or the family's newest one now."""
+        p = params
+        if p["image"]:
+            path = qualify(p["image"], p["image_project"], collection="global/images")
+            return path, basename(path)
+        family = p["image_family"] or DEFAULT_IMAGE_FAMILY
+        what = "image family %r in project %s" % (family, p["image_project"])
+        try:
+            image = self.gcp.api.call(
+                "images", "get_from_family", "look up", what, project=p["image_project"], family=family
+            )
+        except GcpError as exc:
+            if exc.status == 404:
+                raise GcpError(
+                    "look up %s failed: no such family, or all its images are deprecated: check image_family "
+                    "(cos-stable, cos-beta, cos-dev, cos-NNN-lts) and image_project" % what
+                )
+            raise
+        return relative(image["selfLink"]), image["name"]
+
+    # external IP --------------------------------------------------------------------------------
+    def static_address(self, value):
+        """The reserved address named by ``value`` (its name or IPv4) in the zone's region, as a dict."""
+        region = region_of(self.zone)
+        if is_ipv4(value):
+            what = "static address %s in region %s" % (value, region)
+            found = self.gcp.api.list(
+                "addresses", "look up", what, project=self.project, region=region, filter='address = "%s"' % value
+            )
+            address = found[0] if found else None
+        else:
+            what = "static address %r in region %s" % (value, region)
+            address = self.gcp.api.get("addresses", "look up", what, project=self.project, region=region,
+                                       address=value)
+        if address is None:
+            raise GcpError(
+                "external_ip: there is no %s of project %s: reserve it first (gcloud compute addresses create "
+                "--region %s), or use ephemeral" % (what, self.project, region)
+            )
+        if address.get("addressType", "EXTERNAL") != "EXTERNAL":
+            raise GcpError("external_ip: %s is an internal address: use internal_ip for it" % what)
+        users = address.get("users") or []
+        me = "projects/%s/zones/%s/instances/%s" % (self.project, self.zone, self.name)
+        if users and me not in [relative(u) for u in users]:
+            raise GcpError(
+                "external_ip: %s is in use by %s: release it there first, or choose another address"
+                % (what, relative(users[0]))
+            )
+        return address
+
+    def is_static(self, ip):
+        """Whether ``ip`` is a reserved static address of the zone's region."""
+        region = region_of(self.zone)
+        return bool(
+            self.gcp.api.list(
+                "addresses",
+                "look up",
+                "static address %s in region %s" % (ip, region),
+                project=self.project,
+                region=region,
+                filter='address = "%s"' % ip,
+            )
+        )
+
+    # changes --------------------------------------------------------------------------------
+    def call(self, method, action, what=None, **fields):
+        """One mutating instances method on this instance, waited on; ``what`` names it otherwise in errors."""
+        if "resource" not in fields:  # setDeletionProtection names the instance 'resource'
+            fields.setdefault("instance", self.name)
+        return self.gcp.mutate("instances", method, action, what or self.what, zone=self.zone, **fields)
+
+    def apply(self, row, params, actual, want):
+        """Make the in-place change of ``row`` (a changes.InPlaceChange); rows with a fingerprint rebuild on 412."""
+        if not row.fingerprinted:
+            return self.call(row.method, row.action, **row.request(params, want, actual))
+
+        def write(inst):
+            fresh = summarize(inst)
+            wanted = row.wanted(params, fresh)
+            if wanted == fresh[row.field]:
+                return None  # a concurrent writer made the same change
+            return self.call(row.method, row.action, **row.request(params, wanted, inst))
+
+        return with_fresh_fingerprint(actual, self.must_read, write)
+
+    # power ----------------------------------------------------------------------------------
+    def wait_stopped(self):
+        """A STOPPING instance cannot be started or changed: wait (bounded) until it is TERMINATED."""
+        deadline = time.monotonic() + self.gcp.wait_timeout
+        while True:
+            inst = self.must_read()
+            if inst.get("status") not in ("STOPPING", "SUSPENDING"):
+                return inst
+            if time.monotonic() > deadline:
+                raise GcpError(
+                    "wait for %s to stop: still %s after %ds; raise wait_timeout, or re-run the task"
+                    % (self.what, inst.get("status"), self.gcp.wait_timeout)
+                )
+            time.sleep(1)
+
+    def stop(self):
+        return self.call("stop_unary", "stop")
+
+    def start(self, stopping=False):
+        """Start the instance; ``stopping``: it was still stopping when read, so wait for that first."""
+        if stopping:
+            self.wait_stopped()
+        return self.call("start_unary", "start")
+
+    def delete(self):
+        return self.call("delete_unary", "delete")

@@ -1,0 +1,44 @@
+# Copyright (c) 2026 gce.cos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cos_instance_info: one instance by name, or the instances of a zone, in cos_instance's summary form."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
+from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error, zone_error
+from ansible_collections.gce.cos.plugins.module_utils.gcp_params import raise_input_errors
+
+ARGUMENT_SPEC = dict(
+    zone=dict(type="str", required=True),
+    name=dict(type="str"),
+    filter=dict(type="str"),
+)
+
+
+def validate_instance_info_params(params):
+    """Raise InvalidParams for a bad zone or instance name."""
+    errors = [zone_error("zone", params["zone"])]
+    if params["name"]:
+        errors.append(name_error("name", params["name"]))
+    raise_input_errors(errors)
+
+
+def read_instances(gcp):
+    """The module's run: read, summarize, exit (never changes anything)."""
+    params = gcp.params
+    validate_instance_info_params(params)
+    zone = params["zone"]
+    if params["name"]:
+        found = gcp.api.get(
+            "instances", "read", "instance %r in %s" % (params["name"], zone),
+            project=gcp.api.project, zone=zone, instance=params["name"],
+        )
+        instances = [found] if found else []
+    else:
+        instances = gcp.api.list(
+            "instances", "list", "instances in %s" % zone,
+            project=gcp.api.project, zone=zone, filter=params["filter"] or "",
+        )
+    gcp.exit(changed=False, instances=[summarize(i) for i in instances])

@@ -1,0 +1,75 @@
+# Copyright (c) 2026 gce.cos contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The contract between the collection and a VM: the names both sides agree on.
+
+cos_container writes container units into instance metadata under ``METADATA_PREFIX``; the
+cos agent on the VM (``_agent/cos-agent``, bash) reads them, installs them in ``UNIT_DIR``
+and reports each container under the guest-attribute ``GUEST_ATTRIBUTE_NAMESPACE``. The
+agent's shell defaults are tested against these values, so a change here is a change on
+every VM: the agent and the units must move together.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# Instance metadata keys.
+METADATA_PREFIX = "cos-container-"
+USER_DATA_KEY = "user-data"
+GUEST_ATTRIBUTES_KEY = "enable-guest-attributes"
+LOGGING_KEY = "google-logging-enabled"
+# The deprecated konlet agent's declaration: read (migration, inventory), never written.
+KONLET_KEY = "gce-container-declaration"
+
+# The metadata server, as the VM sees it.
+METADATA_URL = "http://metadata.google.internal/computeMetadata/v1"
+
+# Guest attributes: one key per container, plus the agent's own heartbeat.
+GUEST_ATTRIBUTE_NAMESPACE = "cos-agent"
+AGENT_REPORT_KEY = "agent"
+
+# Paths on the VM. /var is persistent but noexec on COS: scripts there run as "bash SCRIPT".
+STATE_DIR = "/var/lib/cos-agent"
+BIN_DIR = STATE_DIR + "/bin"
+AGENT_PATH = BIN_DIR + "/cos-agent"
+FETCH_SECRETS_PATH = BIN_DIR + "/fetch-secrets"
+# The docker client config of every container unit (registry logins, credential helpers).
+DOCKER_CONFIG_DIR = STATE_DIR + "/docker"
+# tmpfs: resolved secrets never reach a disk.
+SECRETS_DIR = "/run/cos-agent/secrets"
+UNIT_DIR = "/etc/systemd/system"
+# Where the role's disk units mount persistent disks.
+DISK_MOUNT_ROOT = "/mnt/disks"
+
+# Units.
+UNIT_PREFIX = METADATA_PREFIX
+AGENT_UNIT_NAME = "cos-agent.service"
+AGENT_UNIT_PATH = UNIT_DIR + "/" + AGENT_UNIT_NAME
+
+# The comment lines of a container unit: the normalised spec (for diffs) and the image
+# (for the agent's reports; bash reads it without parsing JSON).
+SPEC_LINE_PREFIX = "# cos-spec: "
+IMAGE_LINE_PREFIX = "# cos-image: "
+
+
+def metadata_key(name):
+    return METADATA_PREFIX + name
+
+
+def container_units(metadata):
+    """{container name: unit text} of a metadata dict. An empty value is a removed container: a
+    group's all-instances configuration is only ever merged into, so a group removes a container by
+    emptying its key, and the agent treats an empty key as no key."""
+    return {
+        key[len(METADATA_PREFIX):]: value
+        for key, value in sorted(metadata.items())
+        if key.startswith(METADATA_PREFIX) and value
+    }
+
+
+def unit_name(name):
+    return UNIT_PREFIX + name + ".service"
+
+
+def secrets_file(name):
+    return "%s/%s.env" % (SECRETS_DIR, name)

@@ -1,0 +1,53 @@
+"""Run by a play's command task: what the API helpers of a run directory look like, as one JSON line.
+
+    python api_helper_probe.py RUN_DIR [--kill]
+
+Prints the directory's mode, each file's mode and owner, and each listening helper's stats
+(its pid and which clients it holds for which scope). ``--kill`` then SIGKILLs those helpers.
+"""
+
+import json
+import os
+import signal
+import socket
+import stat
+import struct
+import sys
+
+
+def frame(sock, message):
+    data = json.dumps(message).encode()
+    sock.sendall(struct.pack(">I", len(data)) + data)
+    size = struct.unpack(">I", sock.recv(4, socket.MSG_WAITALL))[0]
+    return json.loads(sock.recv(size, socket.MSG_WAITALL))
+
+
+def probe(run_dir):
+    directory = os.path.join(run_dir, "gce-cos")
+    if not os.path.isdir(directory):
+        return {"dir_mode": None, "files": {}, "helpers": []}
+    result = {"dir_mode": oct(stat.S_IMODE(os.stat(directory).st_mode)), "files": {}, "helpers": []}
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        st = os.lstat(path)
+        result["files"][name] = {"mode": oct(stat.S_IMODE(st.st_mode)), "uid": st.st_uid,
+                                 "socket": stat.S_ISSOCK(st.st_mode)}
+        if stat.S_ISSOCK(st.st_mode):
+            sock = socket.socket(socket.AF_UNIX)
+            try:
+                sock.connect(path)
+                result["helpers"].append(frame(sock, {"op": "stats"}))
+            except OSError as exc:
+                result["helpers"].append({"socket": name, "error": str(exc)})
+            finally:
+                sock.close()
+    return result
+
+
+if __name__ == "__main__":
+    found = probe(sys.argv[1])
+    print(json.dumps(found))
+    if "--kill" in sys.argv:
+        for helper in found["helpers"]:
+            if "pid" in helper:
+                os.kill(helper["pid"], signal.SIGKILL)

@@ -1,0 +1,338 @@
+"""gce.cos.cos_instance_group against localgce: the real module as a subprocess, the real client underneath.
+
+Templates and health checks are made with google-cloud-compute (group_fixtures.py); the cos agents of
+the group's VMs are stood in for by FakeAgents, which reads each VM's metadata server and writes the
+agent's guest-attribute reports over HTTP, as the agent does.
+"""
+
+import pytest
+from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from group_fixtures import (
+    PROJECT,
+    REGION,
+    ZONE,
+    FakeAgents,
+    containers_of,
+    control,
+    group_vms,
+    health_check,
+    template,
+)
+from module_runner import calls, connection, mutating, run_module
+
+WEB = {"name": "web", "image": "nginx:1.27", "ports": ["80"]}
+
+
+def group(lg, check_mode=False, **args):
+    base = dict(connection(lg), name="web", zone=ZONE, wait_timeout=60)
+    base.update(args)
+    # None drops an option (zone=None for a regional group), as leaving it out of a task does.
+    return run_module("cos_instance_group", {k: v for k, v in base.items() if v is not None}, check_mode=check_mode)
+
+
+def igm(lg, name="web", zone=ZONE, region=None):
+    scope = "regions/%s" % region if region else "zones/%s" % zone
+    return lg.get_resource("projects/%s/%s/instanceGroupManagers/%s" % (PROJECT, scope, name))
+
+
+def members(lg, name="web", zone=ZONE):
+    with lg.app.store.lock:
+        rec = lg.app.store.priv("projects/%s/zones/%s/instanceGroupManagers/%s" % (PROJECT, zone, name))
+        return {n: m["template"].rsplit("/", 1)[-1] for n, m in rec.get("members", {}).items()}
+
+
+def only_reads(lg):
+    """The request log since the last clear has no mutation, and only GETs."""
+    log = lg.requests()
+    assert mutating(log) == [], calls(mutating(log))
+    assert {r["method"] for r in log} == {"GET"}, calls(log)
+    return log
+
+
+def test_create_zonal_then_noop_is_one_get_then_patch(localgce):
+    template(localgce, "web-v1")
+    created = group(localgce, target_size=3, instance_template="web-v1", named_ports=[{"name": "http", "port": 80}],
+                    update_policy={"max_surge": "1", "max_unavailable": "0"})
+    assert not created.failed, created.get("msg")
+    assert created["changed"] and created["actions"] == [
+        "create instance group 'web' in us-central1-a (3 VMs of web-v1)"]
+    g = created["group"]
+    assert g["status"] == {"is_stable": True, "version_target_reached": True, "all_instances_config_effective": True}
+    assert g["named_ports"] == [{"name": "http", "port": 80}]
+    assert g["update_policy"]["max_surge"] == "1" and g["update_policy"]["max_unavailable"] == "0"
+    assert g["update_policy"]["type"] == "PROACTIVE"
+    assert len(members(localgce)) == 3 and set(members(localgce).values()) == {"web-v1"}
+    assert created["diff"]["before"] == {} and created["diff"]["after"]["target_size"] == 3
+
+    localgce.clear_requests()
+    again = group(localgce, target_size=3, instance_template="web-v1", named_ports=[{"name": "http", "port": 80}],
+                  update_policy={"max_surge": "1", "max_unavailable": "0"})
+    assert not again.failed and not again["changed"] and again["actions"] == []
+    log = only_reads(localgce)
+    assert calls(log) == ["GET projects/test-project/zones/us-central1-a/instanceGroupManagers/web"]
+
+    # Check mode reports exactly the plan of the real run, and sends nothing.
+    localgce.clear_requests()
+    checked = group(localgce, check_mode=True, target_size=4, instance_template="web-v1")
+    assert not checked.failed and checked["changed"]
+    only_reads(localgce)
+    assert checked["diff"]["before"]["target_size"] == 3 and checked["diff"]["after"]["target_size"] == 4
+    real = group(localgce, target_size=4, instance_template="web-v1")
+    assert real["actions"] == checked["actions"] == [
+        "patch instance group 'web' in us-central1-a (target_size 3 -> 4)"]
+    assert real["diff"] == checked["diff"]
+    assert real["group"]["target_size"] == 4 and real["group"]["status"]["is_stable"]
+    assert len(members(localgce)) == 4
+    # What was not given stayed as it was.
+    assert igm(localgce)["namedPorts"] == [{"name": "http", "port": 80}]
+
+
+def test_regional_group_spreads_over_target_zones(localgce):
+    template(localgce, "web-v1")
+    zones = ["us-central1-a", "us-central1-b"]
+    r = group(localgce, zone=None, region=REGION, target_zones=zones, target_size=4, instance_template="web-v1",
+              update_policy={"max_surge": "2", "max_unavailable": "0"})
+    assert not r.failed, r.get("msg")
+    assert r["group"]["region"] == REGION and r["group"]["target_zones"] == zones
+    api = igm(localgce, region=REGION)
+    assert sorted(z["zone"].rsplit("/", 1)[-1] for z in api["distributionPolicy"]["zones"]) == zones
+    assert sorted(group_vms(localgce, zones).values()) == ["us-central1-a"] * 2 + ["us-central1-b"] * 2
+    localgce.clear_requests()
+    again = group(localgce, zone=None, region=REGION, target_zones=zones, target_size=4, instance_template="web-v1")
+    assert not again["changed"]
+    only_reads(localgce)
+    moved = group(localgce, zone=None, region=REGION, target_zones=["us-central1-a", "us-central1-c"],
+                  target_size=4, instance_template="web-v1")
+    assert moved.failed and "target_zones" in moved["msg"] and "fixed at creation" in moved["msg"]
+
+
+def test_canary_then_full_rollout_of_a_new_template_is_waited_for(localgce):
+    template(localgce, "web-v1")
+    template(localgce, "web-v2")
+    group(localgce, target_size=3, instance_template="web-v1", update_policy={"max_surge": "1", "max_unavailable": "0"})
+    canary = group(localgce, target_size=3, versions=[{"instance_template": "web-v1"},
+                                                      {"instance_template": "web-v2", "target_size": "1"}])
+    assert not canary.failed, canary.get("msg")
+    assert canary["group"]["versions"][1] == {
+        "instance_template": "projects/test-project/global/instanceTemplates/web-v2", "target_size": "1"}
+    # The module returned only once the version target was reached.
+    assert canary["group"]["status"]["version_target_reached"]
+    assert sorted(members(localgce).values()) == ["web-v1", "web-v1", "web-v2"]
+    full = group(localgce, target_size=3, instance_template="web-v2")
+    assert not full.failed and full["group"]["status"]["version_target_reached"]
+    assert sorted(members(localgce).values()) == ["web-v2"] * 3
+    # A percent canary in a group of 10 or more.
+    pct = group(localgce, target_size=10, versions=[{"instance_template": "web-v2"},
+                                                    {"instance_template": "web-v1", "target_size": "20%"}])
+    assert not pct.failed, pct.get("msg")
+    assert sorted(members(localgce).values()).count("web-v1") == 2
+
+
+def test_autohealing_and_stateful_disks(localgce):
+    template(localgce, "db-v1", data_disk=True)
+    health_check(localgce, "db-tcp")
+    args = dict(name="db", target_size=2, instance_template="db-v1",
+                autohealing={"health_check": "db-tcp", "initial_delay_sec": 0},
+                stateful_disks=[{"device_name": "data"}],
+                update_policy={"replacement_method": "RECREATE", "max_surge": "0", "max_unavailable": "1"})
+    r = group(localgce, **args)
+    assert not r.failed, r.get("msg")
+    assert r["group"]["autohealing"] == {"health_check": "projects/test-project/global/healthChecks/db-tcp",
+                                         "initial_delay_sec": 0}
+    assert r["group"]["stateful_disks"] == [{"device_name": "data", "auto_delete": "never"}]
+    api = igm(localgce, "db")
+    assert api["statefulPolicy"]["preservedState"]["disks"] == {"data": {"autoDelete": "NEVER"}}
+    # An unhealthy VM is recreated under its name with its data disk; the module waits until stable again.
+    vm = sorted(members(localgce, "db"))[0]
+    disk_before = [d["source"] for d in lg_instance(localgce, vm)["disks"] if d["deviceName"] == "data"]
+    control(localgce, "instance-health", {"project": PROJECT, "zone": ZONE, "instance": vm, "health": "UNHEALTHY"})
+    healed = group(localgce, **args)
+    assert not healed.failed and not healed["changed"] and healed["group"]["status"]["is_stable"]
+    assert [d["source"] for d in lg_instance(localgce, vm)["disks"] if d["deviceName"] == "data"] == disk_before
+    changed = group(localgce, **dict(args, stateful_disks=[{"device_name": "data",
+                                                            "auto_delete": "on-permanent-instance-deletion"}]))
+    assert changed["changed"] and igm(localgce, "db")["statefulPolicy"]["preservedState"]["disks"] == {
+        "data": {"autoDelete": "ON_PERMANENT_INSTANCE_DELETION"}}
+
+
+def test_a_stateful_group_defaults_to_recreate_without_surge(localgce):
+    # gcloud's and the API's defaults for a group with stateful disks: VMs are recreated under their
+    # names (their disks follow them), so no VM is surged.
+    template(localgce, "db-v1", data_disk=True)
+    r = group(localgce, name="db", target_size=2, instance_template="db-v1", stateful_disks=[{"device_name": "data"}])
+    assert not r.failed, r.get("msg")
+    policy = igm(localgce, "db")["updatePolicy"]
+    assert policy["replacementMethod"] == "RECREATE" and policy["maxSurge"]["fixed"] == 0, policy
+    assert r["group"]["update_policy"]["replacement_method"] == "RECREATE"
+    # Without stateful disks the group keeps SUBSTITUTE, the API's default.
+    plain = group(localgce, name="web", target_size=1, instance_template="db-v1")
+    assert not plain.failed and igm(localgce, "web")["updatePolicy"]["replacementMethod"] == "SUBSTITUTE"
+
+
+def lg_instance(lg, name, zone=ZONE):
+    return lg.get_resource("projects/%s/zones/%s/instances/%s" % (PROJECT, zone, name))
+
+
+def test_containers_roll_out_in_batches_through_the_agents(localgce):
+    template(localgce, "web-v1")
+    policy = {"max_surge": "1", "max_unavailable": "1"}
+    with FakeAgents(localgce) as agents:
+        first = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[WEB])
+        assert not first.failed, first.get("msg")
+        old = container_unit.build(WEB)
+        vms = sorted(members(localgce))
+        assert all(containers_of(localgce, vm) == {"web": old["unit"]} for vm in vms)
+        ids = {vm: lg_instance(localgce, vm)["id"] for vm in vms}
+
+        web2 = dict(WEB, image="nginx:1.28")
+        new = container_unit.build(web2)
+        localgce.clear_requests()
+        checked = group(localgce, check_mode=True, target_size=3, instance_template="web-v1", update_policy=policy,
+                        containers=[web2])
+        assert not checked.failed, checked.get("msg")
+        assert mutating(localgce.requests()) == []
+        assert checked["rollout"]["batches"] == [[vm] for vm in vms]
+        assert checked["diff"]["before"]["containers"]["web"]["image"] == "nginx:1.27"
+        assert checked["diff"]["after"]["containers"]["web"]["image"] == "nginx:1.28"
+        agents.samples.clear()
+        rolled = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[web2])
+        assert not rolled.failed, rolled.get("msg")
+        assert rolled["actions"] == checked["actions"]
+        assert rolled["actions"][0].startswith("patch instance group 'web' in us-central1-a (containers")
+        assert "update_policy.type OPPORTUNISTIC" in rolled["actions"][0]
+        assert rolled["actions"][-1].startswith("patch instance group 'web' in us-central1-a (update_policy.type "
+                                                "OPPORTUNISTIC -> PROACTIVE")
+        assert len(rolled["actions"]) == 5
+        assert rolled["rollout"]["updated"] == vms and rolled["rollout"]["pending"] == []
+        assert rolled["group"]["update_policy"]["type"] == "PROACTIVE"
+        assert rolled["group"]["status"]["all_instances_config_effective"]
+        refreshes = [r for r in localgce.requests() if r["path"].endswith("/applyUpdatesToInstances")]
+        assert len(refreshes) == 3
+        # Every VM has the new unit, and none was replaced or recreated.
+        assert all(containers_of(localgce, vm) == {"web": new["unit"]} for vm in vms)
+        assert {vm: lg_instance(localgce, vm)["id"] for vm in vms} == ids
+        # Sampling: at any instant at most max_unavailable (1) VM had the new unit without reporting it, and
+        # during the rollout some VMs had the new revision while the others still had the old one.
+        new_rev = (("web", new["revision"]),)
+        old_rev = (("web", old["revision"]),)
+        in_flight = [sum(1 for rev, reported in s.values() if rev == new_rev and not reported) for s in agents.samples]
+        assert max(in_flight) == 1
+        mixed = [s for s in agents.samples if {rev for rev, _ in s.values()} == {new_rev, old_rev}]
+        assert mixed
+
+        localgce.clear_requests()
+        again = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[web2])
+        assert not again["changed"]
+        only_reads(localgce)
+
+
+def test_a_container_removed_from_the_group_goes_from_every_vm(localgce):
+    template(localgce, "web-v1")
+    policy = {"max_surge": "1", "max_unavailable": "1"}
+    side = {"name": "side", "image": "busybox:1.36", "command": ["sleep", "infinity"]}
+    with FakeAgents(localgce) as agents:
+        first = group(localgce, target_size=2, instance_template="web-v1", update_policy=policy,
+                      containers=[WEB, side])
+        assert not first.failed, first.get("msg")
+        vms = sorted(members(localgce))
+        assert all(set(containers_of(localgce, vm)) == {"web", "side"} for vm in vms)
+        dropped = group(localgce, target_size=2, instance_template="web-v1", update_policy=policy, containers=[WEB])
+        assert not dropped.failed and dropped["changed"], dropped.get("msg")
+        assert "side removed" in " ".join(dropped["actions"])
+        # The API merges a patch into the all-instances map and the client cannot send the null that
+        # deletes a key: the key is emptied, which the agents (and every reader) take as no key.
+        aic = igm(localgce)["allInstancesConfig"]["properties"]["metadata"]
+        assert aic["cos-container-side"] == "" and aic["cos-container-web"]
+        assert all(containers_of(localgce, vm) == {"web": container_unit.build(WEB)["unit"]} for vm in vms)
+        assert set(dropped["group"]["containers"]) == {"web"}
+        assert all(set(agents.reported[vm]) == {("web", dict(agents.reported[vm])["web"])} for vm in vms)
+        localgce.clear_requests()
+        again = group(localgce, target_size=2, instance_template="web-v1", update_policy=policy, containers=[WEB])
+        assert not again["changed"], again.get("actions")
+        only_reads(localgce)
+
+
+def test_a_failing_batch_stops_the_rollout_and_a_rerun_resumes(localgce):
+    template(localgce, "web-v1")
+    policy = {"max_surge": "1", "max_unavailable": "1"}
+    with FakeAgents(localgce):
+        group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[WEB])
+        vms = sorted(members(localgce))
+        old = container_unit.build(WEB)
+        broken = dict(WEB, image="registry.example/broken:1")
+        failed = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[broken])
+        assert failed.failed and failed["changed"]
+        msg = failed["msg"]
+        assert "stopped in batch 1 of 3, at VM %s" % vms[0] in msg
+        assert "manifest for registry.example/broken:1 not found" in msg
+        assert "Not reached, still on the old revision: %s, %s" % (vms[1], vms[2]) in msg
+        assert failed["rollout"]["not_reached"] == vms[1:] and failed["rollout"]["failed_vm"] == vms[0]
+        # The VMs not reached keep the old unit; the group does not roll them itself.
+        assert containers_of(localgce, vms[0])["web"] == container_unit.build(broken)["unit"]
+        for vm in vms[1:]:
+            assert containers_of(localgce, vm) == {"web": old["unit"]}
+        assert igm(localgce)["updatePolicy"]["type"] == "OPPORTUNISTIC"
+        assert all(containers_of(localgce, vm) == {"web": old["unit"]} for vm in vms[1:])
+
+        fixed = dict(WEB, image="nginx:1.28")
+        resumed = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[fixed])
+        assert not resumed.failed, resumed.get("msg")
+        assert resumed["rollout"]["batches"] == [[vm] for vm in vms]
+        assert all(containers_of(localgce, vm) == {"web": container_unit.build(fixed)["unit"]} for vm in vms)
+        assert igm(localgce)["updatePolicy"]["type"] == "PROACTIVE"
+
+
+def test_wait_timeout_names_what_is_pending(localgce):
+    template(localgce, "web-v1")
+    with FakeAgents(localgce):
+        group(localgce, target_size=2, instance_template="web-v1", containers=[WEB])
+        vms = sorted(members(localgce))
+    # No agent now: the first VM of the rollout never reports the new revision.
+    r = group(localgce, target_size=2, instance_template="web-v1", wait_timeout=2,
+              containers=[dict(WEB, image="nginx:1.28")])
+    assert r.failed and r["changed"]
+    assert "stopped in batch 1 of 2, at VM %s: timed out after" % vms[0] in r["msg"]
+    assert "waiting for the cos agent" in r["msg"]
+    assert "want revision %s running" % container_unit.build(dict(WEB, image="nginx:1.28"))["revision"] in r["msg"]
+
+
+def test_delete(localgce):
+    template(localgce, "web-v1")
+    group(localgce, target_size=2, instance_template="web-v1")
+    checked = group(localgce, check_mode=True, state="absent")
+    assert checked["changed"] and igm(localgce) is not None
+    gone = group(localgce, state="absent")
+    assert gone["changed"] and gone["actions"] == checked["actions"] and igm(localgce) is None
+    assert group_vms(localgce) == {}
+    localgce.clear_requests()
+    assert not group(localgce, state="absent")["changed"]
+    only_reads(localgce)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (dict(target_size=3, update_policy={"max_surge": "20%"}),
+     "update_policy.max_surge: '20%' is a percent, which the API accepts only for groups of 10 or more VMs"),
+    (dict(target_size=3, update_policy={"max_surge": "0", "max_unavailable": "0"}),
+     "update_policy: max_surge 0 with max_unavailable 0 lets no VM be updated"),
+    (dict(target_size=3, update_policy={"max_unavailable": "one"}),
+     "update_policy.max_unavailable: 'one' is not a number of VMs or a percent"),
+    (dict(target_size=2, instance_template=None, versions=[{"instance_template": "web-v1"},
+                                                           {"instance_template": "web-v2", "target_size": "3"}]),
+     "versions[1].target_size: '3' is larger than the group (target_size 2)"),
+    (dict(target_size=3, target_zones=["us-central1-b"]), "target_zones: ['us-central1-b'] applies to regional groups"),
+    (dict(zone=None, region=REGION, target_size=3, update_policy={"max_surge": "1"}),
+     "update_policy.max_surge: '1' is fewer than the 3 zones of this regional group"),
+    (dict(target_size=3, stateful_disks=[{"device_name": "data"}], update_policy={"replacement_method": "SUBSTITUTE"}),
+     "update_policy.replacement_method: SUBSTITUTE with stateful_disks"),
+    (dict(target_size=3, update_policy={"replacement_method": "RECREATE", "max_surge": "1"}),
+     "update_policy.max_surge: '1' with replacement_method RECREATE"),
+    (dict(target_size=3, containers=[{"name": "web", "image": "nginx", "ports": ["99999"]}]),
+     "containers[0].ports"),
+])
+def test_bad_input_is_refused_before_any_api_call(localgce, args, expected):
+    base = dict(instance_template="web-v1")
+    base.update(args)
+    localgce.clear_requests()
+    r = group(localgce, **base)
+    assert r.failed and expected in r["msg"], r["msg"]
+    assert localgce.requests() == []
