@@ -96,6 +96,14 @@ class FakeAgents:
         self._stop.set()
         self._thread.join(10)
 
+    def wait_reported(self, vms, tries=600):
+        """Block until each VM's current containers are reported (creating a group does not wait for them)."""
+        for _ in range(tries):
+            if all(self.reported.get(vm) for vm in vms):
+                return
+            time.sleep(0.1)
+        raise AssertionError("the fake agents never reported on %s (reported: %s)" % (vms, sorted(self.reported)))
+
     def _get(self, vm, zone, path):
         url = self.lg.guest_url(PROJECT, zone, vm) + path
         req = urllib.request.Request(url, headers={"Metadata-Flavor": "Google"})

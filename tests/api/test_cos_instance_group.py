@@ -284,9 +284,10 @@ def test_a_failing_batch_stops_the_rollout_and_a_rerun_resumes(localgce):
 
 def test_wait_timeout_names_what_is_pending(localgce):
     template(localgce, "web-v1")
-    with FakeAgents(localgce):
+    with FakeAgents(localgce) as agents:
         group(localgce, target_size=2, instance_template="web-v1", containers=[WEB])
         vms = sorted(members(localgce))
+        agents.wait_reported(vms)
     # No agent now: the first VM of the rollout never reports the new revision.
     r = group(localgce, target_size=2, instance_template="web-v1", wait_timeout=2,
               containers=[dict(WEB, image="nginx:1.28")])
