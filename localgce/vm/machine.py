@@ -167,15 +167,20 @@ class VirtualMachine:
             self.wait_until_up(timeout)
         return self
 
-    def reset(self, timeout=180, wait=True):
-        """Reboot, as instances.reset does: power off and boot again with the same settings.
+    def reset(self, timeout=180, wait=True, hard=False):
+        """Reboot: power off and boot again with the same settings.
 
         /etc is a fresh overlay and cloud-init state is cleared, so cloud-init applies the
-        user-data again; /var, /home and disks persist; the network (ports) is kept."""
+        user-data again; /var, /home and disks persist; the network (ports) is kept.
+        hard=True cuts the power (every process killed at once, nothing shut down); otherwise
+        systemd powers off in order first."""
         with self._lock:
             if self.boot_args is None:
                 raise VMError("reset before boot")
-            self._shutdown(timeout=60)
+            if hard:
+                self._shutdown(timeout=0, container_stop_timeout=None, orderly=False)
+            else:
+                self._shutdown(timeout=60)
             self._teardown(keep_network=True)
             try:
                 self._start()
@@ -222,16 +227,37 @@ class VirtualMachine:
     def wait_until_up(self, timeout=180):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.running():
+            # Under the lock: a reset from another thread (kill, then boot again) is never seen
+            # half done, as a VM that exited.
+            with self._lock:
+                alive = self.running()
+                if alive and self.pid1 is None:
+                    self.pid1 = self._find_pid1()
+                pid1 = self.pid1
+            if not alive:
                 raise VMError("VM exited during boot (nspawn exit %s); console:\n%s"
                               % (self.proc.returncode if self.proc else None, self._console_tail()))
-            if self.pid1 is None:
-                self.pid1 = self._find_pid1()
-            if self.pid1 and self.is_up():
+            if pid1 and self.is_up():
                 return
             time.sleep(0.1)
         raise VMError("VM not up after %ss (state %s); console:\n%s"
                       % (timeout, self.system_state(), self._console_tail()))
+
+    def processes(self):
+        """The VM's processes as the host sees them: [(host pid, host ppid, state letter, argv)]."""
+        out = []
+        for pid in (_cgroup_pids(self.cgroups[0]) if self.cgroups else []):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    stat = f.read()
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+            except OSError:  # gone since the cgroup was read
+                continue
+            # comm may hold spaces and parentheses: the fields after it follow the last ")".
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            out.append((pid, int(ppid), state, argv))
+        return out
 
     def boot_id(self):
         return self.exec(["cat", "/proc/sys/kernel/random/boot_id"], check=True).stdout.strip()
@@ -415,10 +441,19 @@ class VirtualMachine:
                 return pid
         return None
 
-    def _shutdown(self, timeout, container_stop_timeout=2):
+    def _shutdown(self, timeout, container_stop_timeout=2, orderly=True):
         if not self.running():
             return
         pid1 = self.pid1 or self._find_pid1()
+        if not orderly:
+            with contextlib.suppress(ProcessLookupError):  # killing the PID ns init kills all in it
+                os.kill(pid1, signal.SIGKILL) if pid1 else self.proc.kill()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            return
         if pid1 and container_stop_timeout is not None:
             # Containers get a short stop timeout (docker's default, 10 s, would dominate a
             # power off whenever PID 1 of a container ignores SIGTERM, as busybox httpd does).
