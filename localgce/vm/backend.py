@@ -171,7 +171,8 @@ class SimulatorBackend:
     def reset(self, instance):
         w = self._worker(instance, create=False)
         if w:
-            w.submit(w.vm.reset)
+            # instances.reset is a hard reset: no clean shutdown of the guest OS.
+            w.submit(lambda: w.vm.reset(hard=True))
 
     def delete(self, instance):
         with self.lock:

@@ -44,6 +44,14 @@ def wait_status(srv, status, tries=600):
     raise AssertionError("instance never reached %s (is %s)" % (status, inst["status"]))
 
 
+MARK_STOP_UNIT = """[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/bin/sh -c 'cat /proc/sys/kernel/random/boot_id >> /var/stopped'
+"""
+
+
 def test_instance_life_cycle_drives_a_real_vm(api):
     srv, backend = api
     before = leaks.snapshot()
@@ -69,11 +77,19 @@ def test_instance_life_cycle_drives_a_real_vm(api):
     serial = call(srv, "GET", "instances/%s/serialPort" % NAME)["contents"]
     assert "Cloud-init v." in serial
 
+    # A unit whose ExecStop records the boot it stopped in, under the persistent /var.
+    stop_marker = ["sh", "-c", "cat > /etc/systemd/system/mark-stop.service && systemctl daemon-reload && "
+                   "systemctl start mark-stop.service"]
+    vm.exec(stop_marker, input=MARK_STOP_UNIT, check=True)
     boot_id = vm.boot_id()
     call(srv, "POST", "instances/%s/reset" % NAME)
     assert backend.wait_idle()
     assert vm.is_up() and vm.boot_id() != boot_id
+    # instances.reset is a hard reset: the guest OS was not shut down, so no ExecStop ran.
+    assert vm.exec(["test", "-e", "/var/stopped"]).returncode == 1
 
+    vm.exec(stop_marker, input=MARK_STOP_UNIT, check=True)
+    boot_id = vm.boot_id()
     call(srv, "POST", "instances/%s/stop" % NAME)
     wait_status(srv, "TERMINATED")
     assert backend.wait_idle()
@@ -82,6 +98,8 @@ def test_instance_life_cycle_drives_a_real_vm(api):
     call(srv, "POST", "instances/%s/start" % NAME)
     wait_status(srv, "RUNNING")
     assert vm.is_up()
+    # instances.stop shuts the guest down in order: the unit was stopped in the boot before.
+    assert vm.exec(["cat", "/var/stopped"], check=True).stdout.split() == [boot_id]
     assert "status: done" in vm.exec(["cloud-init", "status", "--wait"], timeout=120).stdout
     assert vm.exec(["cat", "/etc/from-api"]).stdout == "via the API"  # a new /etc, written again
 
