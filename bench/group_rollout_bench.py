@@ -30,6 +30,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import group_rollout_trace  # noqa: E402
 from vm_update_bench import (  # noqa: E402
     DEFAULT_PROJECT,
     DEFAULT_ZONE,
@@ -66,8 +67,30 @@ def answering(urls, want):
     return n
 
 
-def timed_converge(srv, e, version, **extra):
-    """Seconds from the playbook's start until every VM (`size`) of the group answer `version`, and in all."""
+def timed_converge(srv, e, version, trace=None, **extra):
+    """Seconds from the playbook's start until every VM (`size`) of the group answer `version`, and in all.
+
+    With ``trace`` (a label), the rollout's timeline (group_rollout_trace) is printed."""
+    if trace:
+        srv.clear_requests()
+        sampler = group_rollout_trace.Sampler(lambda: group_urls(srv, extra["group"]))
+        sampler.__enter__()
+        wall0 = time.time()
+    try:
+        return _timed_converge(srv, e, version, **extra)
+    finally:
+        if trace:
+            sampler.__exit__()
+            events = group_rollout_trace.timeline(
+                wall0, srv.requests(), srv.guest_requests(),
+                group_rollout_trace.journals(srv, extra["group"], wall0 - 1), sampler.samples)
+            print("\n-- %s: timeline (s from the playbook's start)" % trace)
+            for t, src, text in events:
+                print("%8.3f  %-14s %s" % (t, src, text))
+            sys.stdout.flush()
+
+
+def _timed_converge(srv, e, version, **extra):
     want = "web %s\n" % version
     t0 = time.monotonic()
     proc = start_playbook(e, PLAYBOOK, **extra)
@@ -84,15 +107,16 @@ def timed_converge(srv, e, version, **extra):
     return elapsed, time.monotonic() - t0
 
 
-def one_run(srv, e, size, run, image):
+def one_run(srv, e, size, run, image, trace=False):
     group = "rollout%d" % run  # not "bench": the access token is "bench", which Ansible masks in results
     base = {"group": group, "zone": DEFAULT_ZONE, "size": size}
     create, _ = timed_converge(srv, e, "v1", template_image=image("v1"), group_image="", **base)
-    replace, replace_done = timed_converge(srv, e, "v2", template_image=image("v2"), group_image="", **base)
+    replace, replace_done = timed_converge(srv, e, "v2", template_image=image("v2"), group_image="",
+                                           trace=trace and "replace", **base)
     agent_vars = dict(base, template_image=image("v2"), group_image=image("v3"))
     with urllib.request.urlopen(srv.url + "/_localgce/vms", timeout=60) as resp:
         before = {k: v["boot_id"] for k, v in json.loads(resp.read())["instances"].items() if group in k}
-    agent, agent_done = timed_converge(srv, e, "v3", **agent_vars)
+    agent, agent_done = timed_converge(srv, e, "v3", trace=trace and "agent", **agent_vars)
     with urllib.request.urlopen(srv.url + "/_localgce/vms", timeout=60) as resp:
         after = {k: v["boot_id"] for k, v in json.loads(resp.read())["instances"].items() if group in k}
     boots = sum(1 for k, b in before.items() if after.get(k) == b)
@@ -111,6 +135,8 @@ def main():
     ap.add_argument("--size", type=int, default=3, help="VMs in the group (default 3)")
     ap.add_argument("--runs", type=int, default=1, help="groups rolled, each fresh (default 1)")
     ap.add_argument("--json", action="store_true", help="print the rows and summary as JSON")
+    ap.add_argument("--trace", action="store_true",
+                    help="print each rollout's timeline: localgce's requests, the VMs' journals, HTTP answers")
     args = ap.parse_args()
     reason = unavailable_reason()
     if reason:
@@ -125,7 +151,7 @@ def main():
         e = dict(env(tmp), GCE_COS_API_ENDPOINT=srv.url)
         rows = []
         for run in range(1, args.runs + 1):
-            row = one_run(srv, e, args.size, run, lambda v: reg.image("web", v))
+            row = one_run(srv, e, args.size, run, lambda v: reg.image("web", v), trace=args.trace)
             rows.append(row)
             if not args.json:
                 print("run %d: create %.1f s, replace %.1f s (playbook %.1f s), agent %.1f s (playbook %.1f s), "
