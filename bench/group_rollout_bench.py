@@ -87,6 +87,16 @@ def timed_converge(srv, e, version, trace=None, **extra):
             print("\n-- %s: timeline (s from the playbook's start)" % trace)
             for t, src, text in events:
                 print("%8.3f  %-14s %s" % (t, src, text))
+            if trace == "agent":
+                group_rollout_trace.print_rows("agent path, per batch (s)",
+                                               group_rollout_trace.agent_breakdown(events, version))
+            else:
+                patch, rows = group_rollout_trace.replace_breakdown(events, version)
+                group_rollout_trace.print_rows("replace path, per new VM (s; the group's patch at %.2f s)"
+                                               % (patch or 0), rows)
+            fewest, short = sampler.serving(extra["size"], 1)
+            print("  VMs answering at once (sampled every 0.1 s): fewest %s of %d; %.1f s with fewer than %d "
+                  "(max_unavailable 1)" % (fewest, extra["size"], short, extra["size"] - 1))
             sys.stdout.flush()
 
 

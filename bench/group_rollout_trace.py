@@ -23,6 +23,7 @@ class Sampler:
         self.urls_of = urls_of
         self.period = period
         self.samples = []
+        self.rounds = []  # [(t, VMs answering)], one per round over every VM of the group
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -40,14 +41,27 @@ class Sampler:
                 urls = self.urls_of()
             except OSError:
                 urls = {}
+            answering = 0
             for vm, url in sorted(urls.items()):
                 try:
                     with urllib.request.urlopen(url, timeout=1) as resp:
                         body = resp.read().decode().strip()
                 except Exception:  # refused, reset, cut short while the container restarts
                     body = None
+                answering += body is not None
                 self.samples.append((time.time(), vm, body))
+            self.rounds.append((time.time(), answering))
             self._stop.wait(self.period)
+
+    def serving(self, size, max_unavailable):
+        """(fewest VMs answering in one round, seconds with fewer than size - max_unavailable answering)."""
+        if not self.rounds:
+            return None, 0.0
+        short = 0.0
+        for (t, n), (t2, _n2) in zip(self.rounds, [*self.rounds[1:], self.rounds[-1]], strict=True):
+            if n < size - max_unavailable:
+                short += t2 - t
+        return min(n for _t, n in self.rounds), short
 
 
 def journals(srv, group, since):
@@ -109,3 +123,100 @@ def timeline(t0, api_log, guest_log, journal, samples):
             events.append((t, vm, "HTTP answers %r" % body))
             last[vm] = body
     return sorted(((t - t0, src, text) for t, src, text in events), key=lambda e: e[0])
+
+
+def _first(events, after, src, pred):
+    for t, s, text in events:
+        if t >= after and s == src and pred(text):
+            return t
+    return None
+
+
+def _last(events, before, src, pred):
+    found = None
+    for t, s, text in events:
+        if t > before:
+            break
+        if s == src and pred(text):
+            found = t
+    return found
+
+
+def _gap(a, b):
+    return None if a is None or b is None else b - a
+
+
+def agent_breakdown(events, version, min_up=3.0):
+    """Per batch (one VM each, in order): seconds of each part, from the refresh to the next batch."""
+    want = "web %s" % version
+    applies = [t for t, s, text in events if s == "api" and text.startswith("POST") and
+               text.endswith("/applyUpdatesToInstances")]
+    if not applies:
+        return []
+    ends = [*applies[1:], _first(events, applies[-1], "api", lambda x: x.startswith("PATCH"))]
+    rows = []
+    for start, end in zip(applies, ends, strict=True):
+        vm = next((text.split()[-1] for t, s, text in events
+                   if t >= start and s == "api" and text.startswith("GET guest attributes")), None)
+        woke = _first(events, start, vm, lambda x: x.startswith("metadata long-poll returned"))
+        restart = _first(events, start, vm, lambda x: "cos-agent: restarting container" in x)
+        stopped = _first(events, start, vm, lambda x: x.startswith("systemd: Stopped cos-container-"))
+        started = _first(events, start, vm, lambda x: x.startswith("systemd: Started cos-container-"))
+        answers = _first(events, start, vm, lambda x, w=want: x == "HTTP answers %r" % w)
+        running = _first(events, start, vm, lambda x: "cos-agent: container" in x and ": running (" in x)
+        put = _first(events, running or start, vm, lambda x: x.startswith("PUT cos-agent/") and
+                     not x.endswith("/agent"))
+        seen = _last(events, end, "api", lambda x, v=vm: x == "GET guest attributes %s" % v) if end else None
+        rows.append({
+            "vm": vm,
+            "metadata to the agent": _gap(start, woke),
+            "agent applies (unit, daemon-reload, restart)": _gap(woke, restart),
+            "old container stops": _gap(restart, stopped),
+            "pull and start": _gap(stopped, started),
+            "unit active to answering": _gap(started, answers),
+            "MIN_UP (from unit active)": min_up,
+            "agent sees MIN_UP over, publishes": None if started is None or put is None else put - started - min_up,
+            "module's poll sees it": _gap(put, seen),
+            "to the next request": _gap(seen, end),
+            "refresh to answering": _gap(start, answers),
+            "batch (refresh to next)": _gap(start, end),
+        })
+    return rows
+
+
+def replace_breakdown(events, version):
+    """Per new VM: seconds from the group's patch to its creation, boot, container start, answer."""
+    want = "web %s" % version
+    patch = _first(events, -1e9, "api", lambda x: x.startswith("PATCH"))
+    rows = []
+    vms = []
+    for t, s, text in events:
+        if s not in ("api",) and s not in vms and text == "HTTP answers None" and (patch is None or t >= patch):
+            vms.append(s)
+    for vm in vms:
+        seen = _first(events, -1e9, vm, lambda x: x == "HTTP answers None")
+        agent = _first(events, -1e9, vm, lambda x: x.startswith("systemd: Started cos-agent"))
+        unit = _first(events, -1e9, vm, lambda x: x.startswith("systemd: Starting cos-container-"))
+        started = _first(events, -1e9, vm, lambda x: x.startswith("systemd: Started cos-container-"))
+        answers = _first(events, -1e9, vm, lambda x, w=want: x == "HTTP answers %r" % w)
+        rows.append({
+            "vm": vm,
+            "patch to the VM's port forwarded": _gap(patch, seen),
+            "boot to the agent started": _gap(seen, agent),
+            "agent to the unit starting": _gap(agent, unit),
+            "pull and start": _gap(unit, started),
+            "unit active to answering": _gap(started, answers),
+            "patch to answering": _gap(patch, answers),
+        })
+    return patch, rows
+
+
+def print_rows(title, rows):
+    print("\n-- %s" % title)
+    if not rows:
+        print("  (nothing found)")
+        return
+    keys = [k for k in rows[0] if k != "vm"]
+    print("  %-46s %s" % ("", " ".join("%14s" % r["vm"] for r in rows)))
+    for k in keys:
+        print("  %-46s %s" % (k, " ".join("%14s" % ("?" if r[k] is None else "%.2f" % r[k]) for r in rows)))
