@@ -1,6 +1,6 @@
 """Group container rollout: the cos agent path against the group's rolling replace, in one run.
 
-    flock /tmp/gce-cos-vm.lock python bench/group_rollout_bench.py [--size N] [--runs N] [--json]
+    flock /tmp/gce-cos-vm.lock python bench/group_rollout_bench.py [--size N] [--runs N] [--json] [--trace]
 
 localgce boots real VMs (localgce/vm, root needed); the test web image is pushed to its local
 registry in three versions. Each run creates a zonal managed instance group of --size VMs
@@ -14,7 +14,10 @@ Each rollout is timed from the start of the playbook until every VM of the group
 with the new version over HTTP (polled while the playbook runs). Then the same playbook runs
 again (no-op) and localgce's request log is counted against the minimum: one list of the
 template prefix, one images.getFromFamily (an image family is resolved at every run) and one
-GET of the group.
+GET of the group. --trace prints each rollout's timeline and its breakdown (bench/group_rollout_trace.py):
+per agent batch, the refresh, the agent's apply, the old container's stop, the pull and start, the agent's
+minimum up time, its report and the module's poll; per replacing VM, its creation, boot and container start;
+and the fewest VMs answering at once.
 """
 
 import argparse
