@@ -1,6 +1,6 @@
 """Group container rollout: the cos agent path against the group's rolling replace, in one run.
 
-    flock /tmp/gce-cos-vm.lock python bench/group_rollout_bench.py [--size N] [--runs N] [--json]
+    flock /tmp/gce-cos-vm.lock python bench/group_rollout_bench.py [--size N] [--runs N] [--json] [--trace]
 
 localgce boots real VMs (localgce/vm, root needed); the test web image is pushed to its local
 registry in three versions. Each run creates a zonal managed instance group of --size VMs
@@ -14,7 +14,10 @@ Each rollout is timed from the start of the playbook until every VM of the group
 with the new version over HTTP (polled while the playbook runs). Then the same playbook runs
 again (no-op) and localgce's request log is counted against the minimum: one list of the
 template prefix, one images.getFromFamily (an image family is resolved at every run) and one
-GET of the group.
+GET of the group. --trace prints each rollout's timeline and its breakdown (bench/group_rollout_trace.py):
+per agent batch, the refresh, the agent's apply, the old container's stop, the pull and start, the agent's
+minimum up time, its report and the module's poll; per replacing VM, its creation, boot and container start;
+and the fewest VMs answering at once.
 """
 
 import argparse
@@ -30,6 +33,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import group_rollout_trace  # noqa: E402
 from vm_update_bench import (  # noqa: E402
     DEFAULT_PROJECT,
     DEFAULT_ZONE,
@@ -66,8 +70,40 @@ def answering(urls, want):
     return n
 
 
-def timed_converge(srv, e, version, **extra):
-    """Seconds from the playbook's start until every VM (`size`) of the group answer `version`, and in all."""
+def timed_converge(srv, e, version, trace=None, **extra):
+    """Seconds from the playbook's start until every VM (`size`) of the group answer `version`, and in all.
+
+    With ``trace`` (a label), the rollout's timeline (group_rollout_trace) is printed."""
+    if trace:
+        srv.clear_requests()
+        sampler = group_rollout_trace.Sampler(lambda: group_urls(srv, extra["group"]))
+        sampler.__enter__()
+        wall0 = time.time()
+    try:
+        return _timed_converge(srv, e, version, **extra)
+    finally:
+        if trace:
+            sampler.__exit__()
+            events = group_rollout_trace.timeline(
+                wall0, srv.requests(), srv.guest_requests(),
+                group_rollout_trace.journals(srv, extra["group"], wall0 - 1), sampler.samples)
+            print("\n-- %s: timeline (s from the playbook's start)" % trace)
+            for t, src, text in events:
+                print("%8.3f  %-14s %s" % (t, src, text))
+            if trace == "agent":
+                group_rollout_trace.print_rows("agent path, per batch (s)",
+                                               group_rollout_trace.agent_breakdown(events, version))
+            else:
+                patch, rows = group_rollout_trace.replace_breakdown(events, version)
+                group_rollout_trace.print_rows("replace path, per new VM (s; the group's patch at %.2f s)"
+                                               % (patch or 0), rows)
+            fewest, short = sampler.serving(extra["size"], 1)
+            print("  VMs answering at once (sampled every 0.1 s): fewest %s of %d; %.1f s with fewer than %d "
+                  "(max_unavailable 1)" % (fewest, extra["size"], short, extra["size"] - 1))
+            sys.stdout.flush()
+
+
+def _timed_converge(srv, e, version, **extra):
     want = "web %s\n" % version
     t0 = time.monotonic()
     proc = start_playbook(e, PLAYBOOK, **extra)
@@ -84,15 +120,16 @@ def timed_converge(srv, e, version, **extra):
     return elapsed, time.monotonic() - t0
 
 
-def one_run(srv, e, size, run, image):
+def one_run(srv, e, size, run, image, trace=False):
     group = "rollout%d" % run  # not "bench": the access token is "bench", which Ansible masks in results
     base = {"group": group, "zone": DEFAULT_ZONE, "size": size}
     create, _ = timed_converge(srv, e, "v1", template_image=image("v1"), group_image="", **base)
-    replace, replace_done = timed_converge(srv, e, "v2", template_image=image("v2"), group_image="", **base)
+    replace, replace_done = timed_converge(srv, e, "v2", template_image=image("v2"), group_image="",
+                                           trace=trace and "replace", **base)
     agent_vars = dict(base, template_image=image("v2"), group_image=image("v3"))
     with urllib.request.urlopen(srv.url + "/_localgce/vms", timeout=60) as resp:
         before = {k: v["boot_id"] for k, v in json.loads(resp.read())["instances"].items() if group in k}
-    agent, agent_done = timed_converge(srv, e, "v3", **agent_vars)
+    agent, agent_done = timed_converge(srv, e, "v3", trace=trace and "agent", **agent_vars)
     with urllib.request.urlopen(srv.url + "/_localgce/vms", timeout=60) as resp:
         after = {k: v["boot_id"] for k, v in json.loads(resp.read())["instances"].items() if group in k}
     boots = sum(1 for k, b in before.items() if after.get(k) == b)
@@ -111,6 +148,8 @@ def main():
     ap.add_argument("--size", type=int, default=3, help="VMs in the group (default 3)")
     ap.add_argument("--runs", type=int, default=1, help="groups rolled, each fresh (default 1)")
     ap.add_argument("--json", action="store_true", help="print the rows and summary as JSON")
+    ap.add_argument("--trace", action="store_true",
+                    help="print each rollout's timeline: localgce's requests, the VMs' journals, HTTP answers")
     args = ap.parse_args()
     reason = unavailable_reason()
     if reason:
@@ -125,7 +164,7 @@ def main():
         e = dict(env(tmp), GCE_COS_API_ENDPOINT=srv.url)
         rows = []
         for run in range(1, args.runs + 1):
-            row = one_run(srv, e, args.size, run, lambda v: reg.image("web", v))
+            row = one_run(srv, e, args.size, run, lambda v: reg.image("web", v), trace=args.trace)
             rows.append(row)
             if not args.json:
                 print("run %d: create %.1f s, replace %.1f s (playbook %.1f s), agent %.1f s (playbook %.1f s), "

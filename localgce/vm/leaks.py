@@ -108,16 +108,24 @@ def _ppid(pid):
 
 def _ours(pid, procs, me, markers, cgroup_marker):
     """A simulator process: descends from the checker, or from/is a marked process (nspawn,
-    relay) or sits in a simulator cgroup. Other work on the machine is not counted."""
+    relay) or sits in a simulator cgroup. Other work on the machine is not counted: a `flock`
+    command (another session queued on a shared lock such as /tmp/gce-cos-vm.lock, whose name
+    holds a marker) is no simulator process, nor is what it runs, unless it descends from the
+    checker."""
     by_pid = {p: cmd for (p, _s), cmd in procs.items()}
     seen = set()
     while pid > 1 and pid not in seen:
         seen.add(pid)
-        if pid == me or any(m in by_pid.get(pid, "") for m in markers) or \
+        cmd = by_pid.get(pid, "")
+        if pid == me or (not _is_flock(cmd) and any(m in cmd for m in markers)) or \
                 any(m in _cgroup_of(pid) for m in cgroup_marker):
             return True
         pid = _ppid(pid)
     return False
+
+
+def _is_flock(cmd):
+    return os.path.basename(cmd.split(" ", 1)[0]) == "flock"
 
 
 def diff(before, settle=5.0, scope="simulator", only=None):

@@ -5,7 +5,8 @@
 The agent publishes one JSON line per container, ``{"revision", "state", "image",
 "digest", "error", "restarts", "time"}``, and ``cos-agent/agent`` after each apply
 (docs/internals.md). instances.getGuestAttributes has no long-poll, so waiting polls with
-a short, growing, bounded delay.
+a short, growing, bounded delay, and a shorter fixed one once a container is "starting" at the
+wanted revision.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,6 +26,11 @@ AGENT_KEY = AGENT_REPORT_KEY
 FIRST_DELAY = 0.5
 GROWTH = 1.5
 MAX_DELAY = 2.0
+# While a container is "starting" at its wanted revision (its unit runs and waits out the
+# agent's COS_AGENT_MIN_UP_SECONDS, 3 s by default, or docker is starting it), "running" is
+# at most those seconds away and the agent publishes it the moment it holds: poll at this
+# short, fixed delay, so the report is seen within it rather than up to MAX_DELAY late.
+NEAR_DELAY = 0.25
 # A unit systemd keeps restarting fails the wait once it restarted this often at the
 # wanted revision: one transient failure (a registry hiccup) is ridden out, a crash loop
 # does not hold the task for the whole wait_timeout.
@@ -100,6 +106,12 @@ def outcome(report, target):
     return None
 
 
+def near_running(report, target):
+    """True when the container is "starting" at the wanted revision: "running" is seconds away."""
+    return bool(report) and not target.get("removed") and report.get("revision") == target.get("revision") \
+        and report.get("state") == STARTING
+
+
 def restarts(report):
     """How often systemd restarted the unit since the agent (re)started it; 0 if unknown."""
     value = (report or {}).get("restarts")
@@ -136,8 +148,11 @@ def wait_for_reports(read, targets, timeout, sleep=time.sleep, clock=time.monoto
         remaining = deadline - clock()
         if remaining <= 0:
             raise GcpTimeoutError(timeout_message(pending, targets, reports, timeout, last_errors), reason="timeout")
-        sleep(min(delay, remaining))
-        delay = min(MAX_DELAY, delay * GROWTH)
+        if any(near_running(reports.get(name), targets[name]) for name in pending):
+            sleep(min(NEAR_DELAY, remaining))
+        else:
+            sleep(min(delay, remaining))
+            delay = min(MAX_DELAY, delay * GROWTH)
 
 
 class AgentFailure(Exception):

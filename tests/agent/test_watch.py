@@ -174,6 +174,32 @@ def test_watch_reports_pulling_then_running(cloud, guest):
     assert polls and all(r["query"]["timeout_sec"] in ("1", "30") for r in polls)
 
 
+def uptime_usec():
+    with open("/proc/uptime", encoding="ascii") as f:
+        return int(float(f.read().split()[0]) * 1000000)
+
+
+def test_watch_reports_running_when_min_up_ends_not_when_the_long_poll_does(cloud, guest):
+    """A unit that runs is "starting" until it is COS_AGENT_MIN_UP_SECONDS old; the agent knows
+    when that is and reports "running" then, not at the end of the long-poll in between (300 s
+    here, longer than the test waits), and never earlier."""
+    guest.env.update(COS_AGENT_WATCH_TIMEOUT="300", COS_AGENT_BUSY_TIMEOUT="300", COS_AGENT_MIN_UP_SECONDS="2")
+    open(os.path.join(guest.stub_state, "active_enter"), "w").close()
+    web = build(WEB)
+    cloud.set_containers({"web": web["unit"]})
+    guest.start()
+    guest.wait_for(lambda: reported(cloud, "web", web["revision"], state="starting"), what="web starting")
+    guest.wait_for(lambda: reported(cloud, "web", web["revision"]), what="web running")
+    seen = uptime_usec()
+    with open(os.path.join(guest.stub_state, "units", "cos-container-web.service"), encoding="utf-8") as f:
+        entered = int(dict(line.split("=", 1) for line in f.read().splitlines())["ActiveEnterTimestampMonotonic"])
+    assert seen - entered >= 2 * 1000000
+    log = guest.log()
+    assert log.index("container web: starting") < log.index("container web: running")
+    # No long-poll had returned meanwhile: the agent slept until the unit was old enough.
+    assert not [r for r in cloud.attribute_reads() if "wait_for_change" in r["query"]]
+
+
 def test_once_waits_for_containers_to_settle(cloud, guest):
     guest.env["COS_AGENT_SETTLE_SECONDS"] = "300"  # an upper bound only: the test releases the pull
     hold_pulls(guest)

@@ -6,8 +6,10 @@ from ansible_collections.gce.cos.plugins.module_utils import cloud_config, conta
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpTimeoutError
 from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import items_of, size_errors
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
+    FIRST_DELAY,
     MAX_DELAY,
     MAX_RESTARTS,
+    NEAR_DELAY,
     AgentFailure,
     outcome,
     wait_for_reports,
@@ -97,6 +99,21 @@ def test_the_wait_ends_on_success_failure_or_a_clean_stop():
                             clock)
     with pytest.raises(GcpTimeoutError):
         wait_for_reports(lambda: stopped, {"web": {"revision": "r2"}}, 3, clock.sleep, clock)
+
+
+def test_the_wait_polls_at_the_short_delay_while_the_wanted_revision_is_starting():
+    clock = Clock()
+    pulling = {"web": {"revision": "r2", "state": "pulling"}}
+    starting = {"web": {"revision": "r2", "state": "starting"}}
+    old_starting = {"web": {"revision": "r1", "state": "starting"}}
+    running = {"web": {"revision": "r2", "state": "running"}}
+    seq = iter([old_starting, pulling, pulling, pulling, starting, starting, starting, running])
+    assert wait_for_reports(lambda: next(seq), {"web": {"revision": "r2"}}, 60, clock.sleep, clock) == running
+    # Growing while the old revision starts or the new one pulls; the short fixed delay once the
+    # wanted revision is starting (it turns running within the agent's minimum up time).
+    assert clock.sleeps[:4] == [FIRST_DELAY, FIRST_DELAY * 1.5, FIRST_DELAY * 1.5 ** 2, FIRST_DELAY * 1.5 ** 3]
+    assert clock.sleeps[4:] == [NEAR_DELAY] * 3
+    assert NEAR_DELAY < FIRST_DELAY
 
 
 def test_restarting_waits_but_a_crash_loop_fails_and_a_timeout_names_the_last_error():

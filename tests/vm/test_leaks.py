@@ -2,6 +2,10 @@
 network namespace or nspawn temp dir, after an orderly poweroff and after a forced one."""
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -39,3 +43,32 @@ def test_power_off_leaves_nothing_behind(rootfs, upstream, workdir, timeout):
         vm.power_off(timeout=timeout)
     leaks.assert_clean(before, only=mine)
     vm.destroy()
+
+
+def test_a_session_queued_on_the_shared_lock_is_not_a_leak(tmp_path):
+    """Another session's `flock /tmp/gce-cos-vm.lock CMD` (the lock's name holds the "gce-cos" marker)
+    and what it runs are not the simulator's; a process that names a marker itself still is."""
+    lock = str(tmp_path / "gce-cos-vm.lock")
+    pids = tmp_path / "pids"
+    before = leaks.snapshot()
+    # Started through a shell that exits at once, so that neither descends from this test (as another
+    # session's would not); its own session, so that it can be stopped by its group id.
+    sh = subprocess.Popen(
+        ["sh", "-c", 'flock "$1" "$2" -c "import time; time.sleep(60)" & echo $! >"$3"; '
+         '"$2" -c "import time; time.sleep(60)" gce-cos-marked & echo $! >>"$3"',
+         "-", lock, sys.executable, str(pids)], start_new_session=True)
+    try:
+        sh.wait(30)
+        deadline = time.monotonic() + 30
+        while len(pids.read_text().split()) < 2 or not any(
+                "time.sleep(60)" in cmd and "flock" not in cmd and "gce-cos-marked" not in cmd
+                for cmd in leaks.snapshot()["processes"].values()):
+            assert time.monotonic() < deadline, "the flock's command never started"
+            time.sleep(0.05)
+        flock_pid, marked_pid = (int(p) for p in pids.read_text().split())
+        left = leaks.diff(before, settle=0).get("processes", [])
+        assert not [p for p in left if "flock" in p or ("time.sleep(60)" in p and "gce-cos-marked" not in p)], left
+        assert any(p.startswith("%d " % marked_pid) for p in left), left
+        assert flock_pid not in [int(p.split()[0]) for p in left]
+    finally:
+        os.killpg(sh.pid, signal.SIGKILL)

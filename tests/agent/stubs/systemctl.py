@@ -10,6 +10,9 @@ on-failure goes to "activating"/"auto-restart" and a background process starts i
 after the file's number of seconds (the unit's RestartSec= when empty), counting NRestarts,
 until StartLimitBurst= (when StartLimitIntervalSec= is not 0) makes systemd give up: "failed",
 result start-limit-hit. A manual start/restart resets NRestarts, as reset-failed does.
+With $STUB_STATE/active_enter present, a unit that turns active records
+ActiveEnterTimestampMonotonic (from /proc/uptime, the clock the agent compares it with), so the
+agent's COS_AGENT_MIN_UP_SECONDS applies; without it the property is empty and does not.
 Absolute paths in the units are mapped through $STUB_PATH_MAP ("FROM=TO:FROM=TO") so that
 rendered units run against the test's directories.
 Every call is appended to $STUB_STATE/calls.log.
@@ -27,6 +30,12 @@ DEFAULTS = {"Job": "", "ActiveState": "inactive", "SubState": "dead", "Result": 
 # Safety bound on the background restarts of one crash loop (a test ends long before).
 MAX_AUTO_RESTARTS = 200
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def uptime_usec():
+    """The clock the agent reads (/proc/uptime), in microseconds, as systemd's *Monotonic."""
+    with open("/proc/uptime", encoding="ascii") as f:
+        return int(float(f.read().split()[0]) * 1000000)
 
 
 def path_map():
@@ -108,6 +117,8 @@ class Unit:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write("ActiveState=%s\nSubState=%s\nResult=%s\nExecMainStatus=%s\nJob=%s\nNRestarts=%d\n"
                     % (active, sub, result, status, job, restarts))
+            if active == "active" and os.path.exists(os.path.join(STATE, "active_enter")):
+                f.write("ActiveEnterTimestampMonotonic=%d\n" % uptime_usec())
         os.replace(tmp, self.state_file)
 
     def run(self, keys):
