@@ -8,7 +8,8 @@ listManagedInstances) runs one step of ``converge``: missing members are created
 version's template as ``BASE-xxxx`` (or recreated under their own name when deleted behind the
 group's back, or autohealed when unhealthy past ``initialDelaySec``), extra ones deleted, and a
 PROACTIVE update replaces (or refreshes, for allInstancesConfig) at most one batch of members, a
-batch being ``maxSurge + maxUnavailable`` (at least 1). ``status.isStable`` is true once a step
+batch being ``maxSurge + maxUnavailable`` (at least 1), and only once no member is still being
+created or recreated (the last batch's VMs run). ``status.isStable`` is true once a step
 has nothing left to do. With VMs, ``health_probes`` gives the members' health and runs a step of
 every autohealed group after each of its rounds; in API-only mode the control API sets health.
 """
@@ -307,9 +308,10 @@ class _Group:
             template = next((t for t, n in desired if counts.get(t, 0) < n), desired[0][0])
             self.create(self.new_name(), template, self.zone_for_new())
             busy = True
-        # Rolling update, one batch.
+        # Rolling update, one batch, once the members of the last one run again (the API keeps
+        # at most maxSurge extra and maxUnavailable missing members at any time).
         pol = igm["updatePolicy"]
-        if pol["type"] == "PROACTIVE":
+        if pol["type"] == "PROACTIVE" and not any(self.current_action(n) != "none" for n in members):
             batch = max(1, _fixed_or_percent(pol["maxSurge"], target, round_up=False)[1]
                         + _fixed_or_percent(pol["maxUnavailable"], target, round_up=False)[1])
             moves = self.moves(desired)
