@@ -168,7 +168,7 @@ def main():
     print("  ansible.builtin.ping                          %.3f s  (baseline)" % more_ping)
     print("  gce.cos.cos_instance_info (GET), API helper   %.3f s  = %.2fx ping"
           % (more_helper, more_helper / more_ping))
-    print("  API requests per task: %.1f" % (len(gets) / (args.rounds * (2 * args.tasks + 1))))
+    print("  API requests per task: %.1f" % (len(gets) / (args.rounds * (3 * args.tasks + 1))))
     if kinds:
         print("per additional task of each module, API helper (median of %d rounds, against ping's in each)"
               % args.rounds)

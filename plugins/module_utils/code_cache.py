@@ -13,8 +13,9 @@ number and optimization level, so a changed source, another collection version o
 never gets stale code: it compiles as before and stores its own entry. The source is still read
 from the task's own zip every time; only the compiling is saved. Anything unexpected (no private
 directory, an unreadable or corrupt entry, a full disk) makes that import compile as it would
-without the cache. Without the switch, or for modules not loaded from a zip (tests, ansible-test
-on disk), nothing changes. Only the standard library is used here: this runs before anything else.
+without the cache. ``GCE_COS_CODE_CACHE=0`` turns the cache off. Without the switch, or for
+modules not loaded from a zip (tests, ansible-test on disk), nothing changes. Only the standard
+library is used here: this runs before anything else.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -35,6 +36,10 @@ import zipimport
 
 SWITCH_ENV = "GCE_COS_API_HELPER"
 TRUE_VALUES = ("1", "true", "yes", "on")
+# Set to 0/false/no/off, the helper path compiles as the plain path does (PYTHONDONTWRITEBYTECODE is
+# about __pycache__ next to sources and does not govern this cache).
+CACHE_ENV = "GCE_COS_CODE_CACHE"
+FALSE_VALUES = ("0", "false", "no", "off")
 PREFIX = "ansible_collections.gce.cos.plugins.module_utils"
 SUBDIR = "code"
 # Entries beyond this many are pruned, oldest first (a collection version is about 70 files).
@@ -243,12 +248,15 @@ class CodeCacheFinder:
 def use_code_cache(environ=None):
     """With the helper switch on, load the collection's module_utils through the code cache.
 
-    Returns True when the cache is in use: the switch is on (the private directory is checked when
+    Returns True when the cache is in use: the switch is on and GCE_COS_CODE_CACHE does not turn
+    the cache off (the private directory is checked when
     the first module_utils file is loaded from a zip; if it is not private, nothing is cached).
     Safe to call more than once.
     """
     environ = environ if environ is not None else os.environ
     if environ.get(SWITCH_ENV, "").strip().lower() not in TRUE_VALUES:
+        return False
+    if environ.get(CACHE_ENV, "").strip().lower() in FALSE_VALUES:
         return False
     if not any(isinstance(finder, CodeCacheFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, CodeCacheFinder())

@@ -67,8 +67,9 @@ def runtime(tmp_path):
     return run
 
 
-def start(zip_path, runtime, name="cos_instance_group", switch="1"):
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GCE_COS_API_HELPER")}
+def start(zip_path, runtime, name="cos_instance_group", switch="1", **extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GCE_COS_API_HELPER", "GCE_COS_CODE_CACHE")}
+    env.update(extra)
     # The interpreter's own site-packages (ansible) but not the collection on disk: only the zip has it.
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and "pythonpath" not in p and p != ROOT)
     env["XDG_RUNTIME_DIR"] = str(runtime)
@@ -149,4 +150,10 @@ def test_a_directory_that_is_not_private_is_not_used(tmp_path, runtime):
 def test_without_the_switch_nothing_is_cached(tmp_path, runtime, switch):
     got = start(pack(tmp_path / "a.zip"), runtime, switch=switch)
     assert got["compiled"] == [] and got["from_cache"] == []
+    assert not (runtime / "gce-cos").exists()
+
+
+def test_the_cache_can_be_turned_off_on_the_helper_path(tmp_path, runtime):
+    got = start(pack(tmp_path / "a.zip"), runtime, GCE_COS_CODE_CACHE="0")
+    assert got["compiled"] == [] and got["from_cache"] == [], "the zipimporter loads everything, as on the plain path"
     assert not (runtime / "gce-cos").exists()
