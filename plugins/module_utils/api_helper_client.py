@@ -25,12 +25,12 @@ import re
 import select
 import signal
 import socket
-import stat
 import struct
 import sys
 import time
 import uuid
 
+from ansible_collections.gce.cos.plugins.module_utils.code_cache import private_directory
 from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import (
     DEFAULT_SCOPES,
     read_service_account_info,
@@ -54,6 +54,7 @@ HELPER_MODULES = tuple(
     for name in (
         "api_helper_server",
         "api_helper_client",
+        "code_cache",
         "gcp_client",
         "gcp_auth",
         "gcp_errors",
@@ -197,23 +198,9 @@ def owner_alive(pid, start_time):
 # -- the private directory --------------------------------------------------------------------------
 def private_dir():
     """The user's 0700 directory for helper sockets; raises HelperUnavailable if it is not private."""
-    uid = os.getuid()
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    if base and os.path.isdir(base) and os.stat(base).st_uid == uid:
-        path = os.path.join(base, "gce-cos")
-    else:
-        path = os.path.join("/tmp", "gce-cos-%d" % uid)
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise HelperUnavailable("cannot create %s (%s)" % (path, exc.strerror))
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
-        raise HelperUnavailable(
-            "%s is not a private directory of uid %d (mode %o): remove it, it is created 0700" % (path, uid, st.st_mode)
-        )
+    path, problem = private_directory()
+    if problem is not None:
+        raise HelperUnavailable(problem)
     return path
 
 

@@ -280,6 +280,9 @@ notes:
   elements: str
 """
 
+from ansible_collections.gce.cos.plugins.module_utils.code_cache import use_code_cache
+
+use_code_cache()  # before the module_utils below: on the helper path their compiled code is kept
 from ansible_collections.gce.cos.plugins.module_utils import container_spec
 from ansible_collections.gce.cos.plugins.module_utils._container.request import problems, validate
 from ansible_collections.gce.cos.plugins.module_utils._container.task import converge

@@ -84,6 +84,9 @@ instances:
       self_link: https://www.googleapis.com/compute/v1/projects/my-project/zones/us-central1-a/instances/web-1
 """
 
+from ansible_collections.gce.cos.plugins.module_utils.code_cache import use_code_cache
+
+use_code_cache()  # before the module_utils below: on the helper path their compiled code is kept
 from ansible_collections.gce.cos.plugins.module_utils._instance.info import ARGUMENT_SPEC, read_instances
 from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
 

@@ -27,7 +27,12 @@ def probe(run_dir):
     if not os.path.isdir(directory):
         return {"dir_mode": None, "files": {}, "helpers": []}
     result = {"dir_mode": oct(stat.S_IMODE(os.stat(directory).st_mode)), "files": {}, "helpers": []}
-    for name in sorted(os.listdir(directory)):
+    # The code cache's directory and its entries are listed as "code" and "code/ENTRY".
+    code = os.path.join(directory, "code")
+    names = sorted(os.listdir(directory))
+    if os.path.isdir(code) and not os.path.islink(code):
+        names += ["code/" + n for n in sorted(os.listdir(code))]
+    for name in names:
         path = os.path.join(directory, name)
         st = os.lstat(path)
         result["files"][name] = {"mode": oct(stat.S_IMODE(st.st_mode)), "uid": st.st_uid,

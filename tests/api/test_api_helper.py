@@ -226,11 +226,13 @@ def test_private_directory_and_socket(lgce, run_dir, tmp_path):
     assert probe["dir_mode"] == "0o700"
     sockets = [f for f in probe["files"].values() if f["socket"]]
     assert len(sockets) == 1
-    for info in probe["files"].values():
-        assert info["mode"] == "0o600" and info["uid"] == os.getuid()
+    assert probe["files"]["code"]["mode"] == "0o700", "the code cache's directory"
+    assert [n for n in probe["files"] if n.startswith("code/")], "the module's compiled module_utils were kept"
+    for name, info in probe["files"].items():
+        assert info["mode"] == ("0o700" if name == "code" else "0o600") and info["uid"] == os.getuid(), name
     assert wait_gone(probe["helpers"][0]["pid"])
-    # The play's socket and lock are gone with the helper.
-    assert os.listdir(os.path.join(run_dir, "gce-cos")) == []
+    # The play's socket and lock are gone with the helper; the code cache (no process, no credential) stays.
+    assert os.listdir(os.path.join(run_dir, "gce-cos")) == ["code"]
 
 
 def test_a_directory_that_is_not_private_is_refused(lgce, run_dir, tmp_path):

@@ -5,6 +5,7 @@ helper only; the module process loads its own file, its module_utils and the hel
 The helper's server code travels with the module (its source is read) but only the helper runs it.
 """
 
+import ast
 import json
 import os
 import subprocess
@@ -49,3 +50,20 @@ def test_a_module_on_the_helper_path_imports_no_client_library(name):
     assert SERVER not in report["modules"], "%s runs the helper's server code in the module process" % name
     assert [m for m in ON_DEMAND if m in report["modules"]] == [], "imported at start-up, used by one path only"
     assert report["sources"][SERVER] > 1000, "the server's source is still sent to the helper"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_a_module_turns_the_code_cache_on_before_it_imports_module_utils(name):
+    """Whatever a module imports from module_utils before use_code_cache() is compiled again in every task."""
+    with open(os.path.join(modules.__path__[0], name + ".py")) as handle:
+        tree = ast.parse(handle.read())
+    order = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ansible_collections.gce.cos"):
+            order.append(("import", node.module))
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            order.append(("call", getattr(node.value.func, "id", None)))
+    assert order[:2] == [
+        ("import", "ansible_collections.gce.cos.plugins.module_utils.code_cache"),
+        ("call", "use_code_cache"),
+    ], order
