@@ -69,6 +69,7 @@ def test_a_reset_during_the_format_of_a_blank_disk(e2e, tmp_path, stop_at):
     deploy = threading.Thread(target=lambda: done.update(run=e2e.deploy(tmp_path, "format_reset.yml",
                                                                           e2e_fmt_name=name)))
     deploy.start()
+    vm = None
     try:
         # Watched from its first process: the VM may format the disk before the API says RUNNING.
         wait_for(lambda: e2e.instance(name) and e2e.vm(name) and e2e.vm(name).cgroups, "the VM of %s made" % name,
@@ -95,7 +96,8 @@ def test_a_reset_during_the_format_of_a_blank_disk(e2e, tmp_path, stop_at):
         # The power cut of instances.reset, through the simulator: localgce keeps an instance
         # STAGING until its guest has booted, and refuses instances.reset until then (an
         # error here also ends the playbook waiting for this VM).
-        vm.reset(hard=True, wait=False)
+        if vm is not None:
+            vm.reset(hard=True, wait=False)
         deploy.join(timeout=1300)
     run = done["run"]
     assert run.rc == 0, run
