@@ -178,7 +178,7 @@ class VirtualMachine:
             if self.boot_args is None:
                 raise VMError("reset before boot")
             if hard:
-                self._shutdown(timeout=0, container_stop_timeout=None, orderly=False)
+                self._power_cut()
             else:
                 self._shutdown(timeout=60)
             self._teardown(keep_network=True)
@@ -441,19 +441,24 @@ class VirtualMachine:
                 return pid
         return None
 
-    def _shutdown(self, timeout, container_stop_timeout=2, orderly=True):
+    def _power_cut(self):
+        """Kill the VM's PID 1 at once (that kills its PID namespace): nothing inside shuts down."""
         if not self.running():
             return
         pid1 = self.pid1 or self._find_pid1()
-        if not orderly:
-            with contextlib.suppress(ProcessLookupError):  # killing the PID ns init kills all in it
-                os.kill(pid1, signal.SIGKILL) if pid1 else self.proc.kill()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if pid1:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid1, signal.SIGKILL)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _shutdown(self, timeout, container_stop_timeout=2):
+        if not self.running():
             return
+        pid1 = self.pid1 or self._find_pid1()
         if pid1 and container_stop_timeout is not None:
             # Containers get a short stop timeout (docker's default, 10 s, would dominate a
             # power off whenever PID 1 of a container ignores SIGTERM, as busybox httpd does).
