@@ -28,7 +28,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AGENT_DIR = "plugins/module_utils/_agent"
 AGENT_SCRIPTS = "plugins/module_utils/agent_scripts.py"
 # Constant name -> shell file in AGENT_DIR.
-SCRIPTS = (("AGENT_SCRIPT", "cos-agent"), ("FETCH_SECRETS_SCRIPT", "fetch-secrets"))
+# disk-prepare goes to the VM in user-data (the role's disk units and the konlet migration: disk_units.py).
+SCRIPTS = (("AGENT_SCRIPT", "cos-agent"), ("FETCH_SECRETS_SCRIPT", "fetch-secrets"),
+           ("DISK_PREPARE_SCRIPT", "disk-prepare"))
 
 AGENT_SCRIPTS_HEAD = '''\
 # Copyright (c) 2026 gce.cos contributors

@@ -66,8 +66,9 @@ options:
         required: true
       host_path:
         description:
-          - A host directory below C(/var), C(/home) or C(/mnt/disks) (C(/) is read-only on COS and C(/etc)
-            is wiped at boot); not C(/var/lib/cos-agent).
+          - 'A host directory below C(/var), C(/home) or C(/mnt/disks) (C(/) is read-only on COS and C(/etc)
+            is wiped at boot); with C(read_only: true) any absolute path, such as C(/etc/ssl/certs); never
+            C(/var/lib/cos-agent).'
         type: str
       device_name:
         description:
@@ -265,8 +266,9 @@ options:
             required: true
           host_path:
             description:
-              - A host directory below C(/var), C(/home) or C(/mnt/disks) (C(/) is read-only on COS and
-                C(/etc) is wiped at boot); not C(/var/lib/cos-agent).
+              - 'A host directory below C(/var), C(/home) or C(/mnt/disks) (C(/) is read-only on COS and
+                C(/etc) is wiped at boot); with C(read_only: true) any absolute path, such as C(/etc/ssl/certs);
+                never C(/var/lib/cos-agent).'
             type: str
           device_name:
             description:
@@ -469,8 +471,9 @@ options:
             required: true
           host_path:
             description:
-              - A host directory below C(/var), C(/home) or C(/mnt/disks) (C(/) is read-only on COS and
-                C(/etc) is wiped at boot); not C(/var/lib/cos-agent).
+              - 'A host directory below C(/var), C(/home) or C(/mnt/disks) (C(/) is read-only on COS and
+                C(/etc) is wiped at boot); with C(read_only: true) any absolute path, such as C(/etc/ssl/certs);
+                never C(/var/lib/cos-agent).'
             type: str
           device_name:
             description:

@@ -4,11 +4,11 @@
 
 Two users, one loader, one merge and one dumper:
 
-- cos_container edits a VM's ``user-data`` in place (``with_agent``, ``with_units``): it adds
-  the cos agent to a konlet VM's user-data and (``apply: restart``) the container units
-  themselves. Entries it owns are recognised by their paths and replaced; everything else in
-  the user's document is kept. The document is re-emitted by PyYAML, so comments are lost on
-  the first edit; later edits are stable (same input, same bytes).
+- cos_container edits a VM's ``user-data`` in place (``with_migration``, ``with_units``): it adds
+  the cos agent, the disks' units and the host firewall to a konlet VM's user-data and
+  (``apply: restart``) the container units themselves. Entries it owns are recognised by their
+  paths and replaced; everything else in the user's document is kept. The document is re-emitted
+  by PyYAML, so comments are lost on the first edit; later edits are stable (same input, same bytes).
 - the ``gce.cos.cos_cloud_config`` filter (role cos_deploy) builds one document from parts
   (``assemble``): lists concatenate, mappings merge, the agent's part comes last, unknown
   top-level keys, a path written twice and documents over the metadata limit are refused.
@@ -187,6 +187,38 @@ def with_agent(user_data):
     if paths.count(vm_contract.FETCH_SECRETS_PATH) > 1:
         first = paths.index(vm_contract.FETCH_SECRETS_PATH)
         merged["write_files"] = [e for i, e in enumerate(merged["write_files"]) if i != first]
+    return dump(merged)
+
+
+def with_migration(user_data, parts=()):
+    """user-data for a VM moved off konlet: ``parts`` (the disks' units, the host firewall), then the cos agent.
+
+    Each part is a dict of ``write_files`` and ``runcmd`` entries (disk_units.fragment,
+    konlet.firewall_fragment). Entries a part or the agent writes replace their earlier copies, so
+    the same parts give the same document; everything else in the user's document is kept. A
+    runcmd entry given by two parts (``systemctl daemon-reload``) is kept once.
+    """
+    from ansible_collections.gce.cos.plugins.module_utils import disk_units, konlet
+
+    doc = load(user_data)
+    fragment = {"write_files": [], "runcmd": []}
+    for part in [*parts, cos_agent.cloud_init_fragment()]:
+        fragment["write_files"].extend(part.get("write_files") or [])
+        for cmd in part.get("runcmd") or []:
+            if cmd not in fragment["runcmd"]:
+                fragment["runcmd"].append(cmd)
+    paths = {_path_of(e) for e in fragment["write_files"]}
+
+    def owned_file(entry):
+        path = _path_of(entry)
+        return _agent_file(entry) or disk_units.owns_file(path) or path in paths
+
+    def owned_cmd(entry):
+        return _agent_cmd(entry) or entry in fragment["runcmd"] or konlet.FIREWALL_MARK in _words(entry)
+
+    merged = _replace(doc, fragment, owned_file, owned_cmd)
+    if merged == doc:
+        return user_data
     return dump(merged)
 
 

@@ -292,24 +292,26 @@ def _absolute_path(chk, path, value, fix, plain_re=None):
     return norm
 
 
-def _normalise_host_path(chk, path, value, roots=HOST_PATH_ROOTS):
+def _normalise_host_path(chk, path, value, read_only=False):
+    """A host directory: writable ones below HOST_PATH_ROOTS; read-only ones anywhere (konlet bound
+    system paths such as /etc/ssl/certs read-only, and / is read-only on COS anyway); never the agent's."""
     norm = _absolute_path(chk, path, value, "start the path with /, e.g. /var/lib/APP", HOST_PATH_RE)
     if norm is None:
         return None
-    if roots is not None:
-        if not any(norm.startswith(root + "/") for root in roots):
-            chk.error(
-                path, value,
-                "is not allowed: on Container-Optimized OS host paths must be below /var, /home or "
-                "/mnt/disks (/ is read-only, /etc is wiped at boot)",
-                "use a directory such as /var/lib/APP, or a disk volume for data that must persist",
-            )
+    if read_only is not True and not any(norm.startswith(root + "/") for root in HOST_PATH_ROOTS):
+        chk.error(
+            path, value,
+            "is not allowed for a writable volume: on Container-Optimized OS writable host paths must be below "
+            "/var, /home or /mnt/disks (/ is read-only, /etc and /tmp are wiped at boot)",
+            "use a directory such as /var/lib/APP, a disk volume for data that must persist, or read_only: true "
+            "to bind a system path such as /etc/ssl/certs",
+        )
+        return None
+    for forbidden in HOST_PATH_FORBIDDEN:
+        if norm in (forbidden, "/") or norm.startswith(forbidden + "/") or forbidden.startswith(norm + "/"):
+            chk.error(path, value, "overlaps %s, which holds the cos agent's credentials" % forbidden,
+                      "use another directory, e.g. /var/lib/APP")
             return None
-        for forbidden in HOST_PATH_FORBIDDEN:
-            if norm == forbidden or norm.startswith(forbidden + "/") or forbidden.startswith(norm + "/"):
-                chk.error(path, value, "overlaps %s, which holds the cos agent's credentials" % forbidden,
-                          "use another directory, e.g. /var/lib/APP")
-                return None
     return norm
 
 
@@ -352,8 +354,9 @@ def _normalise_volume(chk, path, value):
     else:
         out["container_path"] = _normalise_container_path(chk, join(path, "container_path"), vol["container_path"])
     if kind == "host_path":
-        out["host_path"] = _normalise_host_path(chk, join(path, "host_path"), vol.get("host_path"))
-        out["read_only"] = chk.boolean(join(path, "read_only"), vol.get("read_only", False))
+        read_only = chk.boolean(join(path, "read_only"), vol.get("read_only", False))
+        out["host_path"] = _normalise_host_path(chk, join(path, "host_path"), vol.get("host_path"), read_only)
+        out["read_only"] = read_only
     elif kind == "tmpfs":
         size = vol.get("size")
         if size is not None:
@@ -834,7 +837,8 @@ VOLUME_ROWS = (
           required=True),
     Field("host_path", "str",
           "A host directory below C(/var), C(/home) or C(/mnt/disks) (C(/) is read-only on COS and C(/etc) is wiped "
-          "at boot); not C(/var/lib/cos-agent)."),
+          "at boot); with C(read_only: true) any absolute path, such as C(/etc/ssl/certs); never "
+          "C(/var/lib/cos-agent)."),
     Field("device_name", "str",
           "A persistent disk, by the device name it is attached with. It is mounted at C(/mnt/disks/DEVICE) by the "
           "VM's disk units, and the container's unit requires that mount."),

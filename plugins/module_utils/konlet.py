@@ -39,16 +39,38 @@ _TAG_PREFIX = "tag:yaml.org,2002:"
 
 
 class KonletError(ValueError):
-    """The declaration cannot be converted; ``errors`` lists every reason."""
+    """The declaration cannot be converted; ``errors`` lists every reason.
+
+    ``kind`` says whose limit it is: ``refused`` (Refused: konlet itself rejects the declaration),
+    ``unsupported`` (Unsupported: konlet runs it, gce.cos cannot convert it yet) or ``error``
+    (this controller cannot read it, e.g. PyYAML is missing).
+    """
+
+    kind = "error"
+    header = "%s cannot be converted" % METADATA_KEY
 
     def __init__(self, errors):
         self.errors = list(errors)
         if len(self.errors) == 1:
-            text = "%s: %s" % (METADATA_KEY, self.errors[0])
+            text = "%s: %s" % (self.header, self.errors[0])
         else:
-            text = "%s cannot be converted (%d problems):\n%s" % (
-                METADATA_KEY, len(self.errors), "\n".join("- %s" % e for e in self.errors))
+            text = "%s (%d problems):\n%s" % (
+                self.header, len(self.errors), "\n".join("- %s" % e for e in self.errors))
         ValueError.__init__(self, text)
+
+
+class Refused(KonletError):
+    """konlet itself rejects the declaration; ``errors`` are konlet's own texts."""
+
+    kind = "refused"
+    header = "%s is refused by konlet itself" % METADATA_KEY
+
+
+class Unsupported(KonletError):
+    """konlet runs the declaration, but gce.cos cannot convert it yet; each error names its fix."""
+
+    kind = "unsupported"
+    header = "konlet runs this %s, but gce.cos cannot convert it yet" % METADATA_KEY
 
 
 class _Reader:
@@ -130,7 +152,7 @@ def _compose(text):
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        raise KonletError(["Cannot parse container declaration: %s" % exc]) from None
+        raise Refused(["Cannot parse container declaration: %s" % exc]) from None
 
 
 def parse(text):
@@ -188,7 +210,7 @@ def parse(text):
     if not r.is_null(policy):
         out["restartPolicy"] = r.string(policy)
     if r.errors:
-        raise KonletError(r.errors)
+        raise Refused(r.errors)
     return out
 
 
@@ -242,25 +264,75 @@ def _check(decl, attached_disks):
     return errors
 
 
-def convert(text, name=None, attached_disks=None):
+# What konlet did to the host firewall at every start (ACCEPT on INPUT and FORWARD for tcp, udp
+# and icmp); the migration does it at every boot, for IPv6 too (COS drops both by default).
+FIREWALL_CHAINS = ("INPUT", "FORWARD")
+FIREWALL_PROTOCOLS = (("iptables", ("tcp", "udp", "icmp")), ("ip6tables", ("tcp", "udp", "ipv6-icmp")))
+# The first word of the runcmd entry that opens it: how the entry is recognised in user-data.
+FIREWALL_MARK = ": gce.cos konlet host firewall;"
+FIREWALL_TEXT = ("the host firewall is opened at every boot as konlet opened it: ACCEPT for tcp, udp and icmp on "
+                 "INPUT and FORWARD, for IPv4 (iptables) and IPv6 (ip6tables)")
+
+
+def firewall_fragment():
+    """The cloud-config runcmd entry that opens the host firewall as konlet did, at every boot.
+
+    -C before -A keeps the rules single when cloud-init runs again; not every VM has IPv6, so
+    ip6tables may fail without failing the rest.
+    """
+    words = [FIREWALL_MARK]
+    for tool, protocols in FIREWALL_PROTOCOLS:
+        tail = " || true" if tool == "ip6tables" else ""
+        for chain in FIREWALL_CHAINS:
+            for proto in protocols:
+                rule = "%s -p %s -j ACCEPT" % (chain, proto)
+                words.append("{ %s -w -C %s 2>/dev/null || %s -w -A %s%s; };" % (tool, rule, tool, rule, tail))
+    return {"runcmd": [["/bin/bash", "-c", " ".join(words)]]}
+
+
+def disks(spec, attached_disks=None):
+    """The disks a converted spec uses, as disk_units entries (konlet's format-if-blank and fsck).
+
+    A disk attached READ_ONLY is mounted read-only and neither formatted nor checked.
+    """
+    from ansible_collections.gce.cos.plugins.module_utils import disk_units
+
+    out, seen = [], set()
+    for vol in spec["volumes"]:
+        if vol["type"] != "disk":
+            continue
+        key = (vol["device_name"], vol["partition"])
+        if key in seen:
+            continue
+        seen.add(key)
+        mode = (attached_disks or {}).get(vol["device_name"], "READ_WRITE")
+        out.append(disk_units.disk(vol["device_name"], vol["partition"], read_only=mode == "READ_ONLY"))
+    return out
+
+
+def convert(text, name=None, attached_disks=None, ports=None):
     """Convert declaration text to a normalised gce.cos spec with konlet's semantics.
 
     ``name`` overrides the container name (konlet accepted names the spec cannot use).
     ``attached_disks`` maps the instance's disk deviceName to its mode (READ_WRITE or
     READ_ONLY); with it, konlet's attachment checks run too.
+    ``ports``: None keeps konlet's open host firewall (``firewall_fragment``, which the caller
+    writes into user-data); a list opens only those ports (the container's unit does, while it runs).
     Returns ``(spec, notes)``: notes are what the user should know about the move.
-    Raises KonletError with every reason, konlet's texts first.
+    Raises Refused with konlet's own reasons, or Unsupported with what gce.cos cannot convert and the fix.
     """
     decl = parse(text)
     errors = _check(decl, attached_disks)
     if errors:
-        raise KonletError(errors)
+        raise Refused(errors)
     container = decl["containers"][0]
     volumes = {v["name"]: v for v in decl["volumes"]}
-    notes = [
-        "konlet opened the host firewall completely; gce.cos opens only the declared ports: add ports: [...] "
-        "for every port the container serves",
-    ]
+    if ports is None:
+        notes = [FIREWALL_TEXT + "; to open only the ports the container serves instead, migrate with ports: [...]"]
+    else:
+        notes = ["only ports %s are opened on the host firewall (by the container's unit, while it runs), not "
+                 "everything as konlet did; traffic to any other port is dropped"
+                 % (", ".join(str(p) for p in ports) or "(none)")]
 
     env = {}
     for item in container["env"]:
@@ -280,6 +352,8 @@ def convert(text, name=None, attached_disks=None):
         "log_opts": {"max-size": "500m", "max-file": "3"},
         "volumes": [],
     }
+    if ports is not None:
+        spec["ports"] = list(ports)
     for mount in container["volumeMounts"]:
         vol = volumes[mount["name"]]
         target = {"container_path": mount["mountPath"], "read_only": mount["readOnly"]}
@@ -295,11 +369,12 @@ def convert(text, name=None, attached_disks=None):
             target.update(type="disk", device_name=pd["pdName"])
             if pd["partition"] > 0:
                 target["partition"] = pd["partition"]
+            ident = pd["pdName"] + ("-part%d" % pd["partition"] if pd["partition"] > 0 else "")
             notes.append(
                 "volume %s: konlet mounted disk %s at %s/gce-persistent-disks/%s; gce.cos mounts it at /mnt/disks/%s "
-                "(the container still sees it at %s)" % (
-                    vol["name"], pd["pdName"], KONLET_MOUNT_ROOT, pd["pdName"],
-                    pd["pdName"] + ("-part%d" % pd["partition"] if pd["partition"] > 0 else ""), mount["mountPath"]))
+                "(the container still sees it at %s): at every boot the user-data's cos-disk-prepare-%s.service "
+                "formats it only when it is blank and checks it with fsck.ext4 -p, then mounts it" % (
+                    vol["name"], pd["pdName"], KONLET_MOUNT_ROOT, pd["pdName"], ident, mount["mountPath"], ident))
         spec["volumes"].append(target)
     if any(v["emptyDir"] is not None for v in decl["volumes"]):
         notes.append("emptyDir volumes become docker tmpfs mounts: still in memory, but emptied at every container "
@@ -309,16 +384,23 @@ def convert(text, name=None, attached_disks=None):
 
     if spec["name"] == "" or not NAME_RE.match(spec["name"]):
         fix_name = _suggest_name(spec["name"])
-        raise KonletError([
+        raise Unsupported([
             "the container name %r cannot be used by gce.cos (it names the unit and the metadata key): use 1-63 "
             "lowercase letters, digits or hyphens, starting with a letter; pass name=%s to convert it under a new "
             "name" % (spec["name"], fix_name)])
     try:
         normalised = validate(spec, path="converted spec")
     except SpecError as exc:
-        raise KonletError(["konlet accepts this declaration but gce.cos cannot run it as is: %s" % e
-                           for e in exc.errors]) from None
+        raise Unsupported([_in_konlet_terms(str(e)) for e in exc.errors]) from None
     return normalised, notes
+
+
+def _in_konlet_terms(error):
+    """A spec error with the fix said in the declaration's terms too."""
+    if ".host_path: " in error and "writable volume" in error:
+        return error + " (in the declaration: readOnly: true on the volumeMount, or a hostPath below /var, /home " \
+                       "or /mnt/disks)"
+    return error
 
 
 def _suggest_name(name):

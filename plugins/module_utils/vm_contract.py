@@ -33,6 +33,8 @@ STATE_DIR = "/var/lib/cos-agent"
 BIN_DIR = STATE_DIR + "/bin"
 AGENT_PATH = BIN_DIR + "/cos-agent"
 FETCH_SECRETS_PATH = BIN_DIR + "/fetch-secrets"
+# Prepares a persistent disk for its mount unit (disk_units.py).
+DISK_PREPARE_PATH = BIN_DIR + "/disk-prepare"
 # The docker client config of every container unit (registry logins, credential helpers).
 DOCKER_CONFIG_DIR = STATE_DIR + "/docker"
 # tmpfs: resolved secrets never reach a disk.

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils import cloud_config, container_unit, cos_agent, konlet
+from ansible_collections.gce.cos.plugins.module_utils import agent_scripts, cloud_config, container_unit, cos_agent, konlet
 from module_runner import calls, mutating
 from test_cos_container import DB, WEB, cos, create_instance, instance, metadata
 
@@ -211,9 +211,34 @@ def test_migrate_maps_every_konlet_feature_and_restarts_once(localgce, tmp_path)
     assert result["container"]["action"] == "create" and result["restarted"]
     # The diff moves the declaration's spec to a gce.cos container.
     assert result["diff"]["before"] == {"containers": {}, "gce-container-declaration": expected}
-    assert result["diff"]["after"] == {"containers": {"app": expected}}
+    boot = {"host_firewall": "everything konlet opened: ACCEPT for tcp, udp and icmp on INPUT and FORWARD, IPv4 "
+                             "and IPv6",
+            "disks_mounted": ["archive-part1 at /mnt/disks/archive-part1 (read-only)", "data at /mnt/disks/data"]}
+    assert result["diff"]["after"] == {"containers": {"app": expected}, "boot": boot}
+    assert result["migration"] == dict(boot, outcome="migrated")
+    assert result["actions"][0].endswith(
+        "(user-data at every boot: host firewall: everything konlet opened: ACCEPT for tcp, udp and icmp on INPUT "
+        "and FORWARD, IPv4 and IPv6; disks mounted: archive-part1 at /mnt/disks/archive-part1 (read-only), data at "
+        "/mnt/disks/data)")
+    # The user-data prepares and mounts both disks where the unit requires them, and opens the firewall.
+    doc = yaml.safe_load(md["user-data"])
+    files = {f["path"]: f["content"] for f in doc["write_files"]}
+    unit = md["cos-container-app"]
+    for mount, device, mode in (("mnt-disks-data.mount", "data", "format"),
+                                ("mnt-disks-archive\\x2dpart1.mount", "archive-part1", "readonly")):
+        assert mount in unit.split("Requires=")[1].split("\n")[0]
+        assert "What=/dev/disk/by-id/google-%s\n" % device in files["/etc/systemd/system/" + mount]
+        assert ("ExecStart=/bin/bash /var/lib/cos-agent/bin/disk-prepare /dev/disk/by-id/google-%s %s\n" % (
+            device, mode)) in files["/etc/systemd/system/cos-disk-prepare-%s.service" % device]
+        assert ["systemctl", "start", mount] in doc["runcmd"]
+    assert "Options=ro\n" in files["/etc/systemd/system/mnt-disks-archive\\x2dpart1.mount"]
+    assert files["/var/lib/cos-agent/bin/disk-prepare"] == agent_scripts.DISK_PREPARE_SCRIPT
+    assert [c for c in doc["runcmd"] if konlet.FIREWALL_MARK in " ".join(c)] == \
+        konlet.firewall_fragment()["runcmd"]
+    # The agent starts last, once the disks are mounted.
+    assert doc["runcmd"][-1] == ["systemctl", "restart", "cos-agent.service"]
     notes = "\n".join(result["notes"])
-    assert "konlet opened the host firewall completely" in notes
+    assert "the host firewall is opened at every boot as konlet opened it" in notes
     assert "/mnt/disks/gce-containers-mounts/gce-persistent-disks/data" in notes
     assert "OnFailure restarts without a limit" in notes
 
@@ -235,7 +260,9 @@ def test_migrate_merges_the_agent_into_existing_cloud_config(localgce, tmp_path)
     paths = [f["path"] for f in doc["write_files"]]
     assert paths == ["/var/lib/app/motd", cos_agent.AGENT_PATH, cos_agent.FETCH_SECRETS_PATH, cos_agent.AGENT_UNIT_PATH]
     assert doc["write_files"][1]["content"] == cos_agent.AGENT_SCRIPT
-    assert doc["runcmd"] == [["echo", "booted"]] + cos_agent.cloud_init_fragment()["runcmd"]
+    # No disk here: the user's command, konlet's firewall opening, then the agent.
+    assert doc["runcmd"] == [["echo", "booted"], *konlet.firewall_fragment()["runcmd"],
+                             *cos_agent.cloud_init_fragment()["runcmd"]]
     assert mutations(localgce) == [SET_METADATA, STOP, START]
     assert_valid_cloud_config(tmp_path, md["user-data"])
 
@@ -247,8 +274,10 @@ def test_migrate_on_a_vm_that_has_the_agent_does_not_restart(localgce):
     result = cos(localgce, migrate=True, wait=False)
     assert result["changed"] and not result["restarted"]
     assert mutations(localgce) == [SET_METADATA]
-    assert metadata(localgce)["user-data"] == user_data
-    assert "klt-web-" in json.dumps(result["warnings"])
+    # The firewall opening joins the user-data for the next boots; konlet's own rules last until then.
+    assert metadata(localgce)["user-data"] == cloud_config.with_migration(user_data, [konlet.firewall_fragment()])
+    warnings = json.dumps(result["warnings"])
+    assert "klt-web-" in warnings and "konlet's firewall rules stay until the next boot" in warnings
 
 
 def test_migrate_refuses_user_data_that_is_not_cloud_config(localgce):
@@ -257,7 +286,7 @@ def test_migrate_refuses_user_data_that_is_not_cloud_config(localgce):
                                         "user-data": "#!/bin/bash\necho hi\n"})
     result = cos(localgce, migrate=True, wait=False)
     assert result.failed
-    assert "to add the cos agent for the migration" in result["msg"] and "is a shell script" in result["msg"]
+    assert "to carry the cos agent, the disks and the host firewall for the migration" in result["msg"] and "is a shell script" in result["msg"]
     assert mutations(localgce) == []
     assert "gce-container-declaration" in metadata(localgce)
 
@@ -284,5 +313,92 @@ def test_migrate_refuses_what_konlet_refuses_with_konlets_reason(localgce, decla
     assert result.failed
     assert "konlet itself would refuse its declaration" in result["msg"]
     assert reason in result["msg"]
+    assert result["migration"]["outcome"] == "refused"
+    assert any(reason in r for r in result["migration"]["reasons"])
     assert mutations(localgce) == []
     assert metadata(localgce)["gce-container-declaration"] == declaration
+
+
+# What gcloud create-with-container writes for --container-mount-host-path with a writable /tmp, and
+# for the classic read-only CA-certificates mount.
+GCLOUD_HOST_PATH = """\
+# DISCLAIMER:
+# This container declaration format is not a public API and may change without
+# notice. Please use gcloud command-line tool or Google Cloud Console to run
+# Containers on Google Compute Engine.
+
+spec:
+  containers:
+  - image: nginx:1.27
+    name: web
+    securityContext:
+      privileged: false
+    stdin: false
+    tty: false
+    volumeMounts:
+    - mountPath: %(mount)s
+      name: host-path-0
+      readOnly: %(ro)s
+  restartPolicy: Always
+  volumes:
+  - hostPath:
+      path: %(path)s
+    name: host-path-0
+"""
+
+
+def test_a_declaration_gce_cos_cannot_convert_is_unsupported_with_its_fix_not_refused(localgce):
+    declaration = GCLOUD_HOST_PATH % {"mount": "/scratch", "ro": "false", "path": "/tmp"}
+    create_instance(localgce, metadata={"gce-container-declaration": declaration})
+    result = cos(localgce, migrate=True, wait=False)
+    assert result.failed
+    assert "konlet itself would refuse" not in result["msg"]
+    assert result["msg"].startswith(
+        "migrate: instance 'vm-1' in us-central1-a stays on konlet: konlet runs this gce-container-declaration, "
+        "but gce.cos cannot convert it yet: converted spec.volumes[0].host_path: \"/tmp\" is not allowed for a "
+        "writable volume")
+    assert "readOnly: true on the volumeMount" in result["msg"] and "update-container" in result["msg"]
+    assert result["migration"]["outcome"] == "unsupported"
+    assert mutations(localgce) == []
+    assert metadata(localgce)["gce-container-declaration"] == declaration
+
+
+def test_a_read_only_system_path_migrates(localgce):
+    declaration = GCLOUD_HOST_PATH % {"mount": "/etc/ssl/certs", "ro": "true", "path": "/etc/ssl/certs"}
+    create_instance(localgce, metadata={"gce-container-declaration": declaration})
+    result = cos(localgce, migrate=True, wait=False)
+    assert not result.failed, result.get("msg")
+    assert result["container"]["spec"]["volumes"] == [
+        {"type": "host_path", "host_path": "/etc/ssl/certs", "container_path": "/etc/ssl/certs", "read_only": True}]
+    assert "--volume /etc/ssl/certs:/etc/ssl/certs:ro" in metadata(localgce)["cos-container-web"]
+
+
+def test_ports_narrow_the_host_firewall_and_check_mode_says_so(localgce, tmp_path):
+    declaration = "spec:\n  containers:\n  - name: web\n    image: nginx:1.27\n"
+    create_instance(localgce, metadata={"gce-container-declaration": declaration})
+    checked = cos(localgce, check=True, migrate=True, ports=[80, "8443/tcp"], wait=False)
+    assert mutations(localgce) == []
+    result = cos(localgce, migrate=True, ports=[80, "8443/tcp"], wait=False)
+    assert not result.failed, result.get("msg")
+    assert {k: checked[k] for k in ("changed", "actions", "diff", "notes", "migration")} == {
+        k: result[k] for k in ("changed", "actions", "diff", "notes", "migration")}
+    opened = "only ports 80/tcp, 8443/tcp, by the container's unit while it runs"
+    assert result["migration"]["host_firewall"] == opened
+    assert result["diff"]["after"]["boot"]["host_firewall"] == opened
+    assert "host firewall: %s" % opened in result["actions"][0]
+    assert result["notes"][0].startswith("only ports 80, 8443/tcp are opened on the host firewall")
+    md = metadata(localgce)
+    assert container_unit.spec_from_unit(md["cos-container-web"])["ports"] == ["80/tcp", "8443/tcp"]
+    assert "iptables -w -A INPUT -p tcp --dport 8443 -j ACCEPT" in md["cos-container-web"]
+    assert konlet.FIREWALL_MARK not in md["user-data"]
+    assert_valid_cloud_config(tmp_path, md["user-data"])
+
+
+def test_bad_ports_with_migrate_fail_before_any_request(localgce):
+    create_instance(localgce, metadata={"gce-container-declaration": "spec:\n  containers:\n  - {name: a, image: b}\n"})
+    localgce.clear_requests()
+    result = cos(localgce, migrate=True, ports=["http"], wait=False)
+    assert result.failed and 'ports[0]: "http" is not a port' in result["msg"]
+    assert localgce.requests() == []
+    result = cos(localgce, migrate=True, image="x", wait=False)
+    assert result.failed and "only name and ports may be given with it (got image)" in result["msg"]

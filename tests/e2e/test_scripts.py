@@ -16,9 +16,10 @@ from google.cloud import compute_v1
 
 from localgce.testing import DEFAULT_PROJECT, DEFAULT_ZONE
 
-FILES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                     "roles", "cos_deploy", "files")
-DISK_PREPARE = os.path.join(FILES, "disk-prepare")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FILES = os.path.join(ROOT, "roles", "cos_deploy", "files")
+# Shared by the role's disk units and the konlet migration (plugins/module_utils/disk_units.py).
+DISK_PREPARE = os.path.join(ROOT, "plugins", "module_utils", "_agent", "disk-prepare")
 REGISTRY_LOGIN = os.path.join(FILES, "registry-login")
 
 

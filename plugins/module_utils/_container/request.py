@@ -49,14 +49,21 @@ def validate(p):
     if p["migrate"]:
         if p["state"] != "present":
             errors.append("migrate: converts a declaration into a running container; it cannot go with state: absent")
-        if p["containers"] is not None or spec_given:
+        # ports narrows the host firewall konlet opened completely to the container's ports.
+        others = [k for k in spec_given if k != "ports"]
+        if p["containers"] is not None or others:
             errors.append(
-                "migrate: the spec comes from gce-container-declaration; only name may be given with it "
+                "migrate: the spec comes from gce-container-declaration; only name and ports may be given with it "
                 "(got %s). Migrate first, then change the container in a later task"
-                % ", ".join((["containers"] if p["containers"] is not None else []) + spec_given)
+                % ", ".join((["containers"] if p["containers"] is not None else []) + others)
             )
         if single:
             errors.append(name_error("name", p["name"], "container name"))
+        if p.get("ports") is not None:
+            try:
+                container_spec.validate({"name": "migrated", "image": "konlet", "ports": p["ports"]}, path="")
+            except container_spec.SpecError as exc:
+                errors.extend(_spec_errors(exc))
         return {"builds": [], "remove": [], "single": single}, [e for e in errors if e]
     if not single and p["containers"] is None:
         errors.append("one of name or containers is required (or migrate: true)")

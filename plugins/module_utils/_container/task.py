@@ -64,6 +64,9 @@ class ContainerTask:
         self.single = request["single"]
         self.notes = []
         self.migrated_from = None  # the converted spec, when migrating
+        self.migration_disks = []  # disk_units entries of the disks the migrated container uses
+        self.migration_parts = []  # cloud-config parts the migrated user-data carries (disks, firewall)
+        self.opened = None  # what the migration opens on the host firewall, in words
         self.changed = False
 
     # reads ----------------------------------------------------------------------------------
@@ -107,14 +110,14 @@ class ContainerTask:
         user_data = current.get(USER_DATA_KEY, "")
         new_user_data = user_data
         try:
-            if self.migrated_from is not None and not cloud_config.has_agent(new_user_data):
-                new_user_data = cloud_config.with_agent(new_user_data)
+            if self.migrated_from is not None:
+                new_user_data = cloud_config.with_migration(new_user_data, self.migration_parts)
             if p["apply"] == "restart":
                 units = vm_contract.container_units(wanted)
                 new_user_data = cloud_config.with_units(new_user_data, units)
         except cloud_config.CloudConfigError as exc:
-            why = "to add the cos agent for the migration" if self.migrated_from is not None else (
-                "to carry the container units for apply: restart")
+            why = "to carry the cos agent, the disks and the host firewall for the migration" if (
+                self.migrated_from is not None) else "to carry the container units for apply: restart"
             raise GcpError("%s: cannot edit the user-data of %s %s: %s" % (
                 "migrate" if self.migrated_from is not None else "apply", self.resource, why, exc))
         if new_user_data != user_data:
@@ -130,11 +133,18 @@ class ContainerTask:
         for disk in inst.get("disks") or []:
             if disk.get("deviceName"):
                 attached[disk["deviceName"]] = disk.get("mode") or "READ_WRITE"
+        ports = self.p.get("ports")
         try:
-            spec, notes = konlet.convert(declaration, name=self.p["name"], attached_disks=attached)
+            spec, notes = konlet.convert(declaration, name=self.p["name"], attached_disks=attached, ports=ports)
+        except konlet.Refused as exc:
+            raise NotMigrated("refused", "migrate: %s cannot be moved off konlet, because konlet itself would refuse "
+                              "its declaration: %s" % (self.resource, exc), exc.errors)
+        except konlet.Unsupported as exc:
+            raise NotMigrated("unsupported", "migrate: %s stays on konlet: %s. Fix the declaration (gcloud compute "
+                              "instances update-container) or the task's options as said, then migrate again"
+                              % (self.resource, exc), exc.errors)
         except konlet.KonletError as exc:
-            raise GcpError("migrate: %s cannot be moved off konlet, because konlet itself would refuse its "
-                           "declaration: %s" % (self.resource, exc))
+            raise GcpError("migrate: %s: %s" % (self.resource, exc))
         built = container_unit.build(spec)
         err = value_error("%s (unit of container %s)" % (built["metadata_key"], spec["name"]), built["unit"])
         if err:
@@ -142,6 +152,25 @@ class ContainerTask:
         self.builds = [built]
         self.migrated_from = spec
         self.notes.extend(notes)
+        # What the migrated user-data adds besides the agent: the disks' units, konlet's open firewall.
+        from ansible_collections.gce.cos.plugins.module_utils import disk_units
+
+        self.migration_disks = konlet.disks(spec, attached)
+        self.migration_parts = [disk_units.fragment(self.migration_disks, by="cos_container migrate")]
+        self.opened = ("only ports %s, by the container's unit while it runs" % (", ".join(spec["ports"]) or "(none)")
+                       if ports is not None else "everything konlet opened: ACCEPT for tcp, udp and icmp on INPUT and "
+                       "FORWARD, IPv4 and IPv6")
+        if ports is None:
+            self.migration_parts.append(konlet.firewall_fragment())
+
+    def boot_view(self):
+        """What the migrated user-data does at every boot besides the agent, for the diff and the result."""
+        return {
+            "host_firewall": self.opened,
+            "disks_mounted": ["%s at %s%s" % (d["device_name"] + ("-part%d" % d["partition"] if d["partition"] else ""),
+                                              d["mount_path"], " (read-only)" if d["read_only"] else "")
+                              for d in self.migration_disks] or ["none"],
+        }
 
     # main -------------------------------------------------------------------------------------
     def run(self):
@@ -169,18 +198,27 @@ class ContainerTask:
             raise GcpError("; ".join(errors))
 
         before = {"containers": specs_view(current)}
+        after = {"containers": specs_view(wanted)}
+        said = ""
         if self.migrated_from is not None:
             before[KONLET_KEY] = self.migrated_from
-        plan = Plan(before=before, after={"containers": specs_view(wanted)})
+            after["boot"] = self.boot_view()
+            if wanted.get(USER_DATA_KEY) != current.get(USER_DATA_KEY):
+                said = " (user-data at every boot: %s)" % "; ".join(
+                    "%s: %s" % (k.replace("_", " "), ", ".join(v) if isinstance(v, list) else v)
+                    for k, v in after["boot"].items())
+        plan = Plan(before=before, after=after)
         if wanted != current:
             plan.add(
-                "set metadata of %s: %s" % (self.resource, describe_changes(current, wanted)),
+                "set metadata of %s: %s%s" % (self.resource, describe_changes(current, wanted), said),
                 lambda: set_metadata(self.gcp, self.zone, self.name, inst, self.change, self.read),
             )
         status = inst.get("status")
-        restart = wanted.get(USER_DATA_KEY) != current.get(USER_DATA_KEY) and (
-            p["apply"] == "restart" or self.migrated_from is not None
-        )
+        user_data_changed = wanted.get(USER_DATA_KEY) != current.get(USER_DATA_KEY)
+        restart = user_data_changed and (p["apply"] == "restart" or (self.migrated_from is not None and (
+            # A VM with the agent needs no boot for the container, nor for the firewall (konlet's rules
+            # last until the reboot, the user-data makes them again at every boot); its disks do.
+            not cloud_config.has_agent(current.get(USER_DATA_KEY, "")) or self.migration_disks)))
         restarted = False
         if restart and status == "RUNNING":
             why = "konlet's container goes, the agent starts" if self.migrated_from is not None else (
@@ -195,8 +233,9 @@ class ContainerTask:
         if self.migrated_from is not None and not restart and status == "RUNNING":
             self.gcp.warnings.append(
                 "%s already had the cos agent in its user-data, so it was not restarted: the agent's unit removes "
-                "the container konlet started (klt-%s-*) before it starts the migrated one"
-                % (self.resource, self.migrated_from["name"])
+                "the container konlet started (klt-%s-*) before it starts the migrated one%s"
+                % (self.resource, self.migrated_from["name"], "; konlet's firewall rules stay until the next boot, "
+                   "which makes them again from the user-data" if user_data_changed else "")
             )
         if (
             self.builds
@@ -318,10 +357,21 @@ class ContainerTask:
             "restarted": restarted and plan.changed,
             "notes": self.notes,
         }
+        if self.migrated_from is not None:
+            out["migration"] = dict(self.boot_view(), outcome="migrated")
         if self.single or self.migrated_from is not None:
             wanted = self.p["name"] or (self.migrated_from or {}).get("name")
             out["container"] = next((e for e in entries if e["name"] == wanted), {})
         return out
+
+
+class NotMigrated(GcpError):
+    """The declaration stays on konlet: ``outcome`` is refused (konlet's own) or unsupported (gce.cos's limit)."""
+
+    def __init__(self, outcome, message, reasons):
+        GcpError.__init__(self, message, reason=outcome)
+        self.outcome = outcome
+        self.reasons = list(reasons)
 
 
 class ContainerFailed(GcpError):
@@ -351,6 +401,10 @@ def converge(gcp, request):
     except ContainerFailed as exc:
         gcp.fail(str(exc), changed=exc.changed,
                  containers=container_unit.redact(copy.deepcopy(exc.entries), secrets))
+        return
+    except NotMigrated as exc:
+        # Before any request that changes something: the playbook tells the two outcomes apart by this.
+        gcp.fail(str(exc), migration={"outcome": exc.outcome, "reasons": exc.reasons})
         return
     result["containers"] = container_unit.redact(result["containers"], secrets)
     if "container" in result:

@@ -213,8 +213,10 @@ def test_name_override_for_names_gce_cos_cannot_use():
     ("spec: {containers: [\n", "Cannot parse container declaration: "),
 ])
 def test_konlet_rejections_carry_konlets_reason(text, reason):
-    errors = reasons(text)
-    assert any(e.startswith(reason) for e in errors), errors
+    with pytest.raises(konlet.Refused) as info:
+        konlet.convert(text)
+    assert info.value.kind == "refused"
+    assert any(e.startswith(reason) for e in info.value.errors), info.value.errors
 
 
 def test_attachment_checks_with_the_instances_disks():
@@ -244,15 +246,68 @@ def test_every_konlet_error_is_reported_at_once():
         "Volume p: Unsupported filesystem type: btrfs",
         "Invalid container declaration: Unsupported container restart policy 'UnlessStopped'",
     ]
-    assert str(info.value).startswith("gce-container-declaration cannot be converted (5 problems):")
+    assert str(info.value).startswith("gce-container-declaration is refused by konlet itself (5 problems):")
 
 
-def test_declarations_konlet_accepts_but_gce_cos_cannot_run_say_so():
-    text = decl("    volumeMounts: [{name: certs, mountPath: /certs, readOnly: true}]\n",
-                volumes="  - {name: certs, hostPath: {path: /etc/ssl/certs}}\n")
-    (reason,) = reasons(text)
-    assert reason.startswith("konlet accepts this declaration but gce.cos cannot run it as is: ")
-    assert "converted spec.volumes[0].host_path" in reason and "/etc/ssl/certs" in reason
+def test_declarations_konlet_accepts_but_gce_cos_cannot_run_are_unsupported_not_refused():
+    text = decl("    volumeMounts: [{name: tmp, mountPath: /scratch}]\n",
+                volumes="  - {name: tmp, hostPath: {path: /tmp}}\n")
+    with pytest.raises(konlet.Unsupported) as info:
+        konlet.convert(text)
+    assert info.value.kind == "unsupported"
+    assert str(info.value).startswith(
+        "konlet runs this gce-container-declaration, but gce.cos cannot convert it yet: converted spec.volumes[0]"
+        ".host_path: \"/tmp\" is not allowed for a writable volume")
+    # The reason comes with its fix.
+    assert "Fix: " in str(info.value) and "readOnly: true on the volumeMount" in str(info.value)
+    # A name gce.cos cannot use is gce.cos's limit too, not konlet's.
+    with pytest.raises(konlet.Unsupported):
+        konlet.convert(decl(containers="  - name: My_App\n    image: nginx\n"))
+
+
+@pytest.mark.parametrize("path", ["/etc/ssl/certs", "/usr/share/ca-certificates", "/etc/localtime", "/tmp"])
+def test_read_only_system_paths_convert_as_konlet_bound_them(path):
+    spec = convert(decl("    volumeMounts: [{name: certs, mountPath: /etc/ssl/certs, readOnly: true}]\n",
+                        volumes="  - {name: certs, hostPath: {path: %s}}\n" % path))
+    assert spec["volumes"] == [{"type": "host_path", "host_path": path, "container_path": "/etc/ssl/certs",
+                                "read_only": True}]
+    assert "--volume %s:/etc/ssl/certs:ro" % path in cu.render(spec)
+
+
+def test_the_agents_state_stays_out_of_reach_even_read_only():
+    for path in ("/var/lib/cos-agent", "/var/lib", "/"):
+        text = decl("    volumeMounts: [{name: s, mountPath: /s, readOnly: true}]\n",
+                    volumes="  - {name: s, hostPath: {path: %s}}\n" % path)
+        with pytest.raises(konlet.Unsupported) as info:
+            konlet.convert(text)
+        assert "holds the cos agent's credentials" in str(info.value), path
+
+
+def test_firewall_note_and_ports_narrowing():
+    spec, notes = konlet.convert(GCLOUD)
+    assert spec["ports"] == []
+    assert notes[0].startswith("the host firewall is opened at every boot as konlet opened it: ACCEPT for tcp, udp "
+                               "and icmp on INPUT and FORWARD, for IPv4 (iptables) and IPv6 (ip6tables)")
+    assert "migrate with ports: [...]" in notes[0]
+    spec, notes = konlet.convert(GCLOUD, ports=[8080, "53/udp"])
+    assert spec["ports"] == ["53/udp", "8080/tcp"]
+    assert notes[0].startswith("only ports 8080, 53/udp are opened on the host firewall")
+
+
+def test_disks_of_a_converted_spec_with_their_modes():
+    text = decl("    volumeMounts:\n    - {name: d, mountPath: /d}\n    - {name: d, mountPath: /d2, readOnly: true}\n"
+                "    - {name: a, mountPath: /a, readOnly: true}\n",
+                volumes="  - {name: d, gcePersistentDisk: {pdName: data}}\n"
+                        "  - {name: a, gcePersistentDisk: {pdName: archive, partition: 1}}\n")
+    attached = {"data": "READ_WRITE", "archive": "READ_ONLY"}
+    spec = convert(text, attached_disks=attached)
+    disks = {d["device_name"]: d for d in konlet.disks(spec, attached)}
+    assert sorted(disks) == ["archive", "data"]
+    assert disks["data"]["mount_path"] == "/mnt/disks/data" and disks["data"]["format"]
+    assert disks["data"]["mount_options"] == "discard,defaults" and disks["data"]["resize"]
+    assert disks["archive"]["mount_path"] == "/mnt/disks/archive-part1"
+    assert disks["archive"]["read_only"] and disks["archive"]["mount_options"] == "ro"
+    assert not disks["archive"]["format"] and not disks["archive"]["resize"]
 
 
 def test_missing_yaml_gives_a_clear_error(monkeypatch):
@@ -271,3 +326,28 @@ def test_parse_returns_only_what_konlet_reads():
         "volumes": [],
         "restartPolicy": "Always",
     }
+
+
+def test_firewall_fragment_opens_what_konlet_opened_once_per_boot(tmp_path):
+    """The runcmd entry, run by real bash against stand-in iptables/ip6tables that keep their rules in a file."""
+    import subprocess
+
+    (cmd,) = konlet.firewall_fragment()["runcmd"]
+    assert cmd[:2] == ["/bin/bash", "-c"] and cmd[2].startswith(konlet.FIREWALL_MARK)
+    rules = tmp_path / "rules"
+    rules.write_text("")
+    for tool in ("iptables", "ip6tables"):
+        fake = tmp_path / tool
+        # -C answers from the file; -A appends to it. -w (wait for the lock) is accepted.
+        fake.write_text(
+            "#!/bin/bash\nop=$2; shift 2\nline=\"%s $*\"\n"
+            "case $op in -C) grep -qxF -- \"$line\" %s ;; -A) echo \"$line\" >> %s ;; *) exit 2 ;; esac\n"
+            % (tool, rules, rules))
+        fake.chmod(0o755)
+    env = {"PATH": "%s:/usr/bin:/bin" % tmp_path}
+    for _ in range(2):  # cloud-init may run it again in the same boot: no duplicates
+        subprocess.run(cmd, env=env, check=True)
+    assert sorted(rules.read_text().splitlines()) == sorted(
+        "%s %s -p %s -j ACCEPT" % (tool, chain, proto)
+        for tool, protos in (("iptables", ("tcp", "udp", "icmp")), ("ip6tables", ("tcp", "udp", "ipv6-icmp")))
+        for chain in ("INPUT", "FORWARD") for proto in protos)
