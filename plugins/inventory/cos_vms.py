@@ -27,8 +27,9 @@ description:
     C(cos_containers) (per container name - C(spec), C(revision), C(image), C(repository), C(metadata_key), and
     with reports C(observed) (C(state), C(revision), C(digest), C(image), C(restarts), C(error), C(time)) and
     C(in_sync)), C(cos_agent) (C(installed), and with reports C(reported), C(version), C(error), C(time),
-    C(undesired)) and C(cos_konlet) (C(declaration), the C(spec) a migration would run, C(notes), or konlet's
-    C(error))."
+    C(undesired)) and C(cos_konlet) (C(declaration), the C(spec) a migration would run, C(notes), or why it
+    would not - C(outcome) V(refused) with konlet's own reason, or V(unsupported) when konlet runs the declaration
+    but gce.cos cannot convert it yet, and C(error), the reason with its fix)."
   - "Groups: C(cos_agent), C(konlet), C(unmanaged), C(container_NAME), C(image_REPOSITORY), C(zone_ZONE),
     C(label_KEY_VALUE), C(instance_group_NAME) and C(status_STATUS); characters other than letters, digits and
     C(_) become C(_)."

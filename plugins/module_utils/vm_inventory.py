@@ -147,19 +147,23 @@ def _containers(metadata):
 
 
 def _konlet(instance, declaration):
-    """The parsed declaration, and the spec cos_container migrate: true would run (or konlet's refusal)."""
-    out = {"declaration": None, "spec": None, "notes": [], "error": None}
+    """The parsed declaration, and the spec cos_container migrate: true would run, or why not.
+
+    ``outcome`` is None when it converts, ``refused`` when konlet itself rejects the declaration,
+    ``unsupported`` when konlet runs it but gce.cos cannot convert it yet (``error`` says the fix).
+    """
+    out = {"declaration": None, "spec": None, "notes": [], "error": None, "outcome": None}
     try:
         out["declaration"] = konlet.parse(declaration)
     except konlet.KonletError as exc:
-        out["error"] = str(exc)
+        out["error"], out["outcome"] = str(exc), exc.kind
         return out
     attached = {d["deviceName"]: d.get("mode") or "READ_WRITE"
                 for d in instance.get("disks") or [] if d.get("deviceName")}
     try:
         out["spec"], out["notes"] = konlet.convert(declaration, attached_disks=attached)
     except konlet.KonletError as exc:
-        out["error"] = str(exc)
+        out["error"], out["outcome"] = str(exc), exc.kind
     containers = out["declaration"]["containers"]
     out["image"] = containers[0]["image"] if len(containers) == 1 else None
     out["repository"] = _image_repository(out["image"]) if out["image"] else None

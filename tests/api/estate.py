@@ -40,6 +40,12 @@ spec:
 """
 # konlet itself refuses this one (UnlessStopped is not one of its policies).
 KONLET_REFUSED = KONLET_DECLARATION.replace("restartPolicy: Always", "restartPolicy: UnlessStopped")
+# konlet runs this one, but gce.cos cannot convert it yet: a writable host path outside /var, /home and
+# /mnt/disks, as gcloud's --container-mount-host-path=mount-path=/scratch,host-path=/tmp writes it.
+KONLET_UNSUPPORTED = KONLET_DECLARATION.replace("    tty: false\n", (
+    "    tty: false\n    volumeMounts:\n    - mountPath: /scratch\n      name: host-path-0\n      readOnly: false\n")
+).replace("  restartPolicy: Always\n", "  restartPolicy: Always\n  volumes:\n  - hostPath:\n      path: /tmp\n"
+          "    name: host-path-0\n")
 
 
 def web_unit(image="nginx:1.25", name="web"):

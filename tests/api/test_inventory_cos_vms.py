@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from estate import KONLET_REFUSED, ROOT, ZONES, Estate, ansible_env, ansible_inventory, kind_of
+from estate import KONLET_REFUSED, KONLET_UNSUPPORTED, ROOT, ZONES, Estate, ansible_env, ansible_inventory, kind_of
 
 from localgce.testing import LocalGCE
 
@@ -125,17 +125,24 @@ def test_konlet_vms_carry_the_declaration_and_what_a_migration_would_run(localgc
     estate = Estate(localgce)
     estate.konlet_vm("legacy-1", "us-central1-b")
     estate.konlet_vm("legacy-2", "us-central1-b", declaration=KONLET_REFUSED)
+    estate.konlet_vm("legacy-3", "us-central1-b", declaration=KONLET_UNSUPPORTED)
     data = inventory_list(failed_env(localgce, tmp_path), source(tmp_path, "with_reports: true\n"))
-    assert members(data, "konlet") == ["legacy-1", "legacy-2"]
-    assert members(data, "image_gcr_io_legacy_project_legacy_app") == ["legacy-1", "legacy-2"]
+    assert members(data, "konlet") == ["legacy-1", "legacy-2", "legacy-3"]
+    assert members(data, "image_gcr_io_legacy_project_legacy_app") == ["legacy-1", "legacy-2", "legacy-3"]
     assert "cos_agent" not in data
     good = data["_meta"]["hostvars"]["legacy-1"]["cos_konlet"]
     assert good["declaration"]["containers"][0]["args"] == ["--port", "8080"]
     assert good["spec"]["name"] == "legacy" and good["spec"]["env"] == {"MODE": "prod"}
     assert good["error"] is None and good["notes"]
+    assert good["outcome"] is None
     bad = data["_meta"]["hostvars"]["legacy-2"]["cos_konlet"]
-    assert bad["spec"] is None
+    assert bad["spec"] is None and bad["outcome"] == "refused"
     assert "Unsupported container restart policy 'UnlessStopped'" in bad["error"]
+    # konlet runs this one; gce.cos cannot convert it yet, which is not konlet's refusal.
+    later = data["_meta"]["hostvars"]["legacy-3"]["cos_konlet"]
+    assert later["spec"] is None and later["outcome"] == "unsupported"
+    assert later["error"].startswith("konlet runs this gce-container-declaration, but gce.cos cannot convert it yet: ")
+    assert "Fix: " in later["error"]
     # konlet VMs have no agent: no guest attributes are read for them
     assert [r for r in api_requests(localgce) if "getGuestAttributes" in r["path"]] == []
 
