@@ -31,8 +31,8 @@ def disk(device_name, partition=None, read_only=False, name=None):
     """A disk of the konlet migration, in the form ``fragment`` takes: konlet's own behaviour.
 
     konlet formatted a blank disk and checked an ext4 one; a disk attached read-only is only
-    mounted read-only (it can be neither formatted nor repaired). Partitions and read-only
-    disks are not resized.
+    mounted read-only (it can be neither formatted nor repaired: no prepare unit). Partitions
+    and read-only disks are not resized.
     """
     whole = not partition
     return {
@@ -59,16 +59,30 @@ def _names(d):
     )
 
 
-def _mode(d):
-    if d.get("read_only"):
-        return "readonly"
-    return "format" if d.get("format", True) else "noformat"
-
-
 def units(d, by="cos_deploy"):
-    """{unit name: text} of one disk entry (name, device_name, mount_path, mount_options, format, resize)."""
+    """{unit name: text} of one disk entry (name, device_name, mount_path, mount_options, format, resize).
+
+    A ``read_only`` disk (attached read-only: it can be neither formatted nor repaired) gets only
+    its mount unit, which mounts its ext4 filesystem read-only.
+    """
     device, ident, mount, prepare, resize = _names(d)
     out = {}
+    if d.get("read_only"):
+        out[mount] = "\n".join([
+            "# gce.cos %s: disk %s (device %s), attached read-only; never falls back to the tmpfs"
+            % (by, d["name"], ident),
+            "[Unit]",
+            "Description=Disk %s at %s (read-only)" % (ident, d["mount_path"]),
+            "",
+            "[Mount]",
+            "What=%s" % device,
+            "Where=%s" % d["mount_path"],
+            "Type=ext4",
+            "Options=ro",
+            "DirectoryMode=0755",
+            "",
+        ])
+        return out
     out[prepare] = "\n".join([
         "# gce.cos %s: disk %s (device %s)" % (by, d["name"], ident),
         "[Unit]",
@@ -81,7 +95,7 @@ def units(d, by="cos_deploy"):
         "Type=oneshot",
         "RemainAfterExit=yes",
         "TimeoutStartSec=30min",
-        "ExecStart=/bin/bash %s %s %s" % (PREPARE_PATH, device, _mode(d)),
+        "ExecStart=/bin/bash %s %s %s" % (PREPARE_PATH, device, "format" if d.get("format", True) else "noformat"),
         "",
     ])
     lines = [

@@ -91,13 +91,21 @@ options:
       - Move an instance off konlet. When the instance has C(gce-container-declaration), the declaration is converted
         to a container spec with konlet's semantics (entrypoint and cmd, env, restart policy, host network, json-file
         log limits, volumes, persistent disks by device name); the spec is written as C(cos-container-NAME), the
-        declaration key is removed, and the VM's user-data gets the cos agent if it lacks it.
-      - When the user-data had to change, the VM is stopped and started once (konlet's container goes with the old
-        boot). The user-data must be empty or a C(#cloud-config) document.
-      - A declaration that konlet itself would reject is refused with konlet's reason. RV(notes) lists what differs
-        from konlet (for example, declared ports replace konlet's fully open firewall).
-      - Only O(name) may be given with it, to run the container under another name. Without a declaration the task
-        does nothing.
+        declaration key is removed.
+      - The VM's user-data (empty or a C(#cloud-config) document) gains, to run at every boot, the disk units of
+        each persistent disk the container uses (format only when blank, otherwise C(fsck.ext4 -p), mount at
+        C(/mnt/disks/DEVICE) where the container's unit requires it; read-only when attached read-only), konlet's
+        opening of the host firewall (ACCEPT for tcp, udp and icmp on C(INPUT) and C(FORWARD), with C(iptables)
+        and C(ip6tables)) unless O(ports) is given, and the cos agent.
+      - When the user-data changed and the VM lacked the agent or has such disks, the VM is stopped and started once
+        (konlet's container goes with the old boot).
+      - A declaration that cannot be migrated fails before any change, with RV(migration.outcome) V(refused)
+        (konlet itself rejects it; konlet's reason) or V(unsupported) (konlet runs it, gce.cos cannot convert it
+        yet; the reason and the fix). A read-only C(hostPath) may be any path (such as C(/etc/ssl/certs)); a
+        writable one must be below C(/var), C(/home) or C(/mnt/disks).
+      - Only O(name) (to run the container under another name) and O(ports) (to open only those ports on the host
+        firewall, through the container's unit, instead of konlet's whole opening) may be given with it. Without a
+        declaration the task does nothing.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -184,6 +192,13 @@ EXAMPLES = r"""
 - name: What differs from konlet
   ansible.builtin.debug:
     var: moved.notes
+
+- name: Move a konlet web server, opening only its port rather than konlet's whole host firewall
+  gce.cos.cos_container:
+    instance: konlet-2
+    zone: us-central1-a
+    migrate: true
+    ports: [80]
 """
 
 RETURN = r"""
@@ -278,6 +293,31 @@ notes:
   returned: always
   type: list
   elements: str
+migration:
+  description:
+    - What a konlet migration did, or why it did not happen.
+  returned: when a declaration was migrated, or could not be (then with the failure)
+  type: dict
+  contains:
+    outcome:
+      description: V(migrated), V(refused) (konlet itself rejects the declaration) or V(unsupported) (konlet runs
+        it, gce.cos cannot convert it yet).
+      type: str
+      sample: migrated
+    host_firewall:
+      description: What the migrated VM opens on its host firewall; with V(migrated).
+      type: str
+      sample: "everything konlet opened: ACCEPT for tcp, udp and icmp on INPUT and FORWARD, IPv4 and IPv6"
+    disks_mounted:
+      description: The disks the user-data prepares and mounts at every boot, as C(DEVICE at PATH); with
+        V(migrated).
+      type: list
+      elements: str
+      sample: ["data at /mnt/disks/data"]
+    reasons:
+      description: Each reason, with V(refused) and V(unsupported).
+      type: list
+      elements: str
 """
 
 from ansible_collections.gce.cos.plugins.module_utils.code_cache import use_code_cache

@@ -224,13 +224,16 @@ def test_migrate_maps_every_konlet_feature_and_restarts_once(localgce, tmp_path)
     doc = yaml.safe_load(md["user-data"])
     files = {f["path"]: f["content"] for f in doc["write_files"]}
     unit = md["cos-container-app"]
-    for mount, device, mode in (("mnt-disks-data.mount", "data", "format"),
-                                ("mnt-disks-archive\\x2dpart1.mount", "archive-part1", "readonly")):
+    for mount, device in (("mnt-disks-data.mount", "data"), ("mnt-disks-archive\\x2dpart1.mount", "archive-part1")):
         assert mount in unit.split("Requires=")[1].split("\n")[0]
         assert "What=/dev/disk/by-id/google-%s\n" % device in files["/etc/systemd/system/" + mount]
-        assert ("ExecStart=/bin/bash /var/lib/cos-agent/bin/disk-prepare /dev/disk/by-id/google-%s %s\n" % (
-            device, mode)) in files["/etc/systemd/system/cos-disk-prepare-%s.service" % device]
         assert ["systemctl", "start", mount] in doc["runcmd"]
+    # The read-write disk is formatted only when blank and checked (disk-prepare); the one attached read-only
+    # can be neither: it is only mounted read-only.
+    assert ("ExecStart=/bin/bash /var/lib/cos-agent/bin/disk-prepare /dev/disk/by-id/google-data format\n"
+            in files["/etc/systemd/system/cos-disk-prepare-data.service"])
+    assert "Requires=cos-disk-prepare-data.service\n" in files["/etc/systemd/system/mnt-disks-data.mount"]
+    assert "/etc/systemd/system/cos-disk-prepare-archive-part1.service" not in files
     assert "Options=ro\n" in files["/etc/systemd/system/mnt-disks-archive\\x2dpart1.mount"]
     assert files["/var/lib/cos-agent/bin/disk-prepare"] == agent_scripts.DISK_PREPARE_SCRIPT
     assert [c for c in doc["runcmd"] if konlet.FIREWALL_MARK in " ".join(c)] == \
