@@ -15,7 +15,7 @@ description:
     entries that, at every boot of a Container-Optimized OS VM, prepare each disk (format it only when it is
     blank, check an ext4 filesystem with C(fsck.ext4 -p), refuse anything else) and mount it where the container
     units require it.
-  - The same part is written by M(gce.cos.cos_container) when it migrates a konlet VM with persistent disks:
+  - The same part is written by M(gce.cos.cos_container) when it migrates a konlet VM with persistent disks;
     both come from the collection's C(module_utils/disk_units.py).
 positional: _input
 options:
