@@ -115,3 +115,15 @@ def test_static_inventory_refusal_comes_from_the_module(localgce, tmp_path):
                            "konlet, because konlet itself would refuse its declaration")
     assert "instance templates were not listed: use the gce.cos.cos_vms inventory" in " ".join(lines)
     assert localgce.requests(mutating_only=True) == []
+
+
+def test_cos_migrate_ports_narrows_the_firewall_and_the_line_says_so(localgce, tmp_path, konlet_estate):
+    localgce.clear_requests()
+    run, lines = migrate(ansible_env(localgce, tmp_path), konlet_estate, "--check", "-e",
+                         '{"cos_migrate_ports": [8080]}')
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert localgce.requests(mutating_only=True) == []
+    (line,) = [m for m in lines if m.startswith("legacy-1: would migrate")]
+    assert "; host firewall: only ports 8080/tcp, by the container's unit while it runs; disks mounted: none; " in line
+    assert ("legacy-1: note: only ports 8080 are opened on the host firewall (by the container's unit, while it "
+            "runs), not everything as konlet did; traffic to any other port is dropped") in lines
