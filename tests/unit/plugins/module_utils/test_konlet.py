@@ -345,7 +345,7 @@ def test_firewall_fragment_opens_what_konlet_opened_once_per_boot(tmp_path):
             % (tool, rules, rules))
         fake.chmod(0o755)
     env = {"PATH": "%s:/usr/bin:/bin" % tmp_path}
-    for _ in range(2):  # cloud-init may run it again in the same boot: no duplicates
+    for _run in range(2):  # cloud-init may run it again in the same boot: no duplicates
         subprocess.run(cmd, env=env, check=True)
     assert sorted(rules.read_text().splitlines()) == sorted(
         "%s %s -p %s -j ACCEPT" % (tool, chain, proto)
