@@ -10,7 +10,13 @@ import subprocess
 
 import pytest
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils import agent_scripts, cloud_config, container_unit, cos_agent, konlet
+from ansible_collections.gce.cos.plugins.module_utils import (
+    agent_scripts,
+    cloud_config,
+    container_unit,
+    cos_agent,
+    konlet,
+)
 from module_runner import calls, mutating
 from test_cos_container import DB, WEB, cos, create_instance, instance, metadata
 
@@ -289,7 +295,8 @@ def test_migrate_refuses_user_data_that_is_not_cloud_config(localgce):
                                         "user-data": "#!/bin/bash\necho hi\n"})
     result = cos(localgce, migrate=True, wait=False)
     assert result.failed
-    assert "to carry the cos agent, the disks and the host firewall for the migration" in result["msg"] and "is a shell script" in result["msg"]
+    assert "to carry the cos agent, the disks and the host firewall for the migration" in result["msg"]
+    assert "is a shell script" in result["msg"]
     assert mutations(localgce) == []
     assert "gce-container-declaration" in metadata(localgce)
 
@@ -398,7 +405,8 @@ def test_ports_narrow_the_host_firewall_and_check_mode_says_so(localgce, tmp_pat
 
 
 def test_bad_ports_with_migrate_fail_before_any_request(localgce):
-    create_instance(localgce, metadata={"gce-container-declaration": "spec:\n  containers:\n  - {name: a, image: b}\n"})
+    declaration = "spec:\n  containers:\n  - {name: a, image: b}\n"
+    create_instance(localgce, metadata={"gce-container-declaration": declaration})
     localgce.clear_requests()
     result = cos(localgce, migrate=True, ports=["http"], wait=False)
     assert result.failed and 'ports[0]: "http" is not a port' in result["msg"]
