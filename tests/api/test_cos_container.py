@@ -243,7 +243,7 @@ def test_option_conflicts_fail_before_any_request(localgce):
     assert "mutually exclusive" in cos(localgce, name="web", containers=[WEB])["msg"]
     top = cos(localgce, containers=[WEB], image="nginx")
     assert "image: with containers, give the spec fields inside each entry" in top["msg"]
-    assert "only name may be given" in cos(localgce, migrate=True, image="nginx")["msg"]
+    assert "only name and ports may be given" in cos(localgce, migrate=True, image="nginx")["msg"]
     assert "one of name or containers" in cos(localgce)["msg"]
     assert localgce.requests() == []
 
