@@ -168,8 +168,9 @@ def test_examples_run_through_ansible_playbook(localgce, tmp_path):
     declaration = ("spec:\n  containers:\n  - name: web\n    image: nginx:1.27\n    env:\n    - name: MODE\n"
                    "      value: prod\n  restartPolicy: Always\n")
     create_instance(localgce, name="konlet-1", metadata={"gce-container-declaration": declaration})
+    create_instance(localgce, name="konlet-2", metadata={"gce-container-declaration": declaration})
     localgce.set_secret("my-project", "db-password", "s3cret-value")
-    guests = [start_agent(localgce, tmp_path / name, name) for name in ("web-1", "konlet-1")]
+    guests = [start_agent(localgce, tmp_path / name, name) for name in ("web-1", "konlet-1", "konlet-2")]
     try:
         tasks = module_examples("cos_container")
         for task in tasks:
@@ -180,7 +181,10 @@ def test_examples_run_through_ansible_playbook(localgce, tmp_path):
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:] + logs
         assert "failed=0" in proc.stdout
         assert "web runs sha256:" in proc.stdout
-        assert "konlet opened the host firewall completely" in proc.stdout
+        assert "the host firewall is opened at every boot as konlet opened it" in proc.stdout
+        # The example that narrows the firewall: the migrated container opens only its port.
+        narrowed = container_unit.spec_from_unit(metadata(localgce, "konlet-2")["cos-container-web"])
+        assert narrowed["ports"] == ["80/tcp"]
         # The example's end state: web-1 runs only web (api was removed), konlet-1 moved.
         assert sorted(k for k in metadata(localgce, "web-1") if k.startswith("cos-container-")) == [
             "cos-container-web"]
