@@ -286,7 +286,8 @@ def test_migrate_on_a_vm_that_has_the_agent_does_not_restart(localgce):
     # The firewall opening joins the user-data for the next boots; konlet's own rules last until then.
     assert metadata(localgce)["user-data"] == cloud_config.with_migration(user_data, [konlet.firewall_fragment()])
     warnings = json.dumps(result["warnings"])
-    assert "klt-web-" in warnings and "konlet's firewall rules stay until the next boot" in warnings
+    assert "klt-web-" in warnings
+    assert "konlet's open firewall stays until the next boot, which makes it again" in warnings
 
 
 def test_migrate_refuses_user_data_that_is_not_cloud_config(localgce):

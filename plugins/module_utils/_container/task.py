@@ -234,8 +234,10 @@ class ContainerTask:
             self.gcp.warnings.append(
                 "%s already had the cos agent in its user-data, so it was not restarted: the agent's unit removes "
                 "the container konlet started (klt-%s-*) before it starts the migrated one%s"
-                % (self.resource, self.migrated_from["name"], "; konlet's firewall rules stay until the next boot, "
-                   "which makes them again from the user-data" if user_data_changed else "")
+                % (self.resource, self.migrated_from["name"], (
+                    "; konlet's open firewall stays until the next boot, which makes it again from the user-data"
+                    if self.p.get("ports") is None else "; konlet's open firewall stays until the next boot, "
+                    "after which only the given ports are open"))
             )
         if (
             self.builds
