@@ -5,7 +5,8 @@ does what the cos agent on each VM does, over the same HTTP paths: it reads the 
 its metadata server, computes each container's revision (SHA-256 prefix of the unit as fetched) and
 PUTs the reports as guest attributes. Images whose name contains ``broken``, and every container of a VM
 named in ``failing`` (which a test may change while the agents run), are reported failed with an
-agent-style error. ``on_report(vm, revisions)`` is called before a VM's reports are written. It also samples which VMs carry which revision, to show the batches.
+agent-style error. ``on_report(vm, revisions)`` is called before a VM's reports are written. It also
+samples which VMs carry which revision, to show the batches.
 """
 
 import hashlib
