@@ -251,7 +251,7 @@ class ComputeApi:
             return exc
         module = type(exc).__module__
         if module.startswith("google.auth"):
-            return describe_auth_error(exc, self.auth_kind)
+            return describe_auth_error(exc, self.auth_kind, self.credentials)
         if api_error_status(exc) is not None and module.startswith("google.api_core"):
             return describe_api_error(exc, action, resource)
         if is_transport_error(exc):

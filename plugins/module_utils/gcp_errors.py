@@ -116,9 +116,62 @@ def describe_transport_error(exc, action, resource, endpoint):
     )
 
 
-def describe_auth_error(exc, auth_kind):
-    """A GcpError for google.auth failures (no ADC, bad key file, token refresh refused)."""
+# What a connection-level failure looks like in google-auth's TransportError text (requests/urllib3 wording).
+_NETWORK_MARKERS = (
+    ("Connection refused", "connection refused"),
+    ("Failed to resolve", "host name not resolved"),
+    ("Name or service not known", "host name not resolved"),
+    ("Temporary failure in name resolution", "host name not resolved"),
+    ("nodename nor servname", "host name not resolved"),
+    ("No route to host", "no route to host"),
+    ("Network is unreachable", "network unreachable"),
+    ("timed out", "timed out"),
+    ("Connection reset", "connection reset"),
+    ("RemoteDisconnected", "connection closed"),
+    ("SSLError", "TLS handshake failed"),
+    ("ProxyError", "the proxy refused or failed"),
+)
+
+
+def network_failure(exc):
+    """The short cause when ``exc`` (a google.auth error) is a network failure, else None."""
+    text = str(exc)
+    for marker, cause in _NETWORK_MARKERS:
+        if marker.lower() in text.lower():
+            return cause
+    if type(exc).__name__ == "TransportError":
+        return "network error"
+    return None
+
+
+def token_endpoint(credentials):
+    """The URL a credentials object gets its tokens from, when it has one."""
+    for attr in ("_token_uri", "token_uri"):
+        value = getattr(credentials, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    if type(credentials).__module__.startswith("google.auth.compute_engine"):
+        return "the metadata server (http://metadata.google.internal)"
+    return None
+
+
+def describe_auth_error(exc, auth_kind, credentials=None):
+    """A GcpError for google.auth failures (no ADC, bad key file, token refresh refused).
+
+    A token request that never reached its endpoint (DNS, refused, timeout, proxy, TLS) is reported as the
+    network failure it is, with the URL, never as a bad key.
+    """
     detail = _first_line(exc)
+    cause = network_failure(exc)
+    if cause:
+        url = token_endpoint(credentials) or "the token endpoint"
+        return GcpError(
+            "authentication failed (auth_kind=%s) on a network failure, not a bad credential: cannot reach %s to get "
+            "an access token (%s). Check that this machine reaches that URL (DNS, firewall, HTTPS_PROXY/NO_PROXY); "
+            "a service account key's token_uri names it (the default is https://oauth2.googleapis.com/token)"
+            % (auth_kind, url, cause),
+            reason="unreachable",
+        )
     if auth_kind == "application":
         hint = (
             "run 'gcloud auth application-default login', set GOOGLE_APPLICATION_CREDENTIALS, "
