@@ -51,6 +51,41 @@ _HINTS = {
 }
 
 _RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
+# A resource quota used up (operation error code, or the HTTP error's reason).
+_QUOTA_REASONS = ("QUOTA_EXCEEDED", "quotaExceeded", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS")
+# The API's wording: "Quota 'CPUS' exceeded.  Limit: 24.0 in region us-central1." (or "... globally.").
+_QUOTA_RE = re.compile(r"Quota '(?P<metric>[^']+)' exceeded\.\s*Limit:\s*(?P<limit>[0-9.]+)\s*"
+                       r"(?:in region (?P<region>[a-z0-9-]+)|(?P<globally>globally))?")
+
+
+def quota_hint(message, project=None):
+    """What to check for a quota error: which quota, where, and the commands that show it."""
+    match = _QUOTA_RE.search(message or "")
+    project_flag = " --project %s" % project if project else ""
+    console = "or the Console's IAM & Admin > Quotas page (filter on the metric)"
+    if match and match.group("region"):
+        region = match.group("region")
+        return (
+            "the project's quota %s in region %s is used up (limit %s): see its usage with 'gcloud compute regions "
+            "describe %s%s --format=\"table(quotas.metric,quotas.limit,quotas.usage)\"' %s; free some (delete unused "
+            "VMs, disks or addresses in %s), use another region, or request a higher quota"
+            % (match.group("metric"), region, _limit(match.group("limit")), region, project_flag, console, region)
+        )
+    if match:
+        return (
+            "the project's global quota %s is used up (limit %s): see its usage with 'gcloud compute project-info "
+            "describe%s --format=\"table(quotas.metric,quotas.limit,quotas.usage)\"' %s; free some, or request a "
+            "higher quota" % (match.group("metric"), _limit(match.group("limit")), project_flag, console)
+        )
+    return (
+        "a quota of the project is used up: see which with 'gcloud compute regions describe REGION%s' (regional "
+        "quotas: CPUs, disks, addresses) and 'gcloud compute project-info describe%s' (global ones: firewalls, "
+        "templates, networks), %s; free some, or request a higher quota" % (project_flag, project_flag, console)
+    )
+
+
+def _limit(text):
+    return text[:-2] if text.endswith(".0") else text
 
 
 def api_error_reason(exc):
@@ -80,14 +115,19 @@ def _first_line(text):
     return _REQUEST_LINE_RE.sub("", text.splitlines()[0]) if text else ""
 
 
-def describe_api_error(exc, action, resource):
-    """A GcpError for a google.api_core.exceptions.GoogleAPICallError."""
+def describe_api_error(exc, action, resource, project=None):
+    """A GcpError for a google.api_core.exceptions.GoogleAPICallError (``project``: the project it was sent to)."""
     status = api_error_status(exc)
     reason = api_error_reason(exc)
     message = _first_line(getattr(exc, "message", None) or exc)
     hint = _HINTS.get(status, "check the request")
     if status == 403 and reason in _RATE_LIMIT_REASONS:
         hint = _HINTS[429]
+    if reason in _QUOTA_REASONS or _QUOTA_RE.search(message):
+        hint = quota_hint(message, project or _project_of(resource))
+    elif reason in _RATE_LIMIT_REASONS or status == 429:
+        hint = ("API rate limit exceeded after retries: wait and re-run, lower the play's forks, or see the Compute "
+                "Engine API's quotas ('Queries per minute') in the Console's IAM & Admin > Quotas page")
     text = "%s %s failed: HTTP %s%s: %s; %s" % (
         action,
         resource,
@@ -97,6 +137,12 @@ def describe_api_error(exc, action, resource):
         hint,
     )
     return GcpError(text, status=status, reason=reason)
+
+
+def _project_of(text):
+    """The project named in a resource description or URL (``projects/P/...``), if any."""
+    match = re.search(r"projects/([a-z][a-z0-9-]*[a-z0-9])", text or "")
+    return match.group(1) if match else None
 
 
 def describe_transport_error(exc, action, resource, endpoint):
@@ -205,4 +251,7 @@ def operation_error(op, action, resource):
         (" (HTTP %s %s)" % (status, op.get("httpErrorMessage", ""))).rstrip() if status else "",
     )
     reason = errors[0].get("code") if errors else None
+    if any(err.get("code") in _QUOTA_REASONS for err in errors):
+        text += "; " + quota_hint(" ".join(err.get("message", "") for err in errors), _project_of(op.get(
+            "selfLink") or op.get("targetLink")))
     return GcpOperationError(text, status=int(status) if status else None, reason=reason)
