@@ -570,8 +570,9 @@ class GroupEngine:
                          or "(no error text)"))
         except GcpTimeoutError as exc:
             if by_step:
-                raise StepElapsed("%s: VM %s: %s" % (self.where(number), name, str(exc).replace(
-                    "timed out after", "not yet after", 1)))
+                text = str(exc).replace("timed out after", "not yet after", 1).replace(
+                    ". Raise wait_timeout, or set wait: false", "")
+                raise StepElapsed("%s: VM %s: %s" % (self.where(number), name, text))
             self.stop(number, name, str(exc))
 
     def run_batch(self, batch, number, batches, targets, after, state):
@@ -669,7 +670,8 @@ class GroupEngine:
                 return igm
             if time.monotonic() >= deadline:
                 if by_step:
-                    raise StepElapsed(self.pending_message(igm, want_version, step=True), acted=False)
+                    # The plan's steps are all done: this run only waited after them.
+                    raise StepElapsed(self.pending_message(igm, want_version, step=True))
                 raise GroupFailed(self.pending_message(igm, want_version), dict(self.rollout))
             time.sleep(min(delay, max(0.1, deadline - time.monotonic())))
             delay = min(MAX_DELAY, delay * 1.5)
