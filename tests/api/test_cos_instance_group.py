@@ -451,3 +451,28 @@ def test_wait_step_returns_not_done_and_the_next_run_resumes(localgce):
                       wait_step=1)
         assert again["done"] and not again["changed"]
         only_reads(localgce)
+
+
+def test_wait_step_on_a_new_template_returns_not_done_until_the_group_is_stable(localgce):
+    # The group's own rolling update (new VMs) is waited for in steps too: the first run patches and returns
+    # done: false, saying what it waits for; later runs change nothing and go on waiting until it is stable.
+    template(localgce, "web-v1")
+    template(localgce, "web-v2")
+    policy = {"max_surge": "1", "max_unavailable": "0"}
+    group(localgce, target_size=2, instance_template="web-v1", update_policy=policy)
+    localgce.config(operation_delay=1.5)
+    runs = []
+    for _ in range(60):
+        r = group(localgce, target_size=2, instance_template="web-v2", update_policy=policy, wait_step=1)
+        assert not r.failed, r.get("msg")
+        runs.append(r)
+        if r["done"]:
+            break
+    assert runs[-1]["done"] and runs[-1]["group"]["status"]["version_target_reached"]
+    assert not runs[0]["done"] and runs[0]["changed"]
+    assert runs[0]["actions"] == ["patch instance group 'web' in us-central1-a (versions %s -> %s)" % (
+        [{"instance_template": "projects/test-project/global/instanceTemplates/web-v1"}],
+        [{"instance_template": "projects/test-project/global/instanceTemplates/web-v2"}])]
+    assert runs[0]["waiting"].startswith("waiting for instance group 'web' in us-central1-a to be stable")
+    assert all(not r["changed"] and r["actions"] == [] for r in runs[1:])
+    assert sorted(members(localgce).values()) == ["web-v2", "web-v2"]
