@@ -436,10 +436,10 @@ class GroupEngine:
         new_vms = "versions" in changed
         containers = "containers" in changed
         pending = not before["status"]["all_instances_config_effective"] and self.builds is not None
-        # An earlier run left the policy OPPORTUNISTIC (the module owns the type when the task does not give it):
-        # its rollout failed, timed out, was interrupted or returned after wait_step. Resume it, checking every VM.
+        # The group is OPPORTUNISTIC where the task wants PROACTIVE: an earlier run that paced a rollout left it so
+        # (it failed, timed out, was interrupted or returned after wait_step). Resume it, checking every VM.
         resume = self.builds is not None and before["update_policy"].get("type") == "OPPORTUNISTIC" and (
-            (self.p["update_policy"] or {}).get("type") is None)
+            after["update_policy"].get("type") == "PROACTIVE")
         in_place = (containers or pending or resume) and not new_vms and after["target_size"] > 0
         keys = list(changed)
         proactive = after["update_policy"].get("type") == "PROACTIVE"
