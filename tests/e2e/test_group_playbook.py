@@ -161,6 +161,7 @@ BAD_INPUTS = [
     ({"cos_deploy_group_zone": "us-central1"}, "cos_deploy_group_zone"),
     ({"cos_deploy_group_instance": {"machine_type": "e2 small"}}, "cos_deploy_group_instance.machine_type"),
     ({"cos_deploy_group_contianers": []}, "cos_deploy_group_contianers: is not a variable"),
+    ({"cos_deploy_group_wait_step": -5}, "cos_deploy_group_wait_step: -5 is negative"),
 ]
 
 
