@@ -6,9 +6,11 @@ SHELL := /bin/bash
 PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
 PYTHON312 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
 PYTHON311 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.11*/bin/python3.11) $(shell command -v python3.11))
+PYTHON313 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
 VENV := .venv
 VENV311 := .venv311
+VENV313 := .venv313
 PY := $(VENV)/bin/python
 COLLECTION := .build/ansible-test/ansible_collections/gce/cos
 # Not part of the collection proper: kept out of ansible-test's copy (they have their own tests).
@@ -44,7 +46,7 @@ deps:
 	  fi; \
 	fi
 
-venv: $(VENV)/.stamp $(VENV311)/.stamp collection
+venv: $(VENV)/.stamp $(VENV311)/.stamp $(VENV313)/.stamp collection
 
 $(VENV)/.stamp: requirements.txt requirements-dev.txt constraints-dev.txt
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or set PYTHON312=)"; exit 1; }
@@ -60,12 +62,21 @@ $(VENV311)/.stamp: requirements.txt requirements-dev-py311.txt constraints-dev-p
 	$(VENV311)/bin/pip install -q -r requirements-dev-py311.txt -c constraints-dev-py311.txt 2>&1 | { $(PIP_QUIET); }
 	touch $@
 
+$(VENV313)/.stamp: requirements.txt requirements-dev-py313.txt constraints-dev-py313.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv install 3.13, or set PYTHON313=)"; exit 1; }
+	$(PYTHON313) -m venv $(VENV313)
+	$(VENV313)/bin/pip install -q --upgrade pip 2>&1 | { $(PIP_QUIET); }
+	$(VENV313)/bin/pip install -q -r requirements-dev-py313.txt -c constraints-dev-py313.txt 2>&1 | { $(PIP_QUIET); }
+	touch $@
+
 # Re-pin the tool chains after changing requirements-dev*.txt.
 constraints: venv
 	{ echo '# Exact versions of the whole dev tool chain (pip freeze of .venv); refresh with `make constraints`.'; \
 	  $(VENV)/bin/pip freeze | grep -v '^-e'; } > constraints-dev.txt
 	{ echo '# Exact versions of the Python 3.11 / ansible-core 2.19 tool chain (pip freeze of .venv311).'; \
 	  $(VENV311)/bin/pip freeze | grep -v '^-e'; } > constraints-dev-py311.txt
+	{ echo '# Exact versions of the Python 3.13 / ansible-core 2.20 tool chain (pip freeze of .venv313).'; \
+	  $(VENV313)/bin/pip freeze | grep -v '^-e'; } > constraints-dev-py313.txt
 
 # ansible-test wants the checkout at .../ansible_collections/gce/cos: a fresh copy of the
 # collection's files (tracked and untracked-not-ignored) goes there.
