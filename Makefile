@@ -14,7 +14,7 @@ VENV313 := .venv313
 PY := $(VENV)/bin/python
 COLLECTION := .build/ansible-test/ansible_collections/gce/cos
 # Not part of the collection proper: kept out of ansible-test's copy (they have their own tests).
-NOT_COLLECTION := ^(\.build/|\.ci/|localgce/|bench/|demo/|tests/(localgce|vm|vm_e2e|agent|e2e|api|gcloud)/|conftest\.py$$)
+NOT_COLLECTION := ^(\.build/|\.ci/|localgce/|bench/|demo/|tests/(localgce|vm|vm_e2e|agent|e2e|api|gcloud|ecosystem)/|conftest\.py$$)
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 # Debian packages the tests run for real (cloud-init schema, systemd-analyze, nspawn, docker, registry).
 DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-registry apache2-utils busybox-static \
@@ -23,13 +23,13 @@ PYTEST_ARGS ?=
 # pip's config here names local wheel dirs that may not exist: drop its warnings, keep its exit code.
 PIP_QUIET := grep -v '^WARNING: Location' || test $$? = 1
 
-.PHONY: help test deps venv constraints lint lint-ansible unit build sanity units integration vm e2e vm-e2e gcloud demo clean collection
+.PHONY: help test deps venv constraints lint lint-ansible unit build ecosystem sanity units integration vm e2e vm-e2e gcloud demo clean collection
 
 help:
 	@echo "make demo   - deploy the example against localgce (no GCP account needed)"
-	@echo "make test   - every test: lint, unit, localgce, agent, build, sanity (2.21 and 2.19), units, integration"
+	@echo "make test   - every test: lint, unit, localgce, agent, build, sanity, units and integration (2.19, 2.20, 2.21)"
 
-test: deps venv lint lint-ansible unit build sanity units integration vm e2e vm-e2e gcloud
+test: deps venv lint lint-ansible unit build ecosystem sanity units integration vm e2e vm-e2e gcloud
 	@echo "make test: all suites passed"
 
 demo: deps venv
@@ -92,7 +92,7 @@ lint: venv
 
 lint-ansible: venv
 	@mkdir -p .build/pythonpath/ansible_collections/gce && ln -sfn $(CURDIR) .build/pythonpath/ansible_collections/gce/cos
-	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/pythonpath $(VENV)/bin/ansible-lint --profile production roles/ playbooks/ examples/
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/pythonpath $(VENV)/bin/ansible-lint --profile production roles/ playbooks/ examples/ meta/runtime.yml
 
 unit: venv
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
@@ -102,25 +102,35 @@ build: venv collection
 	cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-galaxy collection build --force --output-path $(CURDIR)/.build/artifact
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/ansible-test $(VENV)/bin/python tests/check_docs.py
 
+# What Galaxy and the Ansible ecosystem check (tests/ecosystem): the support matrix, galaxy-importer on the
+# built artifact, antsibull-docs, the changelog's release flow, the execution environment's context.
+ecosystem: venv
+	$(PY) -m pytest -n 2 tests/ecosystem $(PYTEST_ARGS)
+
 # Offline get-pip stand-in for each pip version the installed ansible-test versions bootstrap.
 $(ANSIBLE_TEST_CACHE)/.standin: tests/sanity/get_pip_standin.py venv
 	@mkdir -p $(ANSIBLE_TEST_CACHE)
 	@for v in $$(grep -ho "pip='[0-9.]*'" $(VENV)/lib/python*/site-packages/ansible_test/_internal/python_requirements.py \
-	    $(VENV311)/lib/python*/site-packages/ansible_test/_internal/python_requirements.py | grep -o "[0-9.]*" | sort -u); do \
+	    $(VENV311)/lib/python*/site-packages/ansible_test/_internal/python_requirements.py \
+	    $(VENV313)/lib/python*/site-packages/ansible_test/_internal/python_requirements.py | grep -o "[0-9.]*" | sort -u); do \
 	  cp tests/sanity/get_pip_standin.py $(ANSIBLE_TEST_CACHE)/get_pip_$${v//./_}.py; done
 	@touch $@
 
 sanity: venv collection $(ANSIBLE_TEST_CACHE)/.standin
 	cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-test sanity --venv --python 3.12 --color no
 	cd $(COLLECTION) && $(CURDIR)/$(VENV311)/bin/ansible-test sanity --venv --python 3.11 --color no
+	cd $(COLLECTION) && $(CURDIR)/$(VENV313)/bin/ansible-test sanity --venv --python 3.13 --color no
 
 units: venv collection
 	cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-test units --local --python 3.12 --color no
 	cd $(COLLECTION) && $(CURDIR)/$(VENV311)/bin/ansible-test units --local --python 3.11 --color no
+	cd $(COLLECTION) && $(CURDIR)/$(VENV313)/bin/ansible-test units --local --python 3.13 --color no
 
 integration: venv collection
 	@if ls tests/integration/targets/*/aliases >/dev/null 2>&1; then \
 	  $(PY) tests/integration/run_against_localgce.py $(COLLECTION) $(CURDIR)/$(VENV)/bin/ansible-test --python 3.12; \
+	  $(PY) tests/integration/run_against_localgce.py $(COLLECTION) $(CURDIR)/$(VENV311)/bin/ansible-test --python 3.11; \
+	  $(PY) tests/integration/run_against_localgce.py $(COLLECTION) $(CURDIR)/$(VENV313)/bin/ansible-test --python 3.13; \
 	else echo "no integration targets yet"; fi
 
 # The COS VM simulator boots real systemd-nspawn machines: root only (CI is root).

@@ -14,11 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import functools
-
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover - Python 2 only
-    from collections import Mapping
+from collections.abc import Mapping
 
 
 def plain(value):

@@ -34,8 +34,8 @@ def test_nested_containers_become_plain():
     value = LazyMapping({"a": LazyList([LazyMapping({"b": (1, LazyList(["x"]))})]), "n": None})
     out = plain(value)
     assert out == {"a": [{"b": (1, ["x"])}], "n": None}
-    assert type(out) is dict and type(out["a"]) is list and type(out["a"][0]) is dict
-    assert type(out["a"][0]["b"][1]) is list
+    assert [out.__class__, out["a"].__class__, out["a"][0].__class__] == [dict, list, dict]
+    assert out["a"][0]["b"][1].__class__ is list
     copy.deepcopy(out)
 
 
