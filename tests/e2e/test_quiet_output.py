@@ -1,6 +1,6 @@
-"""Quiet output: a deploy, a group deploy and the cos_vms inventory print no warning and no
-deprecation warning under each supported ansible-core (each with its own controller Python),
-against localgce.
+"""Quiet output: a deploy and its teardown, a group deploy, the cos_vms inventory and the status
+playbook print no warning and no deprecation warning under each supported ansible-core (each with
+its own controller Python), against localgce.
 
 ansible-core 2.21 deprecates instantiating the filter and test loaders with aliases, which happens
 when a plugin deep-copies the lazy containers templating hands it: the filters convert their
@@ -55,6 +55,8 @@ def test_deploy_prints_no_warning(core, lgce, tmp_path):
                     "-e", "@" + varfile, "-e", "cos_deploy_wait=false")
     assert "Check the values of the inputs" in out
     assert_quiet(proc, out)
+    proc, out = run(core, token_env(tmp_path, lgce), "ansible-playbook", "playbooks/teardown.yml", "-e", "@" + varfile)
+    assert_quiet(proc, out)
 
 
 @pytest.mark.parametrize("core", sorted(CORES))
@@ -89,4 +91,8 @@ def test_inventory_prints_no_warning(core, lgce, tmp_path):
                GCP_ACCESS_TOKEN="e2e-token", ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true")
     proc, out = run(core, env, "ansible-inventory", "-i", str(source), "--list")
     assert name in proc.stdout
+    assert_quiet(proc, out)
+    # The status playbook over the same inventory, limited to this VM.
+    proc, out = run(core, env, "ansible-playbook", "playbooks/status.yml", "-i", str(source), "--limit", name)
+    assert "nginx:1.25" in out
     assert_quiet(proc, out)
