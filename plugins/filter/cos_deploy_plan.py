@@ -213,7 +213,7 @@ def _containers(raw, devices, errors, warnings):
     for i, spec in enumerate(raw or []):
         path = "cos_deploy_containers[%d]" % i
         try:
-            canon = container_spec.validate(spec, path=path)
+            canon = container_spec.validate(_typed(spec), path=path)
         except container_spec.SpecError as exc:
             errors.extend(str(e) for e in exc.errors)
             # The disks its volumes name are checked too, so that every error shows in one run.
@@ -229,6 +229,27 @@ def _containers(raw, devices, errors, warnings):
         ports.update(canon["ports"])
         _volume_disks(path, canon["volumes"], devices, errors)
     return ports
+
+
+def _typed(spec):
+    """A container entry with the type conversions M(gce.cos.cos_container) applies (AnsibleModule's), so the role
+    accepts what the module accepts ("10" for an int, 0.5 for a float); unknown fields are kept, for container_spec
+    to name them with the entry's index and the closest known field."""
+    if not isinstance(spec, dict):
+        return spec
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    typed = ArgumentSpecValidator(container_spec.argument_spec()).validate(dict(spec)).validated_parameters
+    return {key: _without_none(typed.get(key, value)) for key, value in spec.items()}
+
+
+def _without_none(value):
+    """AnsibleModule fills every unset suboption with None; the module drops them again, and so does the role."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
 
 
 def _volume_disks(path, volumes, devices, errors):
