@@ -7,11 +7,9 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
-
-from estate import PROJECT, ROOT, Estate, ansible_env
 
 from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from estate import PROJECT, ROOT, Estate, ansible_env
 
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 ZONE = "us-central1-a"

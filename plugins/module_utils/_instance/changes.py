@@ -179,7 +179,8 @@ STOPPED_CHANGES = (
             "machineType": "zones/%s/machineTypes/%s" % (params["zone"], want)}},
         lambda short, have, want: "set machine type of %s from %s to %s" % (short, have, want), needs_stop=True),
     InPlaceChange(
-        _service_account_option, "service_account", "set_service_account_unary", "set service account", _service_account,
+        _service_account_option, "service_account",
+        "set_service_account_unary", "set service account", _service_account,
         lambda params, want, inst: {"instances_set_service_account_request_resource": want or {}},
         lambda short, have, want: "set service account of %s to %s with %d scope(s)"
         % (short, want["email"] if want else "none", len(want["scopes"]) if want else 0), needs_stop=True),

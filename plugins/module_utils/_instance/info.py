@@ -7,9 +7,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
-from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import compare, read_reports, wait_targets, with_reports
 from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error, zone_error
 from ansible_collections.gce.cos.plugins.module_utils.gcp_params import raise_input_errors
+from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
+    compare,
+    read_reports,
+    wait_targets,
+    with_reports,
+)
 
 ARGUMENT_SPEC = dict(
     zone=dict(type="str", required=True),
