@@ -271,8 +271,8 @@ def compare(reports, targets, what):
     elif pending:
         last_errors = {n: reports[n]["error"] for n in pending if (reports.get(n) or {}).get("error")
                        and reports[n].get("revision") == targets[n].get("revision")}
-        message = "waiting for the cos agent on %s: %s" % (what, describe_pending(pending, targets, reports,
-                                                                                    last_errors))
+        described = describe_pending(pending, targets, reports, last_errors)
+        message = "waiting for the cos agent on %s: %s" % (what, described)
     else:
         message = "the cos agent on %s reports every container as wanted" % what
     return {
