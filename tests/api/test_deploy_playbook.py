@@ -62,18 +62,20 @@ def report(srv, name, spec, state="running", error="", zone=ZONE):
 
 
 # -- item 3: a host with no container list is left alone -----------------------------------------
-def test_a_host_without_a_container_list_keeps_its_containers(localgce, tmp_path):
+def test_a_host_without_a_container_list_is_left_alone(localgce, tmp_path):
     estate = Estate(localgce)
     estate.agent_vm("web-1", ZONE)
     estate.agent_vm("web-2", ZONE)
+    before = instance(localgce, "web-2")
     src = inventory(tmp_path, host_vars={"web-1": {"cos_deploy_containers": [WEB]}})
     env = ansible_env(localgce, tmp_path)
     localgce.clear_requests()
+    left_alone = ("web-2: left alone, because cos_deploy_containers is not set for this host; set it to the "
+                  "containers to run, or to [] to remove them all")
 
     check = run_playbook(env, "deploy", src, "--check", "--diff")
     assert check.returncode == 0, check.stdout[-4000:]
-    assert ("web-2: containers left as they are, because cos_deploy_containers is not set for this host; set it "
-            "to the containers to run, or to [] to remove them all") in check.stdout
+    assert left_alone in check.stdout
     # deploy.yml's own summary tells the truth in check mode: nothing "written to metadata".
     assert "web: unchanged, revision" in check.stdout
     assert "written to metadata" not in check.stdout and "not waited for" not in check.stdout
@@ -81,10 +83,11 @@ def test_a_host_without_a_container_list_keeps_its_containers(localgce, tmp_path
 
     run = run_playbook(env, "deploy", src)
     assert run.returncode == 0, run.stdout[-4000:]
-    assert "cos-container-web" in metadata(instance(localgce, "web-2"))
+    assert left_alone in run.stdout
     assert "cos-container-web" in metadata(instance(localgce, "web-1"))
-    assert "web-2: containers left as they are" in run.stdout
-    # The firewall rule of web-2's ports is left alone too; web-1 gets its own.
+    # Nothing of web-2 was touched: not its containers, not its user-data, not its firewall rule.
+    assert not [r for r in mutations(localgce) if "/web-2" in r["path"]]
+    assert instance(localgce, "web-2")["metadata"] == before["metadata"]
     assert localgce.get_resource("projects/%s/global/firewalls/web-2-ports" % PROJECT) is None
     assert localgce.get_resource("projects/%s/global/firewalls/web-1-ports" % PROJECT) is not None
 
@@ -94,6 +97,20 @@ def test_a_host_without_a_container_list_keeps_its_containers(localgce, tmp_path
     assert run.returncode == 0, run.stdout[-4000:]
     assert "cos-container-web" not in metadata(instance(localgce, "web-2"))
     assert "web: removal written in metadata (not waited for)" in run.stdout
+
+
+def test_the_role_without_a_container_list_leaves_the_containers_alone(localgce, tmp_path):
+    """The role used directly (here on localhost) with no cos_deploy_containers: the VM is ensured, its containers
+    and the firewall rule of their ports are left as they are, and the run says so."""
+    Estate(localgce).agent_vm("web-3", ZONE)
+    varfile = tmp_path / "vm.yml"
+    varfile.write_text(json.dumps({"cos_deploy_instance": {"name": "web-3", "zone": ZONE}}))
+    run = run_playbook(ansible_env(localgce, tmp_path), "deploy", "localhost,", "-e", "@%s" % varfile)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert ("web-3: containers left as they are, because cos_deploy_containers is not set for this host; set it "
+            "to the containers to run, or to [] to remove them all") in run.stdout
+    assert "cos-container-web" in metadata(instance(localgce, "web-3"))
+    assert localgce.get_resource("projects/%s/global/firewalls/web-3-ports" % PROJECT) is None
 
 
 # -- hostnames: [private_ip]: the VM is still named by gce_name --------------------------------------
