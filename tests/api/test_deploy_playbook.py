@@ -161,7 +161,7 @@ def test_teardown_over_an_inventory_deletes_only_what_is_named(localgce, tmp_pat
 def test_labels_kept_from_the_inventory_leave_out_the_container_vm_label(localgce, tmp_path):
     estate = Estate(localgce)
     estate.agent_vm("web-1", ZONE, labels={"container-vm": "cos-stable-109", "team": "blue"})
-    src = inventory(tmp_path, group_vars={"cos_deploy_instance": {
+    src = inventory(tmp_path, group_vars={"cos_deploy_containers": [WEB], "cos_deploy_instance": {
         "zone": "{{ gce_zone }}", "labels": "{{ gce_labels | combine({'tier': 'web'}) }}"}})
     env = ansible_env(localgce, tmp_path)
     run = run_playbook(env, "deploy", src, "-e", "cos_deploy_wait=false")
@@ -331,6 +331,7 @@ def test_every_input_error_is_reported_at_once_before_any_api_call(localgce, tmp
     (msg,) = [m for m in re.findall(r'"msg": "(.*)"', run.stdout)]
     assert "cos_deploy_containers[0].imagePullPolicy: " in msg and "is not a known field. Fix: remove it; known" in msg
     assert "cos_deploy_containers[1].prots: [80] is not a known field. Fix: did you mean 'ports'?" in msg
-    assert "cos_deploy_containers[0].volumes[0].device_name: 'nodisk' is not the device_name of a disk" in msg
+    assert ('cos_deploy_containers[0].volumes[0].device_name: \\"nodisk\\" is not the device_name of a disk '
+            'in cos_deploy_disks') in msg
     assert msg.count("quote it in YAML") == 1 and "cos_deploy_containers[0].env.DEBUG" in msg
     assert [r for r in localgce.requests() if r["path"].startswith("/compute/")] == []
