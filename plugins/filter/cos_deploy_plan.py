@@ -25,6 +25,8 @@ options:
     description:
       - A mapping with the role's inputs - C(instance), C(disks), C(containers), C(registries), C(firewall)
         (the values of the C(cos_deploy_*) variables of the same names).
+      - C(containers) set to none (the variable is not set) leaves the VM's containers alone - and the firewall
+        rule, whose ports are theirs; V([]) is no container at all.
       - Optionally C(metadata_options), the values of the role's options that set instance metadata -
         C(startup_script), C(monitoring), C(logging_fluentbit) and C(update_strategy).
       - Optionally C(toolbox), the value of C(cos_deploy_toolbox) - C(image), C(tag) and C(binds) of COS's
@@ -65,6 +67,10 @@ _value:
       description: Valid but risky settings (for example a secret-looking name in plain C(env)).
       type: list
       elements: str
+    containers_given:
+      description: Whether C(containers) was given (a list, even empty); when not, the role leaves the VM's
+        containers and firewall rule alone.
+      type: bool
     disks:
       description: The disks with defaults filled in - C(name), C(device_name), C(size_gb), C(type), C(labels),
         C(mount_path), C(mount_options), C(format), C(resize), C(device), C(mount_unit), C(prepare_unit),
@@ -103,7 +109,8 @@ _value:
         - The options of each module task of the role, exactly as its tasks pass them, already checked by each
           module's own argument spec and validator (so a bad value fails before the first API call) -
           C(instance) (M(gce.cos.cos_instance), without C(user_data)), C(disks) (one M(gce.cos.cos_disk) task
-          per disk) and C(firewall) (M(gce.cos.cos_firewall); none when the rule is disabled).
+          per disk) and C(firewall) (M(gce.cos.cos_firewall); none when the rule is disabled or the containers
+          are not given).
       type: dict
 """
 
@@ -200,12 +207,20 @@ def _disks(raw, errors):
 
 def _containers(raw, devices, errors, warnings):
     ports, names = set(), set()
+    if raw is not None and not isinstance(raw, list):
+        _err(errors, "cos_deploy_containers", raw, "is not a list",
+             "give a list of container specs, [] for none (or leave it unset to leave the VM's containers alone)")
+        return ports
     for i, spec in enumerate(raw or []):
         path = "cos_deploy_containers[%d]" % i
         try:
-            canon = container_spec.validate(spec, path=path)
+            canon = container_spec.validate(_typed(spec), path=path)
         except container_spec.SpecError as exc:
             errors.extend(str(e) for e in exc.errors)
+            # The disks its volumes name are checked too, so that every error shows in one run.
+            volumes = spec.get("volumes") if isinstance(spec, dict) else None
+            _volume_disks(path, [v for v in volumes if isinstance(v, dict)] if isinstance(volumes, list) else [],
+                          devices, errors)
             continue
         if canon["name"] in names:
             _err(errors, path + ".name", canon["name"], "is used by another container too",
@@ -213,22 +228,48 @@ def _containers(raw, devices, errors, warnings):
         names.add(canon["name"])
         warnings.extend(container_spec.warnings(canon))
         ports.update(canon["ports"])
-        for j, vol in enumerate(canon["volumes"]):
-            dev = vol.get("device_name")
-            if dev is None:
-                continue
-            vpath = "%s.volumes[%d].device_name" % (path, j)
-            if dev not in devices:
-                _err(errors, vpath, dev, "is not the device_name of a disk in cos_deploy_disks",
-                     "add the disk to cos_deploy_disks, or correct the name (known: %s)"
-                     % (", ".join(sorted(devices)) or "none"))
-            elif vol.get("partition"):
-                _err(errors, vpath, dev, "names a partition, but the role's disk units mount whole disks",
-                     "leave out partition")
-            elif devices[dev] != container_unit.disk_mount_path(dev):
-                _err(errors, vpath, dev, "is mounted at %s, not /mnt/disks/%s" % (devices[dev], dev),
-                     "leave out mount_path of that disk, or use a host_path volume under %s" % devices[dev])
+        _volume_disks(path, canon["volumes"], devices, errors)
     return ports
+
+
+def _typed(spec):
+    """A container entry with the type conversions M(gce.cos.cos_container) applies (AnsibleModule's), so the role
+    accepts what the module accepts ("10" for an int, 0.5 for a float); unknown fields are kept, for container_spec
+    to name them with the entry's index and the closest known field."""
+    if not isinstance(spec, dict):
+        return spec
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    typed = ArgumentSpecValidator(container_spec.argument_spec()).validate(dict(spec)).validated_parameters
+    return {key: _without_none(typed.get(key, value)) for key, value in spec.items()}
+
+
+def _without_none(value):
+    """AnsibleModule fills every unset suboption with None; the module drops them again, and so does the role."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+def _volume_disks(path, volumes, devices, errors):
+    """Each disk volume names a disk of cos_deploy_disks, mounted where the container unit expects it."""
+    for j, vol in enumerate(volumes):
+        dev = vol.get("device_name")
+        if not isinstance(dev, str):
+            continue
+        vpath = "%s.volumes[%d].device_name" % (path, j)
+        if dev not in devices:
+            _err(errors, vpath, dev, "is not the device_name of a disk in cos_deploy_disks",
+                 "add the disk to cos_deploy_disks, or correct the name (known: %s)"
+                 % (", ".join(sorted(devices)) or "none"))
+        elif vol.get("partition"):
+            _err(errors, vpath, dev, "names a partition, but the role's disk units mount whole disks",
+                 "leave out partition")
+        elif devices[dev] != container_unit.disk_mount_path(dev):
+            _err(errors, vpath, dev, "is mounted at %s, not /mnt/disks/%s" % (devices[dev], dev),
+                 "leave out mount_path of that disk, or use a host_path volume under %s" % devices[dev])
 
 
 def _registries(raw, errors):
@@ -418,7 +459,10 @@ def _instance_args(instance, disks, tags, service_account, metadata):
         "subnetwork": instance.get("subnetwork") or None,
         "external_ip": instance.get("external_ip") or None,
         "network_tags": tags,
-        "labels": instance.get("labels") or None,
+        # container-vm is the module's own label (the boot image's name, as gcloud sets it): a copy that comes
+        # from the inventory (labels: "{{ gce_labels }}") is left out, so the VM keeps its own value.
+        "labels": {k: v for k, v in (instance.get("labels") or {}).items()
+                   if k != instance_options.IMAGE_LABEL} or None,
         "service_account": service_account or None,
         "metadata": metadata or None,
         "shielded_vm": instance.get("shielded_vm") or None,
@@ -464,7 +508,9 @@ def cos_deploy_plan(inputs):
     container_ports = _containers(inputs.get("containers"), devices, errors, warnings)
     google, logins = _registries(inputs.get("registries"), errors)
     firewall = _firewall(inputs.get("firewall"), instance, errors)
-    containers = inputs.get("containers") or []
+    # Not set: the VM's containers are left alone (and so is the firewall rule for their ports).
+    containers_given = inputs.get("containers") is not None
+    containers = inputs.get("containers") if isinstance(inputs.get("containers"), list) else []
     uses_secrets = bool(logins) or any(isinstance(c, dict) and c.get("secret_env") for c in containers)
     scopes = instance.get("scopes")
     if uses_secrets and not (scopes and {"cloud-platform", CLOUD_PLATFORM} & set(scopes)):
@@ -493,12 +539,14 @@ def cos_deploy_plan(inputs):
     args = {
         "instance": _instance_args(instance, disks, tags, service_account, metadata),
         "disks": [_disk_args(d, instance.get("zone")) for d in disks],
-        "firewall": _firewall_args(firewall, ports, instance.get("name")) if firewall["enabled"] else None,
+        "firewall": (_firewall_args(firewall, ports, instance.get("name"))
+                     if firewall["enabled"] and containers_given else None),
     }
     _check_modules(args, errors)
     return {
         "errors": errors,
         "warnings": warnings,
+        "containers_given": containers_given,
         "disks": disks,
         "gcr_registries": google,
         "logins": logins,

@@ -162,7 +162,12 @@ class _Checker:
     # --- scalar helpers; each returns the normalised value or None after an error ---
 
     def string(self, path, value, allow_empty=False, what="a string"):
-        if isinstance(value, bool) or not isinstance(value, str):
+        if isinstance(value, bool):
+            # YAML reads unquoted true/false/yes/no as booleans: say so once.
+            self.error(path, value, "is not %s but a boolean" % what,
+                       "quote it in YAML (\"true\", \"yes\"): unquoted, true, false, yes and no are booleans")
+            return None
+        if not isinstance(value, str):
             self.error(path, value, "is not %s" % what, "give %s (quote it in YAML)" % what)
             return None
         if not allow_empty and value == "":
@@ -427,7 +432,7 @@ def _normalise_env(chk, path, value):
             val = ""
         if isinstance(val, (int, float)) and not isinstance(val, bool):
             val = str(val)
-        text = chk.string(vpath, val, allow_empty=True, what="a string (quote true/false in YAML)")
+        text = chk.string(vpath, val, allow_empty=True, what="a string")
         if text is not None:
             env[name] = text
     return env
@@ -568,7 +573,7 @@ def _string_map(chk, path, value, key_re=None):
         if isinstance(val, (int, float)) and not isinstance(val, bool):
             val = str(val)
         text = chk.string(kpath, "" if val is None else val, allow_empty=True,
-                          what="a string (quote true/false in YAML)")
+                          what="a string")
         if text is not None and _control_char(key) is None:
             out[key] = text
     return out

@@ -162,7 +162,8 @@ class AgentFailure(Exception):
         Exception.__init__(self, self.report.get("error") or "no error text")
 
 
-def timeout_message(pending, targets, reports, timeout, last_errors=None):
+def describe_pending(pending, targets, reports, last_errors=None):
+    """What each awaited container reports, then what the agent itself last said (one text)."""
     last_errors = last_errors or {}
     parts = []
     for name in pending:
@@ -196,8 +197,89 @@ def timeout_message(pending, targets, reports, timeout, last_errors=None):
             agent.get("time", "?"),
             ", with error: %s" % agent["error"] if agent.get("error") else "",
         )
-    return "timed out after %ds waiting for the cos agent: %s; %s. Raise wait_timeout, or set wait: false" % (
+    return "%s; %s" % ("; ".join(parts), hint)
+
+
+def timeout_message(pending, targets, reports, timeout, last_errors=None):
+    return "timed out after %ds waiting for the cos agent: %s. Raise wait_timeout, or set wait: false" % (
         int(timeout),
-        "; ".join(parts),
-        hint,
+        describe_pending(pending, targets, reports, last_errors),
     )
+
+
+def wait_targets(entries):
+    """{name: target} of ``outcome`` for the ``containers`` result of cos_container: those to run, those to go."""
+    targets = {}
+    for entry in entries or []:
+        if entry.get("revision"):
+            policy = (entry.get("spec") or {}).get("restart_policy") or "always"
+            targets[entry["name"]] = {"revision": entry["revision"], "accept_stopped": policy != "always"}
+        elif entry.get("action") == "remove":
+            targets[entry["name"]] = {"removed": True}
+    return targets
+
+
+def with_reports(entries, reports):
+    """cos_container's result entries with what the agent reports added (state, image, digest, restarts)."""
+    out = []
+    for entry in entries or []:
+        entry = dict(entry)
+        report = reports.get(entry.get("name"))
+        if entry.get("revision") and report:
+            entry.update(state=report.get("state"), digest=report.get("digest") or "", image=report.get("image") or "",
+                         restarts=restarts(report))
+            if report.get("error") and report.get("revision") == entry["revision"]:
+                entry["error"] = report["error"]
+        elif entry.get("action") == "remove" and report is None:
+            entry["state"] = "removed"
+        out.append(entry)
+    return out
+
+
+def compare(reports, targets, what):
+    """One look at the agent's ``reports`` against ``targets`` (no waiting), for a poll made elsewhere.
+
+    Returns {"settled", "done", "failed", "pending", "containers", "message"}: ``done`` when every
+    target is reached, ``failed`` the first container that failed at its wanted revision (or keeps
+    restarting there), ``message`` what a caller reports when it stops waiting now (the failure, or
+    what is still awaited). ``what`` names the VM, e.g. "instance 'web-1' in us-central1-a".
+    """
+    pending, failed, containers = [], None, []
+    for name in sorted(targets):
+        report = reports.get(name)
+        target = targets[name]
+        result = outcome(report, target)
+        entry = {"name": name, "outcome": result or "pending"}
+        if target.get("removed"):
+            entry["state"] = "removed" if result == "done" else (report or {}).get("state")
+        else:
+            entry["want_revision"] = target["revision"]
+            for key in ("state", "revision", "image", "digest", "error"):
+                entry[key] = (report or {}).get(key)
+            entry["restarts"] = restarts(report)
+        containers.append(entry)
+        if result == "failed" and failed is None:
+            failed = entry
+        elif result is None:
+            pending.append(name)
+    if failed is not None:
+        how = "failed"
+        if failed["state"] != FAILED:
+            how = "keeps failing (systemd restarted it %d times)" % failed["restarts"]
+        message = "container %s on %s %s at revision %s, as the cos agent reports: %s" % (
+            failed["name"], what, how, failed["want_revision"], failed["error"] or "(no error text)")
+    elif pending:
+        last_errors = {n: reports[n]["error"] for n in pending if (reports.get(n) or {}).get("error")
+                       and reports[n].get("revision") == targets[n].get("revision")}
+        described = describe_pending(pending, targets, reports, last_errors)
+        message = "waiting for the cos agent on %s: %s" % (what, described)
+    else:
+        message = "the cos agent on %s reports every container as wanted" % what
+    return {
+        "settled": failed is not None or not pending,
+        "done": failed is None and not pending,
+        "failed": failed["name"] if failed else None,
+        "pending": pending,
+        "containers": containers,
+        "message": message,
+    }

@@ -228,10 +228,12 @@ options:
   user_data:
     description:
       - The cloud-init document (C(#cloud-config ...)) stored as the metadata key C(user-data).
-      - COS runs it at every boot. Changing it on a running VM takes effect at the next boot (see
-        O(state=restarted)).
+      - COS runs it at every boot. Changing it on a running VM takes effect at the next boot - the result's
+        RV(pending_boot) and a warning say so - unless O(restart_for_user_data=true) (or O(state=restarted)).
       - An empty string removes the key. When not set, the key is left as it is.
-      - Its content is never returned; the result shows its SHA-256 only.
+      - The result's RV(instance) shows its SHA-256 only. When it changes, the diff shows it before and after,
+        line by line, as any reader of the instance's metadata can see it - keep secrets out of it (Secret
+        Manager references, as the M(gce.cos.cos_container) specs and the gce.cos.cos_deploy role use).
     type: str
   google_logging_enabled:
     description:
@@ -304,6 +306,23 @@ options:
       - Allows the module to stop a running instance to change O(machine_type), O(service_account),
         O(scheduling.provisioning_model) or O(shielded_vm), then start it again (unless O(state=stopped)).
       - Without it, such a change fails with a message naming the field.
+    type: bool
+    default: false
+  restart_for_user_data:
+    description:
+      - When O(user_data) changes on a running instance, stop and start it once after the change, so that
+        cloud-init applies the new document now (everything on the VM is down meanwhile).
+      - Without it the change waits for the next boot, and the result (RV(pending_boot)) and a warning say so.
+      - No extra restart is made when the task stops the VM anyway, or when it ends stopped.
+    type: bool
+    default: false
+  require_agent:
+    description:
+      - Fail, before any change, when the new O(user_data) installs the cos agent on a running instance whose
+        user-data had none (an instance made by gcloud, the Console or this module without the agent) and
+        O(restart_for_user_data) is false - the agent would start only at the next boot, so no container
+        M(gce.cos.cos_container) writes would run until then.
+      - The gce.cos.cos_deploy role sets it.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -508,9 +527,19 @@ actions:
   type: list
   elements: str
   sample: ["set labels of instance 'web-1': app=web", "set metadata of instance 'web-1': change user-data"]
+pending_boot:
+  description:
+    - Whether the task changed (in check mode, would change) the user-data of a running instance without
+      restarting it, so that cloud-init applies it only at the next boot (see O(restart_for_user_data)).
+  returned: always
+  type: bool
+  sample: false
 diff:
-  description: Before and after summaries of the instance, in the form of RV(instance) (without its status-only
-    fields C(internal_ip), C(external_ip) and C(self_link) after a creation).
+  description:
+    - Before and after summaries of the instance, in the form of RV(instance) (without its status-only fields
+      C(internal_ip), C(external_ip) and C(self_link) after a creation).
+    - When O(user_data) changes on an existing instance, C(user_data) holds the document before and after, as a
+      list of lines.
   returned: always
   type: dict
 """

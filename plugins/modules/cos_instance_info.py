@@ -27,6 +27,16 @@ options:
     description:
       - A Compute Engine list filter, for example C(labels.app=web). Ignored when O(name) is set.
     type: str
+  compare_containers:
+    description:
+      - Also read what the cos agent reports on the instance O(name) (its guest attributes, one more GET) and
+        compare it with these containers - the C(containers) result of
+        M(gce.cos.cos_container), passed as it is (each entry's C(name), and C(revision) for a container to run or
+        C(action=remove) for one to go). The comparison is RV(agent).
+      - One look, no waiting - for a poll with C(until), C(retries) and C(delay), which prints each retry. The
+        gce.cos.cos_deploy role waits this way.
+    type: list
+    elements: dict
 extends_documentation_fragment:
   - gce.cos.gcp
   - gce.cos.attributes.info
@@ -35,6 +45,30 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Deploy without waiting, then poll the agent's reports, showing each retry
+  gce.cos.cos_container:
+    instance: web-1
+    zone: us-central1-a
+    containers:
+      - {name: web, image: "nginx:1.27", ports: [80]}
+    wait: false
+  register: deployed
+
+- name: Wait for the agent to run them (every 6 s, at most 5 minutes), stopping early on a failure
+  gce.cos.cos_instance_info:
+    zone: us-central1-a
+    name: web-1
+    compare_containers: "{{ deployed.containers }}"
+  register: reports
+  until: reports.agent.settled
+  retries: 50
+  delay: 6
+
+- name: Fail with what the agent says
+  ansible.builtin.fail:
+    msg: "{{ reports.agent.message }}"
+  when: not reports.agent.done
+
 - name: Read one instance
   gce.cos.cos_instance_info:
     project: my-project
@@ -82,6 +116,44 @@ instances:
       deletion_protection: false
       description: ""
       self_link: https://www.googleapis.com/compute/v1/projects/my-project/zones/us-central1-a/instances/web-1
+agent:
+  description: The cos agent's reports compared with O(compare_containers).
+  returned: when O(compare_containers) is set
+  type: dict
+  contains:
+    settled:
+      description: V(true) when waiting longer changes nothing - every container is as wanted, or one failed.
+      type: bool
+    done:
+      description: Every container runs at its wanted revision (or is gone, for one to remove).
+      type: bool
+    failed:
+      description: The first container that failed at its wanted revision (or keeps restarting there), or null.
+      type: str
+    pending:
+      description: The containers still awaited.
+      type: list
+      elements: str
+    containers:
+      description:
+        - Per container - C(name), C(outcome) (C(done), C(failed) or C(pending)) and, as the agent reports it,
+          C(state), C(revision) (and C(want_revision)), C(image), C(digest), C(error) and C(restarts).
+      type: list
+      elements: dict
+    entries:
+      description:
+        - The entries of O(compare_containers), each with what the agent reports added - C(state), C(image),
+          C(digest), C(restarts) (and C(error) at the wanted revision), or C(state=removed) for a container gone -
+          as M(gce.cos.cos_container) returns them after its own wait.
+      type: list
+      elements: dict
+    message:
+      description:
+        - The failure (container, VM, revision, the agent's error), or what is still awaited and what the agent
+          last said.
+      type: str
+      sample: "container web on instance 'web-1' in us-central1-a failed at revision 3f2a9c1d0b7e, as the cos
+        agent reports: pull access denied for ghcr.io/acme/web"
 """
 
 from ansible_collections.gce.cos.plugins.module_utils.code_cache import use_code_cache

@@ -11,7 +11,7 @@ import time
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
 from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
-from module_runner import calls, connection, mutating, run_module
+from module_runner import calls, connection, mutating, run_module, warning_texts
 
 PROJECT = "test-project"
 ZONE = "us-central1-a"
@@ -267,7 +267,7 @@ def test_stopping_for_an_update_and_starting_back(localgce, clean_env):
     result = run(localgce, machine_type="e2-small", service_account=dict(scopes=["cloud-platform"]),
                  allow_stopping_for_update=True)
     assert result["actions"] == [
-        "stop instance 'web-1' to change machine_type, service_account",
+        "stop instance 'web-1' to change machine_type, service_account.scopes",
         "set machine type of instance 'web-1' from e2-medium to e2-small",
         "set service account of instance 'web-1' to %s with 1 scope(s)" % stored(localgce)["serviceAccounts"][0][
             "email"],
@@ -591,3 +591,36 @@ def test_started_waits_for_a_stopping_instance(localgce, clean_env):
     start = log.index("POST %s/start" % inst_path)
     # The start was sent only after reading the instance again until it had stopped.
     assert log[:start].count("GET " + inst_path) >= 3, log
+
+
+def test_a_user_data_change_on_a_running_vm_says_it_waits_for_the_next_boot_or_restarts_it(localgce, clean_env):
+    run(localgce, user_data="#cloud-config\nbootcmd: [[echo, one]]\n")
+    checked = run(localgce, check=True, user_data="#cloud-config\nbootcmd: [[echo, two]]\n")
+    real = run(localgce, user_data="#cloud-config\nbootcmd: [[echo, two]]\n")
+    for result in (checked, real):
+        assert result["pending_boot"] is True
+        assert any("cloud-init applies it only at the next boot" in w for w in warning_texts(result))
+        assert result["diff"]["before"]["user_data"] == ["#cloud-config", "bootcmd: [[echo, one]]"]
+        assert result["diff"]["after"]["user_data"] == ["#cloud-config", "bootcmd: [[echo, two]]"]
+    localgce.clear_requests()
+    restarted = run(localgce, user_data="#cloud-config\nbootcmd: [[echo, three]]\n", restart_for_user_data=True)
+    assert restarted["pending_boot"] is False
+    assert [r["path"].rsplit("/", 1)[-1] for r in mutating(localgce.requests())] == ["setMetadata", "stop", "start"]
+    assert stored(localgce)["status"] == "RUNNING"
+    localgce.clear_requests()
+    again = run(localgce, user_data="#cloud-config\nbootcmd: [[echo, three]]\n", restart_for_user_data=True)
+    assert again["changed"] is False and again["pending_boot"] is False
+    assert mutating(localgce.requests()) == []
+
+
+def test_require_agent_refuses_adding_the_agent_to_a_running_vm_before_any_change(localgce, clean_env):
+    from ansible_collections.gce.cos.plugins.module_utils import cloud_config
+
+    run(localgce)
+    localgce.clear_requests()
+    result = run(localgce, user_data=cloud_config.with_agent(""), require_agent=True)
+    assert result.get("failed") and "runs without the cos agent" in result["msg"], result
+    assert "set restart_for_user_data: true" in result["msg"]
+    assert mutating(localgce.requests()) == []
+    # Stopped, the agent starts with the VM: nothing to refuse.
+    assert run(localgce, state="stopped", user_data=cloud_config.with_agent(""), require_agent=True)["changed"]

@@ -85,10 +85,10 @@ def estate(e2e, tmp_path_factory):
 def test_deploy_over_the_inventory(e2e, estate):
     _tmp, run = estate
     assert run.rc == 0, run
-    results = per_host(run, "Ensure the containers run")
+    results = per_host(run, "Read the cos agent's reports")
     assert sorted(results) == [BLUE, GREEN]
     for name in (BLUE, GREEN):
-        (web,) = results[name]["containers"]
+        (web,) = results[name]["agent"]["entries"]
         assert web["state"] == "running" and web["digest"] == e2e.digests["web:v1"], results[name]
         assert e2e.http_body(name, 80) == "web v1\n"
         labels = e2e.instance(name)["labels"]
@@ -104,7 +104,8 @@ def test_change_one_container_on_one_group(e2e, estate):
     assert run.rc == 0, run
     results = per_host(run, "Ensure the containers run")
     assert results[BLUE]["changed"] is True and results[GREEN]["changed"] is False
-    assert results[BLUE]["containers"][0]["digest"] == e2e.digests["web:v2"]
+    reports = per_host(run, "Read the cos agent's reports")
+    assert reports[BLUE]["agent"]["entries"][0]["digest"] == e2e.digests["web:v2"]
     instances = per_host(run, "Ensure the instance")
     assert not instances[BLUE]["changed"] and not instances[GREEN]["changed"]
     assert e2e.http_body(BLUE, 80, expect="web v2\n") == "web v2\n"

@@ -132,6 +132,13 @@ def _service_account(params, have):
     return {"email": want_email or "default", "scopes": want_scopes}
 
 
+def _service_account_option(have, want):
+    """The option a service account change comes from: its email, its scopes, or both."""
+    have, want = have or {}, want or {}
+    fields = [f for f in ("email", "scopes") if have.get(f) != want.get(f)]
+    return ", ".join("service_account.%s" % f for f in fields) or "service_account"
+
+
 def _shielded(params, have):
     given = params["shielded_vm"] or {}
     return dict(have["shielded_vm"], **{opt: given[opt] for opt, _a in SHIELDED_OPTIONS if given.get(opt) is not None})
@@ -172,7 +179,8 @@ STOPPED_CHANGES = (
             "machineType": "zones/%s/machineTypes/%s" % (params["zone"], want)}},
         lambda short, have, want: "set machine type of %s from %s to %s" % (short, have, want), needs_stop=True),
     InPlaceChange(
-        "service_account", "service_account", "set_service_account_unary", "set service account", _service_account,
+        _service_account_option, "service_account",
+        "set_service_account_unary", "set service account", _service_account,
         lambda params, want, inst: {"instances_set_service_account_request_resource": want or {}},
         lambda short, have, want: "set service account of %s to %s with %d scope(s)"
         % (short, want["email"] if want else "none", len(want["scopes"]) if want else 0), needs_stop=True),

@@ -34,6 +34,7 @@ from ansible_collections.gce.cos.plugins.module_utils._instance.options import (
     ACCESS_CONFIG,
     RUNNING,
     SIZE_HINT,
+    USER_DATA,
     validate_instance_params,
 )
 from ansible_collections.gce.cos.plugins.module_utils._instance.refusals import refusals
@@ -70,6 +71,10 @@ class CosInstance:
         self.short = self.api.short
         self.what = self.api.what
         self.image = None
+        # (before, after) of the user-data when the task changes it on an existing instance.
+        self.user_data_change = None
+        # True when a changed user-data waits for the VM's next boot (the VM runs and is not restarted).
+        self.pending_boot = False
 
     def run(self):
         p = self.p
@@ -151,6 +156,8 @@ class CosInstance:
         wanted = desired_metadata(p, current)
         if wanted == current:
             return
+        if wanted.get(USER_DATA) != current.get(USER_DATA):
+            self.user_data_change = (current.get(USER_DATA) or "", wanted.get(USER_DATA) or "")
         plan.add(
             "set metadata of %s: %s" % (self.short, describe_changes(current, wanted, secret=True)),
             lambda: set_metadata(
@@ -309,7 +316,8 @@ class CosInstance:
         if changes and running and not p["allow_stopping_for_update"]:
             raise GcpError(
                 "%s: changing %s of %s needs the VM stopped; set allow_stopping_for_update: true to let the module "
-                "stop and start it, or stop it first (state: stopped)" % (fields, fields, self.what)
+                "stop and start it (it is down meanwhile), or stop it first (state: stopped)"
+                % (fields, fields, self.what)
             )
         # The power state the task ends in.
         end_running = running if state == "present" else state in ("started", "restarted")
@@ -334,9 +342,38 @@ class CosInstance:
             if running:
                 self.add_stop(plan, " (restart)")
                 self.add_start(plan, " (restart)")
+                restarted = True
             else:
                 self.add_start(plan, stopping=stopping)
+        if self.user_data_change and running and end_running and not restarted:
+            self.plan_user_data_boot(plan)
         plan.record({"status": "RUNNING" if end_running else "TERMINATED"})
+
+    def plan_user_data_boot(self, plan):
+        """A running VM whose user-data changes: cloud-init applies it only at a boot."""
+        from ansible_collections.gce.cos.plugins.module_utils import cloud_config
+
+        before, after = self.user_data_change
+        adds_agent = cloud_config.has_agent(after) and not cloud_config.has_agent(before)
+        if self.p["restart_for_user_data"]:
+            why = " so that cloud-init applies the new user-data%s" % (
+                " and the cos agent starts" if adds_agent else "")
+            self.add_stop(plan, why)
+            self.add_start(plan)
+            return
+        if adds_agent and self.p["require_agent"]:
+            raise GcpError(
+                "%s runs without the cos agent: the new user-data installs it, but cloud-init runs only at a boot, "
+                "so nothing would run the containers; set restart_for_user_data: true to stop and start the VM once "
+                "now (it is down meanwhile), or restart it yourself and run again" % self.what
+            )
+        self.pending_boot = True
+        self.gcp.warnings.append(
+            "the user-data of %s changes, and cloud-init applies it only at the next boot%s: set "
+            "restart_for_user_data: true to stop and start the VM once now, or restart it when convenient"
+            % (self.what, " - the cos agent it installs does not run until then, so no container starts"
+               if adds_agent else "")
+        )
 
     # delete -------------------------------------------------------------------------------------
     def absent(self, actual):
@@ -365,7 +402,13 @@ class CosInstance:
             actions=plan.descriptions,
             diff=plan.diff(view=lambda summary: diff_view(summary, created=created)),
             instance=instance,
+            pending_boot=self.pending_boot,
         )
+        if self.user_data_change:
+            # The user-data as text, line by line (it holds no secret: cos_instance's docs say to keep them out).
+            before, after = self.user_data_change
+            result["diff"]["before"]["user_data"] = before.splitlines()
+            result["diff"]["after"]["user_data"] = after.splitlines()
         if self.image:
             result["image"] = self.image
         self.gcp.exit(**result)

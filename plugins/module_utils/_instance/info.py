@@ -9,11 +9,18 @@ __metaclass__ = type
 from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
 from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error, zone_error
 from ansible_collections.gce.cos.plugins.module_utils.gcp_params import raise_input_errors
+from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
+    compare,
+    read_reports,
+    wait_targets,
+    with_reports,
+)
 
 ARGUMENT_SPEC = dict(
     zone=dict(type="str", required=True),
     name=dict(type="str"),
     filter=dict(type="str"),
+    compare_containers=dict(type="list", elements="dict"),
 )
 
 
@@ -22,6 +29,14 @@ def validate_instance_info_params(params):
     errors = [zone_error("zone", params["zone"])]
     if params["name"]:
         errors.append(name_error("name", params["name"]))
+    if params["compare_containers"] is not None:
+        if not params["name"]:
+            errors.append("compare_containers: the agent's reports are read for one instance: set name")
+        for i, entry in enumerate(params["compare_containers"]):
+            if not isinstance(entry.get("name"), str) or not (entry.get("revision") or entry.get("action")):
+                errors.append("compare_containers[%d]: %r is not an entry of cos_container's containers result "
+                              "(name, and revision or action): pass that result's containers as they are"
+                              % (i, entry))
     raise_input_errors(errors)
 
 
@@ -41,4 +56,12 @@ def read_instances(gcp):
             "instances", "list", "instances in %s" % zone,
             project=gcp.api.project, zone=zone, filter=params["filter"] or "",
         )
-    gcp.exit(changed=False, instances=[summarize(i) for i in instances])
+    result = dict(changed=False, instances=[summarize(i) for i in instances])
+    if params["compare_containers"] is not None:
+        what = "instance %r in %s" % (params["name"], zone)
+        reports = read_reports(gcp.api, zone, params["name"]) if instances else {}
+        result["agent"] = compare(reports, wait_targets(params["compare_containers"]), what)
+        result["agent"]["entries"] = with_reports(params["compare_containers"], reports)
+        if not instances:
+            result["agent"]["message"] = "%s does not exist" % what
+    gcp.exit(**result)

@@ -351,6 +351,8 @@ ARGUMENT_SPEC = dict(
     ),
     description=dict(type="str"),
     allow_stopping_for_update=dict(type="bool", default=False),
+    restart_for_user_data=dict(type="bool", default=False),
+    require_agent=dict(type="bool", default=False),
 )
 # AnsibleModule's keyword arguments that go with ARGUMENT_SPEC.
 ARGUMENT_RULES = dict(mutually_exclusive=[("image", "image_family")])

@@ -265,3 +265,34 @@ def test_gcplogs_warns_about_the_role_and_the_scope_the_instance_lacks():
     out = plan(containers=gcplogs, instance={"name": "web-1", "zone": "us-central1-a", "scopes": ["storage-ro"]})
     assert out["errors"] == [] and len(out["warnings"]) == 2
     assert "cos_deploy_instance.scopes has neither logging-write nor cloud-platform" in out["warnings"][1]
+
+
+def test_containers_not_given_leave_the_containers_and_the_firewall_rule_alone():
+    out = plan(containers=None)
+    assert out["errors"] == [] and out["containers_given"] is False
+    assert out["args"]["firewall"] is None
+    empty = plan(containers=[])
+    assert empty["containers_given"] is True
+    assert empty["args"]["firewall"] == {"name": "web-1-ports", "state": "absent", "network": "default"}
+
+
+def test_a_volume_on_an_undeclared_disk_is_reported_with_the_other_errors_of_its_container():
+    out = plan(containers=[{"name": "web", "image": "nginx:1.27", "imagePulPolicy": "Always",
+                            "volumes": [{"device_name": "nodisk", "container_path": "/data", "read_onyl": True}]}])
+    assert any(e.startswith("cos_deploy_containers[0].imagePulPolicy: ") for e in out["errors"]), out["errors"]
+    assert ("cos_deploy_containers[0].volumes[0].read_onyl: true is not a known field. Fix: did you mean "
+            "'read_only'?") in out["errors"]
+    assert any(e.startswith("cos_deploy_containers[0].volumes[0].device_name: \"nodisk\" is not the device_name")
+               for e in out["errors"]), out["errors"]
+
+
+def test_container_fields_are_typed_as_the_module_types_them():
+    out = plan(containers=[{"name": "web", "image": "nginx:1.27", "cpus": "0.5", "stop_timeout": "10",
+                            "healthcheck": {"command": "true", "retries": "3"}}])
+    assert out["errors"] == []
+
+
+def test_the_container_vm_label_from_the_inventory_is_left_out():
+    out = plan(instance={"name": "web-1", "zone": "us-central1-a",
+                         "labels": {"container-vm": "cos-stable-109", "team": "blue"}})
+    assert out["errors"] == [] and out["args"]["instance"]["labels"] == {"team": "blue"}

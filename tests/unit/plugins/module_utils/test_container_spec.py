@@ -185,7 +185,7 @@ def test_image_references():
         ({"command": "/bin/app --x"}, "command", "YAML list"),
         ({"args": [["nested"]]}, "args[0]", "give a string"),
         ({"env": {"1BAD": "x"}}, "env.1BAD", "letters, digits and underscores"),
-        ({"env": {"A": True}}, "env.A", "quote true/false"),
+        ({"env": {"A": True}}, "env.A", "quote it in YAML"),
         ({"env": {"A": "line1\nline2"}}, "env.A", "remove newlines"),
         ({"env": [{"name": "A"}, {"name": "A", "value": "2"}]}, "env[1].value", "one entry per variable"),
         ({"volumes": [{"host_path": "/etc/app", "container_path": "/x"}]}, "volumes[0].host_path",
