@@ -174,3 +174,45 @@ def test_docs_name_every_serve_option_and_only_existing_examples():
     assert missing == [], missing
     for path in re.findall(r"@?(examples/[\w./-]+\.yml)", doc):
         assert os.path.exists(os.path.join(ROOT, path)), path
+
+
+SLOW_EVENT_SET = r"""
+import sys, threading, time
+from localgce.__main__ import main
+
+def slow_set(self):
+    # threading.Event.set with the window in which it holds its lock widened, and announced on stderr when the
+    # main thread is in it: a signal that arrives then finds the lock taken.
+    with self._cond:
+        if threading.get_ident() == threading.main_thread().ident:
+            sys.stderr.write("main thread inside Event.set\n")
+            sys.stderr.flush()
+            time.sleep(1.0)
+        self._flag = True
+        self._cond.notify_all()
+
+threading.Event.set = slow_set
+sys.exit(main(["serve", "--port", "0", "--no-vms"]))
+"""
+
+
+def test_a_second_signal_while_the_main_thread_holds_a_lock_does_not_deadlock():
+    # The race of a quick second SIGTERM, made certain: the second signal arrives while the main thread is inside
+    # threading.Event.set (holding its lock). A handler that takes that lock again waits for ever; localgce's
+    # handler takes no lock, so it stops with status 0.
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_EVENT_SET], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert "listening on" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        line = proc.stderr.readline()
+        assert line == "main thread inside Event.set\n", line
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("localgce deadlocked on a second SIGTERM")
+    assert proc.returncode == 0, err
+    assert "localgce: stopped" in out
