@@ -92,7 +92,8 @@ lint: venv
 
 lint-ansible: venv
 	@mkdir -p .build/pythonpath/ansible_collections/gce && ln -sfn $(CURDIR) .build/pythonpath/ansible_collections/gce/cos
-	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/pythonpath $(VENV)/bin/ansible-lint --profile production roles/ playbooks/ examples/ meta/runtime.yml
+	@# ansible-lint installs the collection under ANSIBLE_HOME: keep that copy in .build, not in ~/.ansible.
+	ANSIBLE_HOME=$(CURDIR)/.build/ansible-home ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/pythonpath $(VENV)/bin/ansible-lint --profile production roles/ playbooks/ examples/ meta/runtime.yml
 
 unit: venv
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
