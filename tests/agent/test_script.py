@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 STUBS = os.path.join(HERE, "stubs")
 AGENT_DIR = os.path.join(ROOT, "plugins", "module_utils", "_agent")
-SCRIPTS = {"cos-agent": os.path.join(AGENT_DIR, "cos-agent"), "fetch-secrets": os.path.join(AGENT_DIR, "fetch-secrets")}
+SCRIPTS = {name: os.path.join(AGENT_DIR, name) for name in ("cos-agent", "fetch-secrets", "disk-prepare")}
 CLOUD_CONFIG_SCHEMA = "/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json"
 
 
