@@ -24,8 +24,8 @@ def read(path):
 
 
 def markdown_files():
-    return sorted([os.path.join(ROOT, "README.md")] + glob.glob(os.path.join(ROOT, "roles", "*", "README.md"))
-                  + glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True))
+    return sorted([os.path.join(ROOT, "README.md"), *glob.glob(os.path.join(ROOT, "roles", "*", "README.md")),
+                   *glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True)])
 
 
 def rst_files():

@@ -1,5 +1,6 @@
 """The container spec is declared once, by the rows of container_spec: everything made from them
-stays equal to them (the module's doc fragment, the role's argument_specs.yml, the container spec guide docs/docsite/rst/guide_container_spec.rst)."""
+stays equal to them (the module's doc fragment, the role's argument_specs.yml,
+the container spec guide docs/docsite/rst/guide_container_spec.rst)."""
 
 import importlib.util
 import os
@@ -21,7 +22,8 @@ def _generate():
 
 
 @pytest.mark.parametrize("rel", ["plugins/doc_fragments/container_spec.py",
-                                 "roles/cos_deploy_group/meta/argument_specs.yml", "docs/docsite/rst/guide_container_spec.rst"])
+                                 "roles/cos_deploy_group/meta/argument_specs.yml",
+                                 "docs/docsite/rst/guide_container_spec.rst"])
 def test_what_is_made_from_the_rows_is_current(rel):
     assert rel not in _generate().stale(), "%s drifted from the rows of container_spec.py: run tests/generate.py" % rel
 
