@@ -214,7 +214,7 @@ def main():
             show_http(url, spec)
         say("the same playbook against a real project: unset GCE_COS_API_ENDPOINT and authenticate with ADC, "
             "a key file (GCP_AUTH_KIND=serviceaccount GCP_SERVICE_ACCOUNT_FILE=...) or an AWX GCE credential; "
-            "see docs/deploy.md")
+            "see docs/docsite/rst/guide_deploy.rst")
         if args.keep:
             input("\nlocalgce keeps running at %s; press Enter to stop it " % url)
         return 0

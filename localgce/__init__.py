@@ -1,3 +1,3 @@
-"""localgce: a local Compute Engine API emulator (see docs/localgce.md)."""
+"""localgce: a local Compute Engine API emulator (see docs/dev/localgce.md)."""
 
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """The localgce application (transport independent) and its HTTP server.
 
-URL space on one port (docs/internals.md):
+URL space on one port (docs/dev/internals.md):
   /compute/v1/...                                    Compute API
   /token                                             OAuth2 token endpoint
   /tokeninfo                                         what a token was issued for (scopes, account)

@@ -1,7 +1,7 @@
 """The COS VM simulator: throwaway "VMs" that boot like Container-Optimized OS.
 
 A VM is a read-only Debian root filesystem (built once by ``localgce.vm.image``) booted by
-``systemd-nspawn`` with real systemd, cloud-init and dockerd inside. See docs/vm-simulator.md.
+``systemd-nspawn`` with real systemd, cloud-init and dockerd inside. See docs/dev/vm-simulator.md.
 """
 
 import os

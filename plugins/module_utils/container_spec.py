@@ -8,7 +8,7 @@ meaning the same thing compare equal (and render to byte-identical units). All p
 are collected and raised together as one ``SpecError``; each names the field path, the
 bad value and the fix.
 
-docs/container-spec.md describes every field; keep the two in step.
+docs/docsite/rst/guide_container_spec.rst describes every field; keep the two in step.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -791,7 +791,7 @@ class Field:
 
     ``type``/``elements``/``choices``/``options`` are the Ansible argument spec (the module's
     options and the role's argument_specs.yml are made from them); ``doc`` is the description
-    everywhere (module, role, docs/container-spec.md); ``default`` is the documented default;
+    everywhere (module, role, docs/docsite/rst/guide_container_spec.rst); ``default`` is the documented default;
     ``docker`` says what the field becomes in the unit (``flag`` when it is one docker option);
     ``normalise`` checks and canonicalises the value (None for suboptions, which their parent
     normalises); ``absent`` is the value it is given when the field is left out.

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Render a normalised container spec as the systemd unit the cos agent installs.
 
-The unit text is the metadata value of ``cos-container-NAME`` (docs/internals.md): its
+The unit text is the metadata value of ``cos-container-NAME`` (docs/dev/internals.md): its
 second line is ``# cos-spec: <canonical JSON>``, its third ``# cos-image: IMAGE`` (what the
 agent reports), and its revision is the first 16 hex digits of its SHA-256. Rendering is a
 pure function of the normalised spec, so equal specs give byte-identical units and equal

@@ -6,7 +6,7 @@
 The agent and its fetch-secrets helper are the shell files in ``_agent/``; they reach this
 module as ``agent_scripts`` (generated from them), because only the Python files of
 module_utils travel with a module and cos_container must be able to install the agent on a
-VM that lacks it (konlet migration). docs/agent.md describes the behaviour; the names it
+VM that lacks it (konlet migration). docs/dev/agent.md describes the behaviour; the names it
 shares with cos_container are in ``vm_contract``.
 """
 

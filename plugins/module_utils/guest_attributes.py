@@ -4,7 +4,7 @@
 
 The agent publishes one JSON line per container, ``{"revision", "state", "image",
 "digest", "error", "restarts", "time"}``, and ``cos-agent/agent`` after each apply
-(docs/internals.md). instances.getGuestAttributes has no long-poll, so waiting polls with
+(docs/dev/internals.md). instances.getGuestAttributes has no long-poll, so waiting polls with
 a short, growing, bounded delay, and a shorter fixed one once a container is "starting" at the
 wanted revision.
 """

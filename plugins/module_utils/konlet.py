@@ -6,8 +6,8 @@ konlet (the deprecated container startup agent) read the declaration with Go's
 yaml.v2 into fixed structs: unknown keys were ignored, keys were case-sensitive, any
 scalar was accepted as a string (its text), and a type mismatch failed the whole parse.
 This module walks the YAML node tree the same way, applies konlet's checks with konlet's
-own error texts, and maps what konlet did onto the spec (docs/container-spec.md, "Moving
-off gce-container-declaration").
+own error texts, and maps what konlet did onto the spec (docs/docsite/rst/guide_migration.rst,
+"The conversion, field by field").
 """
 
 from __future__ import absolute_import, division, print_function

@@ -14,7 +14,8 @@ description:
   - Deploys, updates and removes containers on an existing Compute Engine VM that runs Container-Optimized OS.
     It replaces the deprecated konlet (C(gce-container-declaration)) and runs any number of containers per VM.
   - Each container is described by a container spec, given as the options O(name), O(image), ... (one container),
-    or as the entries of O(containers). The C(docs/container-spec.md) page of the collection describes every field.
+    or as the entries of O(containers). The
+    R(container spec guide,ansible_collections.gce.cos.docsite.guide_container_spec) describes every field.
     The spec is validated, rendered as a systemd unit that runs C(docker run --rm --name NAME --network host ...),
     and stored in the instance metadata key C(cos-container-NAME) with a fingerprinted C(setMetadata). Other
     metadata keys are left untouched; a concurrent change between the read and the write is retried once on a
@@ -117,8 +118,9 @@ notes:
   - Every spec is validated before the first API call; all problems are reported at once, each with its field path.
   - Metadata limits are checked before writing. A value (one unit) may hold 256 KB, and an instance 512 KB in total.
   - O(wait_timeout) bounds each Compute Engine operation and, separately, the wait for the agent's reports.
-  - The containers, their units and the agent are described in the C(docs/cos_container.md) page of the collection,
-    including how to move off C(gce-container-declaration).
+  - The containers, their units and the agent are described in the
+    R(containers guide,ansible_collections.gce.cos.docsite.guide_containers); how to move off
+    C(gce-container-declaration) in the R(migration guide,ansible_collections.gce.cos.docsite.guide_migration).
 seealso:
   - module: gce.cos.cos_instance
   - name: Container-Optimized OS

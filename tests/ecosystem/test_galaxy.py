@@ -51,6 +51,15 @@ def test_no_empty_ignore_file_in_the_artifact(artifact):
     assert "changelogs/changelog.yaml" in listing and "CHANGELOG.rst" in listing
 
 
+def test_the_artifact_ships_the_user_guides_and_not_the_contributor_docs(artifact):
+    names = subprocess.run(["tar", "tzf", str(artifact)], capture_output=True, text=True, check=True).stdout.split()
+    names = [n[2:] if n.startswith("./") else n for n in names]
+    assert "docs/docsite/extra-docs.yml" in names
+    assert "docs/docsite/rst/guide_migration.rst" in names and "docs/docsite/rst/guide_deploy.rst" in names
+    assert [n for n in names if n.startswith("docs/dev")] == []
+    assert [n for n in names if n.startswith("docs/") and n != "docs/" and not n.startswith("docs/docsite")] == []
+
+
 # -- antsibull-docs -----------------------------------------------------------------------------
 def test_antsibull_docs_lint_collection_docs(collection_copy):
     proc = subprocess.run([tool("antsibull-docs"), "lint-collection-docs", "--plugin-docs", "."], cwd=collection_copy,

@@ -1,6 +1,6 @@
 """The real gcloud (Cloud SDK) against localgce, with each command's effect read back through the API.
 
-gcloud is configured as docs/localgce.md tells a user to: a throwaway configuration directory, a
+gcloud is configured as docs/dev/localgce.md tells a user to: a throwaway configuration directory, a
 token file, and the Compute endpoint override. Where gcloud is not on the PATH, every test of this
 suite fails and says so; the suite never passes without having run gcloud.
 """

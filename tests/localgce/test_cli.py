@@ -161,8 +161,8 @@ def test_refuses_to_start_without_the_discovery_package():
 
 
 def test_docs_name_every_serve_option_and_only_existing_examples():
-    # docs/localgce.md's options table lists every option of `serve --help`; the example files it names exist.
-    with open(os.path.join(ROOT, "docs", "localgce.md")) as handle:
+    # docs/dev/localgce.md's options table lists every option of `serve --help`; the example files it names exist.
+    with open(os.path.join(ROOT, "docs", "dev", "localgce.md")) as handle:
         doc = handle.read()
     proc = subprocess.run([sys.executable, "-m", "localgce", "serve", "--help"], cwd=ROOT, capture_output=True,
                           text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)

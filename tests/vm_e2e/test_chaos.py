@@ -8,7 +8,7 @@
 
 A spec change is what cos_container would write: the unit text in metadata with another image tag
 (each case pushes its own tags, so every change needs a pull). The agent runs with a drop-in that
-shortens its watch timeout and backoff and enables its test hooks (docs/agent.md, "Faults").
+shortens its watch timeout and backoff and enables its test hooks (docs/dev/agent.md, "Faults").
 """
 
 import calendar

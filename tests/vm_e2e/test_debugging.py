@@ -1,4 +1,4 @@
-"""docs/debugging.md, step by step, on a simulated VM: a container that exits at once, then the
+"""docs/docsite/rst/guide_debugging.rst, step by step, on a simulated VM: a container that exits at once, then the
 serial port (real gcloud), the agent's guest attributes (real gcloud), journalctl -u cos-agent
 and docker logs (toolbox is shown in test_hardened.py, with an image the VM can pull)."""
 
@@ -44,7 +44,7 @@ def test_the_deploy_fails_with_the_agents_report(broken):
     run, _vm = broken
     assert run.rc != 0
     msg = json.dumps([r["result"].get("msg") for r in run.results if r["status"] == "failed"])
-    print(msg)  # what docs/debugging.md quotes
+    print(msg)  # what docs/docsite/rst/guide_debugging.rst quotes
     assert "web" in msg and "restart" in msg, run
 
 

@@ -67,7 +67,7 @@ def test_read_only_root_and_apparmor_profile_reach_docker(e2e, sec):
     assert host["ReadonlyRootfs"] is True and "apparmor=docker-default" in host["SecurityOpt"]
     profile = sec.exec(["docker", "inspect", "--format", "{{.AppArmorProfile}}", "web"], check=True).stdout.strip()
     # The simulator's kernel has no AppArmor, so docker keeps the profile name but cannot load it
-    # (docs/security.md); on COS the same flag confines the container.
+    # (docs/docsite/rst/guide_security.rst); on COS the same flag confines the container.
     assert profile in ("docker-default", ""), profile
     write = in_container(sec, "sh", "-c", "echo x > /probe")
     assert write.returncode != 0 and "Read-only file system" in write.stderr, write

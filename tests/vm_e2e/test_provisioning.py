@@ -59,7 +59,7 @@ def test_after_a_reset_cloud_init_runs_again_and_once_per_instance_steps_too(e2e
     instance's first to cloud-init: the role's files come back in the new /etc, and a
     ``cloud-init-per instance`` step runs again. The seed's ``mkdir /var/data`` then fails
     (the folder persisted on /var), harmlessly; a step that must run once needs its own marker
-    on /var (docs/deploy.md)."""
+    on /var (docs/docsite/rst/guide_deploy.rst)."""
     first_boot = prov.boot_id()
     e2e.reset("prov-1")
     vm = e2e.vm("prov-1")

@@ -185,7 +185,7 @@ class ContainerTask:
                 raise GcpError(
                     "%s still has gce-container-declaration, so konlet runs a container on it at every boot; konlet "
                     "and the cos agent would fight over the VM. Set migrate: true to convert the declaration to a "
-                    "gce.cos container (see docs/cos_container.md, 'Moving off gce-container-declaration'), or "
+                    "gce.cos container (see docs/docsite/rst/guide_migration.rst), or "
                     "remove the key" % self.resource
                 )
             self.convert(inst, declaration)

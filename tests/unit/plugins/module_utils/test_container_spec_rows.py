@@ -1,8 +1,10 @@
 """The container spec is declared once, by the rows of container_spec: everything made from them
-stays equal to them (the module's doc fragment, the role's argument_specs.yml, docs/container-spec.md)."""
+stays equal to them (the module's doc fragment, the role's argument_specs.yml,
+the container spec guide docs/docsite/rst/guide_container_spec.rst)."""
 
 import importlib.util
 import os
+import re
 
 import pytest
 import yaml
@@ -20,7 +22,8 @@ def _generate():
 
 
 @pytest.mark.parametrize("rel", ["plugins/doc_fragments/container_spec.py",
-                                 "roles/cos_deploy_group/meta/argument_specs.yml", "docs/container-spec.md"])
+                                 "roles/cos_deploy_group/meta/argument_specs.yml",
+                                 "docs/docsite/rst/guide_container_spec.rst"])
 def test_what_is_made_from_the_rows_is_current(rel):
     assert rel not in _generate().stale(), "%s drifted from the rows of container_spec.py: run tests/generate.py" % rel
 
@@ -70,11 +73,11 @@ def test_the_role_checks_containers_with_the_rows(role):
 
 
 def test_the_docs_table_lists_every_row_in_order():
-    with open(os.path.join(ROOT, "docs", "container-spec.md")) as f:
+    with open(os.path.join(ROOT, "docs", "docsite", "rst", "guide_container_spec.rst")) as f:
         text = f.read()
     generate = _generate()
     tables = text[text.index(generate.TABLE_BEGIN):text.index(generate.TABLE_END)]
-    fields = [line.split("|")[1].strip().strip("`") for line in tables.splitlines() if line.startswith("| `")]
+    fields = re.findall(r"^   \* - ``(\w+)``$", tables, re.M)
     assert fields == [r.name for r in cs.ROWS + cs.VOLUME_ROWS + cs.HEALTHCHECK_ROWS]
 
 
