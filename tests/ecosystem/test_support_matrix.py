@@ -71,3 +71,10 @@ def test_ansible_lint_knows_the_newer_lines():
     config = yaml.safe_load(read(".ansible-lint"))
     assert config["supported_ansible_also"] == ["2.20.", "2.21."]
     assert "meta/runtime.yml" in make_recipe("lint-ansible")
+
+
+def test_the_roles_claim_the_same_floor():
+    floor = min(MATRIX, key=lambda line: tuple(int(x) for x in line.split(".")))
+    for role in ("cos_deploy", "cos_deploy_group"):
+        meta = yaml.safe_load(read("roles/%s/meta/main.yml" % role))
+        assert meta["galaxy_info"]["min_ansible_version"] == floor, role
