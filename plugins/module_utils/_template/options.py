@@ -44,6 +44,8 @@ INSTANCE_ONLY = (
     "purge_labels",
     "metadata_mode",
     "allow_stopping_for_update",
+    "restart_for_user_data",
+    "require_agent",
     "deletion_protection",
     "internal_ip",
     "external_ip",
