@@ -14,7 +14,7 @@ VENV313 := .venv313
 PY := $(VENV)/bin/python
 COLLECTION := .build/ansible-test/ansible_collections/gce/cos
 # Not part of the collection proper: kept out of ansible-test's copy (they have their own tests).
-NOT_COLLECTION := ^(\.build/|\.ci/|localgce/|bench/|demo/|tests/(localgce|vm|vm_e2e|agent|e2e|api|gcloud|ecosystem)/|conftest\.py$$)
+NOT_COLLECTION := ^(\.build/|\.ci/|wip/|localgce/|bench/|demo/|tests/(localgce|vm|vm_e2e|agent|e2e|api|gcloud|ecosystem)/|conftest\.py$$)
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 # Debian packages the tests run for real (cloud-init schema, systemd-analyze, nspawn, docker, registry).
 DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-registry apache2-utils busybox-static \
