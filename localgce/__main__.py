@@ -5,9 +5,56 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
+
+# What ``serve`` cannot answer a single API call without, checked before it listens.
+DISCOVERY_PACKAGE = "google-api-python-client"
+
+
+def missing_requirement():
+    """None when the discovery document loads; else the one-line reason and fix."""
+    from . import discovery
+
+    try:
+        discovery.get()
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        if os.environ.get("LOCALGCE_DISCOVERY"):
+            return ("LOCALGCE_DISCOVERY=%s cannot be used as Compute Engine's discovery document (%s); point it "
+                    "at a compute.v1.json, or unset it and install %s (pip install %s)"
+                    % (os.environ["LOCALGCE_DISCOVERY"], exc, DISCOVERY_PACKAGE, DISCOVERY_PACKAGE))
+        return ("the package %s is missing or incomplete (%s): localgce validates every request against the "
+                "Compute Engine discovery document it ships. Install it into this Python: %s -m pip install %s "
+                "(or set LOCALGCE_DISCOVERY to a compute.v1.json)"
+                % (DISCOVERY_PACKAGE, exc.__class__.__name__, sys.executable, DISCOVERY_PACKAGE))
+    return None
+
+
+def stop_on_signals(server):
+    """SIGTERM and SIGINT, any number of them, stop ``server`` once.
+
+    The handler takes no lock (a handler runs between any two bytecodes of the main thread, which may hold
+    the very lock it would need, e.g. inside ``threading.Event.set``): it writes a byte to a pipe. A thread
+    started here reads it and calls ``server.shutdown()``, which blocks until ``serve_forever`` returns and
+    so cannot run in the main thread.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    def stopper():
+        os.read(read_fd, 1)
+        server.shutdown()
+
+    threading.Thread(target=stopper, name="localgce-stop", daemon=True).start()
+
+    def on_signal(signum, frame):
+        with contextlib.suppress(OSError):  # a full pipe already holds a stop request
+            os.write(write_fd, b"x")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 def main(argv=None):
@@ -32,6 +79,11 @@ def main(argv=None):
                        help="VM port forwarded to a host loopback port (repeatable; default 80 and 8080)")
     args = parser.parse_args(argv)
 
+    problem = missing_requirement()
+    if problem:
+        print("localgce: cannot start: " + problem, file=sys.stderr, flush=True)
+        return 2
+
     from .server import App, Server
 
     service, reason = None, "VMs disabled by --no-vms (API only)"
@@ -55,16 +107,7 @@ def main(argv=None):
     app.vms_reason = reason
     if service:
         service.bind(app)
-    stopping = threading.Event()
-
-    def on_signal(signum, frame):
-        if not stopping.is_set():
-            stopping.set()
-            # shutdown() blocks until serve_forever returns, so it cannot run in this thread.
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(server)
     # The listening line comes first: scripts wait for it.
     print(f"localgce: listening on {app.base_url}", flush=True)
     if service:

@@ -251,6 +251,10 @@ def cos_deploy_group_plan(inputs):
              ("update_policy", PREFIX + "update_policy"), ("stateful_disks", PREFIX + "disks"),
              ("containers", PREFIX + "containers"), ("autohealing", PREFIX + "autohealing"), ("", PREFIX))
     _module_errors(group_options, group_options.validate_group_params, args["group"], where, errors)
+    step = inputs.get("wait_step")
+    if isinstance(step, int) and step < 0:
+        errors.append("%swait_step: %d is negative: use 0 (one silent wait) or a number of seconds per step"
+                      % (PREFIX, step))
     # A container's error is reported by the deploy plan already, named by its variable.
     # The versions' names are placeholders here: an error about them is the prefix clash reported above.
     deploy_errors = [DEPLOY_VARIABLE_RE.sub(PREFIX, d) for d in deploy["errors"]]

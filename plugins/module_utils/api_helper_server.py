@@ -32,11 +32,7 @@ from ansible_collections.gce.cos.plugins.module_utils.api_helper_client import (
     recv_frame,
     send_frame,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import (
-    build_credentials,
-    project_from_params,
-    service_account_credentials,
-)
+from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import build_credentials, project_from_params
 from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi, compute_types, to_dict
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
 
@@ -63,11 +59,9 @@ class Credential:
             if self.credentials is not None:
                 return
             with _BUILD_LOCK:
-                if auth["auth_kind"] == "serviceaccount":
-                    info, source = auth["service_account"]
-                    credentials, project = service_account_credentials(info, source, auth["scopes"])
-                else:
-                    credentials, project = build_credentials(auth)
+                # The collection's one credential logic (gcp_auth.build_credentials), with the key the module read.
+                key = tuple(auth["service_account"]) if auth["auth_kind"] == "serviceaccount" else None
+                credentials, project = build_credentials(auth, key=key)
             self.credentials, self.project = credentials, project
 
     def fresh(self):

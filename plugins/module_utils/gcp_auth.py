@@ -123,11 +123,31 @@ def project_from_params(params, credentials_project=None):
     return project
 
 
-def build_credentials(params):
+def build_credentials(params, key=None):
     """Return ``(credentials, project_or_None)`` for the auth kind; never touches the network.
 
-    Token refresh happens on the first API call; its failures are translated there.
+    The one credential logic of the collection: modules (plain path), the API helper process and the
+    inventory all call it. ``key``: ``(info, source)`` of a service account key already read with
+    ``read_service_account_info`` (the helper gets it from the module that read it).
+
+    A service account key (given, or found by Application Default Credentials) signs its own JWT for every
+    request (self-signed JWT access, what google-cloud-compute's clients do by default): no path exchanges
+    it at the key's ``token_uri``, so a job works the same wherever oauth2.googleapis.com is unreachable.
+    Other credentials refresh on the first API call; their failures are translated there.
     """
+    credentials, project = _build_credentials(params, key)
+    return _self_signed(credentials), project
+
+
+def _self_signed(credentials):
+    """Service account credentials that sign a JWT per request instead of calling the token endpoint."""
+    with_jwt = getattr(credentials, "with_always_use_jwt_access", None)
+    if with_jwt is not None and type(credentials).__module__ == "google.oauth2.service_account":
+        return with_jwt(True)
+    return credentials
+
+
+def _build_credentials(params, key):
     kind = resolve_auth_kind(params)
     scopes = params.get("scopes") or DEFAULT_SCOPES
     try:
@@ -139,7 +159,7 @@ def build_credentials(params):
 
             return oauth2_credentials.Credentials(token=token), None
         if kind == "serviceaccount":
-            info, source = read_service_account_info(params)
+            info, source = key or read_service_account_info(params)
             return service_account_credentials(info, source, scopes)
         if kind == "machineaccount":
             from google.auth import compute_engine

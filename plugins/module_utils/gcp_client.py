@@ -251,9 +251,9 @@ class ComputeApi:
             return exc
         module = type(exc).__module__
         if module.startswith("google.auth"):
-            return describe_auth_error(exc, self.auth_kind)
+            return describe_auth_error(exc, self.auth_kind, self.credentials)
         if api_error_status(exc) is not None and module.startswith("google.api_core"):
-            return describe_api_error(exc, action, resource)
+            return describe_api_error(exc, action, resource, self.project)
         if is_transport_error(exc):
             return describe_transport_error(exc, action, resource, self.endpoint_label)
         return GcpError("%s %s failed: %s: %s" % (action, resource, type(exc).__name__, exc))

@@ -51,6 +51,41 @@ _HINTS = {
 }
 
 _RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")
+# A resource quota used up (operation error code, or the HTTP error's reason).
+_QUOTA_REASONS = ("QUOTA_EXCEEDED", "quotaExceeded", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS")
+# The API's wording: "Quota 'CPUS' exceeded.  Limit: 24.0 in region us-central1." (or "... globally.").
+_QUOTA_RE = re.compile(r"Quota '(?P<metric>[^']+)' exceeded\.\s*Limit:\s*(?P<limit>[0-9.]+)\s*"
+                       r"(?:in region (?P<region>[a-z0-9-]+)|(?P<globally>globally))?")
+
+
+def quota_hint(message, project=None):
+    """What to check for a quota error: which quota, where, and the commands that show it."""
+    match = _QUOTA_RE.search(message or "")
+    project_flag = " --project %s" % project if project else ""
+    console = "or the Console's IAM & Admin > Quotas page (filter on the metric)"
+    if match and match.group("region"):
+        region = match.group("region")
+        return (
+            "the project's quota %s in region %s is used up (limit %s): see its usage with 'gcloud compute regions "
+            "describe %s%s --format=\"table(quotas.metric,quotas.limit,quotas.usage)\"' %s; free some (delete unused "
+            "VMs, disks or addresses in %s), use another region, or request a higher quota"
+            % (match.group("metric"), region, _limit(match.group("limit")), region, project_flag, console, region)
+        )
+    if match:
+        return (
+            "the project's global quota %s is used up (limit %s): see its usage with 'gcloud compute project-info "
+            "describe%s --format=\"table(quotas.metric,quotas.limit,quotas.usage)\"' %s; free some, or request a "
+            "higher quota" % (match.group("metric"), _limit(match.group("limit")), project_flag, console)
+        )
+    return (
+        "a quota of the project is used up: see which with 'gcloud compute regions describe REGION%s' (regional "
+        "quotas: CPUs, disks, addresses) and 'gcloud compute project-info describe%s' (global ones: firewalls, "
+        "templates, networks), %s; free some, or request a higher quota" % (project_flag, project_flag, console)
+    )
+
+
+def _limit(text):
+    return text[:-2] if text.endswith(".0") else text
 
 
 def api_error_reason(exc):
@@ -80,14 +115,19 @@ def _first_line(text):
     return _REQUEST_LINE_RE.sub("", text.splitlines()[0]) if text else ""
 
 
-def describe_api_error(exc, action, resource):
-    """A GcpError for a google.api_core.exceptions.GoogleAPICallError."""
+def describe_api_error(exc, action, resource, project=None):
+    """A GcpError for a google.api_core.exceptions.GoogleAPICallError (``project``: the project it was sent to)."""
     status = api_error_status(exc)
     reason = api_error_reason(exc)
     message = _first_line(getattr(exc, "message", None) or exc)
     hint = _HINTS.get(status, "check the request")
     if status == 403 and reason in _RATE_LIMIT_REASONS:
         hint = _HINTS[429]
+    if reason in _QUOTA_REASONS or _QUOTA_RE.search(message):
+        hint = quota_hint(message, project or _project_of(resource))
+    elif reason in _RATE_LIMIT_REASONS or status == 429:
+        hint = ("API rate limit exceeded after retries: wait and re-run, lower the play's forks, or see the Compute "
+                "Engine API's quotas ('Queries per minute') in the Console's IAM & Admin > Quotas page")
     text = "%s %s failed: HTTP %s%s: %s; %s" % (
         action,
         resource,
@@ -97,6 +137,12 @@ def describe_api_error(exc, action, resource):
         hint,
     )
     return GcpError(text, status=status, reason=reason)
+
+
+def _project_of(text):
+    """The project named in a resource description or URL (``projects/P/...``), if any."""
+    match = re.search(r"projects/([a-z][a-z0-9-]*[a-z0-9])", text or "")
+    return match.group(1) if match else None
 
 
 def describe_transport_error(exc, action, resource, endpoint):
@@ -116,9 +162,62 @@ def describe_transport_error(exc, action, resource, endpoint):
     )
 
 
-def describe_auth_error(exc, auth_kind):
-    """A GcpError for google.auth failures (no ADC, bad key file, token refresh refused)."""
+# What a connection-level failure looks like in google-auth's TransportError text (requests/urllib3 wording).
+_NETWORK_MARKERS = (
+    ("Connection refused", "connection refused"),
+    ("Failed to resolve", "host name not resolved"),
+    ("Name or service not known", "host name not resolved"),
+    ("Temporary failure in name resolution", "host name not resolved"),
+    ("nodename nor servname", "host name not resolved"),
+    ("No route to host", "no route to host"),
+    ("Network is unreachable", "network unreachable"),
+    ("timed out", "timed out"),
+    ("Connection reset", "connection reset"),
+    ("RemoteDisconnected", "connection closed"),
+    ("SSLError", "TLS handshake failed"),
+    ("ProxyError", "the proxy refused or failed"),
+)
+
+
+def network_failure(exc):
+    """The short cause when ``exc`` (a google.auth error) is a network failure, else None."""
+    text = str(exc)
+    for marker, cause in _NETWORK_MARKERS:
+        if marker.lower() in text.lower():
+            return cause
+    if type(exc).__name__ == "TransportError":
+        return "network error"
+    return None
+
+
+def token_endpoint(credentials):
+    """The URL a credentials object gets its tokens from, when it has one."""
+    for attr in ("_token_uri", "token_uri"):
+        value = getattr(credentials, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    if type(credentials).__module__.startswith("google.auth.compute_engine"):
+        return "the metadata server (http://metadata.google.internal)"
+    return None
+
+
+def describe_auth_error(exc, auth_kind, credentials=None):
+    """A GcpError for google.auth failures (no ADC, bad key file, token refresh refused).
+
+    A token request that never reached its endpoint (DNS, refused, timeout, proxy, TLS) is reported as the
+    network failure it is, with the URL, never as a bad key.
+    """
     detail = _first_line(exc)
+    cause = network_failure(exc)
+    if cause:
+        url = token_endpoint(credentials) or "the token endpoint"
+        return GcpError(
+            "authentication failed (auth_kind=%s) on a network failure, not a bad credential: cannot reach %s to get "
+            "an access token (%s). Check that this machine reaches that URL (DNS, firewall, HTTPS_PROXY/NO_PROXY); "
+            "a service account key's token_uri names it (the default is https://oauth2.googleapis.com/token)"
+            % (auth_kind, url, cause),
+            reason="unreachable",
+        )
     if auth_kind == "application":
         hint = (
             "run 'gcloud auth application-default login', set GOOGLE_APPLICATION_CREDENTIALS, "
@@ -152,4 +251,7 @@ def operation_error(op, action, resource):
         (" (HTTP %s %s)" % (status, op.get("httpErrorMessage", ""))).rstrip() if status else "",
     )
     reason = errors[0].get("code") if errors else None
+    if any(err.get("code") in _QUOTA_REASONS for err in errors):
+        text += "; " + quota_hint(" ".join(err.get("message", "") for err in errors), _project_of(op.get(
+            "selfLink") or op.get("targetLink")))
     return GcpOperationError(text, status=int(status) if status else None, reason=reason)

@@ -27,10 +27,18 @@ description:
     every VM of the batch must report the new revision of each container running (and, with
     O(autohealing), the VM must be healthy). A failing batch stops the rollout with the VMs, the agent's
     error and how far it got; the VMs not reached keep the old revision, and a re-run resumes.
+  - A re-run resumes a rollout that an earlier run left unfinished (it failed, timed out, was interrupted, or
+    returned after O(wait_step)) by checking every VM against the wanted revisions. The VMs whose metadata
+    already has the wanted containers (refreshed before) must report them running before any other VM is
+    refreshed; one that reports C(failed) stops the rollout, naming the VM, the container, the revision and the
+    agent's error. The others are refreshed in batches.
   - While the module paces such a rollout, the group's update policy type is C(OPPORTUNISTIC) (so that the
     group does not refresh the other VMs itself); C(PROACTIVE) is restored after the last batch.
   - With O(wait), the task ends once the group is stable and its version target is reached, within
     O(wait_timeout) seconds; a timeout names the pending actions and the VMs not yet on their version.
+  - With O(wait_step), a run waits at most that many seconds and then returns RV(done=false), with what it
+    waits for in RV(waiting), instead of waiting in silence; the task run again resumes where it stopped. Loop
+    it with C(until) to print a line per step (see the examples).
 options:
   name:
     description:
@@ -193,6 +201,16 @@ options:
         rollouts, until each batch reports the new revisions), up to O(wait_timeout) seconds.
     type: bool
     default: true
+  wait_step:
+    description:
+      - The longest this run waits, in seconds, for agents' reports and for the group to be stable. When it
+        runs out before the rollout is done, the task returns RV(done=false) (not a failure) and says in
+        RV(waiting) what it waits for; a batch already refreshed is checked by the next run before any other VM
+        is refreshed. Loop the task with C(until) and C(retries) (O(wait_timeout) divided by O(wait_step)), so
+        that every step prints a line.
+      - V(0) waits up to O(wait_timeout) in one run.
+    type: int
+    default: 0
 extends_documentation_fragment:
   - gce.cos.attributes
   - gce.cos.container_spec.containers
@@ -252,6 +270,22 @@ EXAMPLES = r"""
     instance_template: db-v1
     stateful_disks: [{device_name: data}]
     update_policy: {replacement_method: RECREATE, max_surge: "0", max_unavailable: "1"}
+
+- name: Roll a new image out, printing a line every 30 seconds until it is done (up to 15 minutes)
+  gce.cos.cos_instance_group:
+    name: web
+    zone: us-central1-a
+    target_size: 3
+    instance_template: web-3f2a9c1d
+    containers:
+      - name: web
+        image: nginx:1.28
+        ports: ["80"]
+    wait_step: 30
+  register: rollout
+  until: rollout.done
+  retries: 30
+  delay: 1
 
 - name: Delete a group and its VMs
   gce.cos.cos_instance_group:
@@ -321,11 +355,24 @@ group:
 rollout:
   description:
     - The in-place container rollout, when there was one.
-    - C(batches) lists the VMs of each batch, C(updated) those that report the new revision, C(pending) those
-      not updated yet. On failure also C(failed_batch), C(failed_vm) and C(not_reached).
+    - C(batches) lists the VMs of each batch to refresh, C(refreshed_before) the VMs whose metadata already had
+      the wanted containers when the run started (checked first), C(updated) those that report the new
+      revision, C(pending) those not updated yet. On failure also C(failed_batch) (null while checking the
+      VMs refreshed before), C(failed_vm) and C(not_reached).
   returned: always
   type: dict
-  sample: {batches: [[web-a1b2], [web-c3d4]], updated: [web-a1b2, web-c3d4], pending: []}
+  sample: {batches: [[web-a1b2], [web-c3d4]], refreshed_before: [], updated: [web-a1b2, web-c3d4], pending: []}
+done:
+  description:
+    - Whether the task finished its work; false only when O(wait_step) ran out first (run the task again).
+  returned: always
+  type: bool
+  sample: true
+waiting:
+  description: What the run waits for when RV(done) is false; empty otherwise.
+  returned: always
+  type: str
+  sample: "batch 2 of 3 (web-c3d4): VM web-c3d4: not yet after 30s waiting for the cos agent: ..."
 actions:
   description: The API calls the task made (or, in check mode, would make), in order, in words.
   returned: always

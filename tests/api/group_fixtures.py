@@ -3,8 +3,10 @@
 Templates and health checks are made with the real google-cloud-compute client. ``FakeAgents``
 does what the cos agent on each VM does, over the same HTTP paths: it reads the VM's metadata from
 its metadata server, computes each container's revision (SHA-256 prefix of the unit as fetched) and
-PUTs the reports as guest attributes. Images whose name contains ``broken`` are reported failed with
-an agent-style error. It also samples which VMs carry which revision, to show the batches.
+PUTs the reports as guest attributes. Images whose name contains ``broken``, and every container of a VM
+named in ``failing`` (which a test may change while the agents run), are reported failed with an
+agent-style error. ``on_report(vm, revisions)`` is called before a VM's reports are written. It also
+samples which VMs carry which revision, to show the batches.
 """
 
 import hashlib
@@ -77,9 +79,12 @@ def containers_of(lg, name, zone=ZONE):
 class FakeAgents:
     """The cos agents of a group's VMs, as seen by the API: guest-attribute reports over HTTP."""
 
-    def __init__(self, lg, zones=(ZONE,), lag=2):
+    def __init__(self, lg, zones=(ZONE,), lag=2, failing=None, on_report=None):
         self.lg = lg
         self.zones = zones
+        self.failing = failing if failing is not None else {}  # vm -> the error its agent reports
+        self.on_report = on_report
+        self._written = {}  # vm -> (revisions, error) last written
         # Ticks (0.1 s) between seeing a new revision and reporting it running: a pull and a start.
         self.lag = lag
         self.seen = {}  # (vm, revision tuple) -> ticks seen
@@ -149,10 +154,13 @@ class FakeAgents:
             return revisions, False
         ticks = self.seen.get((vm, revisions), 0) + 1
         self.seen[(vm, revisions)] = ticks
-        if self.reported.get(vm) == revisions:
+        failing = self.failing.get(vm)
+        if self._written.get(vm) == (revisions, failing):
             return revisions, True
         if ticks < self.lag:
             return revisions, False
+        if self.on_report:
+            self.on_report(vm, revisions)
         for name in dict(self.reported.get(vm) or ()):
             if name not in units:
                 self._delete(vm, zone, name)
@@ -160,13 +168,14 @@ class FakeAgents:
             text = unit.decode()
             image = next((ln.split(": ", 1)[1] for ln in text.splitlines() if ln.startswith("# cos-image: ")), "")
             broken = "broken" in image
+            error = ("unit cos-container-%s.service failed: result exit-code, exit status 125; docker: Error "
+                     "response from daemon: manifest for %s not found" % (name, image)) if broken else failing or ""
             self._put(vm, zone, name, {
-                "revision": dict(revisions)[name], "state": "failed" if broken else "running", "image": image,
+                "revision": dict(revisions)[name], "state": "failed" if error else "running", "image": image,
                 "digest": "sha256:" + hashlib.sha256(image.encode()).hexdigest(), "restarts": 0,
-                "error": ("unit cos-container-%s.service failed: result exit-code, exit status 125; docker: Error "
-                          "response from daemon: manifest for %s not found" % (name, image)) if broken else "",
-                "time": "2026-12-02T00:00:00Z"})
+                "error": error, "time": "2026-12-02T00:00:00Z"})
         self._put(vm, zone, "agent", {"version": "fake", "boot_id": vm, "applied": "x", "time": "now", "error": "",
                                       "containers": len(units)})
         self.reported[vm] = revisions
+        self._written[vm] = (revisions, failing)
         return revisions, True

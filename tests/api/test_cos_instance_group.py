@@ -337,3 +337,146 @@ def test_bad_input_is_refused_before_any_api_call(localgce, args, expected):
     r = group(localgce, **base)
     assert r.failed and expected in r["msg"], r["msg"]
     assert localgce.requests() == []
+
+
+AGENT_ERROR = ("unit cos-container-web.service failed: result exit-code, exit status 1; nginx: [emerg] "
+               "host not found in upstream \"db\"")
+
+
+def test_a_rollout_resumed_after_a_timeout_checks_the_vm_refreshed_before(localgce):
+    # The first run times out on the first VM (its agent is slow); that VM then reports the new revision
+    # failed. The re-run must not end green: it checks the VM refreshed before, stops there naming the VM,
+    # the container, the revision and the agent's error, and refreshes no other VM.
+    template(localgce, "web-v1")
+    policy = {"max_surge": "1", "max_unavailable": "1"}
+    with FakeAgents(localgce) as agents:
+        group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[WEB])
+        vms = sorted(members(localgce))
+        agents.wait_reported(vms)
+    web2 = dict(WEB, image="nginx:1.28")
+    new = container_unit.build(web2)
+    old = container_unit.build(WEB)
+    timed_out = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[web2],
+                      wait_timeout=2)
+    assert timed_out.failed and "stopped in batch 1 of 3, at VM %s: timed out" % vms[0] in timed_out["msg"]
+    assert containers_of(localgce, vms[0]) == {"web": new["unit"]}
+    with FakeAgents(localgce, failing={vms[0]: AGENT_ERROR}) as agents:
+        agents.wait_reported(vms)
+        resumed = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy,
+                        containers=[web2])
+    assert resumed.failed, "a resumed rollout ended green while %s reports failed: %s" % (vms[0], resumed)
+    msg = resumed["msg"]
+    assert "stopped while checking the VMs refreshed before this run, at VM %s" % vms[0] in msg
+    assert "container web failed at revision %s, as its cos agent reports: %s" % (new["revision"], AGENT_ERROR) in msg
+    assert "Updated before: none" in msg and "Refreshed before this run, not verified: %s" % vms[0] in msg
+    assert "Not reached, still on the old revision: %s, %s" % (vms[1], vms[2]) in msg
+    assert resumed["rollout"]["failed_vm"] == vms[0] and resumed["rollout"]["refreshed_before"] == [vms[0]]
+    # Nothing more was refreshed: the others keep the old revision, and the policy stays OPPORTUNISTIC.
+    assert all(containers_of(localgce, vm) == {"web": old["unit"]} for vm in vms[1:])
+    assert igm(localgce)["updatePolicy"]["type"] == "OPPORTUNISTIC"
+
+
+def test_a_rollout_resumed_after_an_interruption_says_what_was_updated_before(localgce):
+    # The first run is interrupted by a fault injected through /_localgce/faults as its second batch starts;
+    # the re-run checks the VM the first run updated, then resumes, and when the next VM's agent reports
+    # failed, its error names the VM updated before by the earlier run.
+    template(localgce, "web-v1")
+    policy = {"max_surge": "1", "max_unavailable": "1"}
+    web2 = dict(WEB, image="nginx:1.28")
+    new = container_unit.build(web2)
+    with FakeAgents(localgce) as agents:
+        group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[WEB])
+        vms = sorted(members(localgce))
+        agents.wait_reported(vms)
+
+        def interrupt(vm, revisions):
+            # The first VM reports the new revision: the module's next request is the second batch's refresh.
+            if vm == vms[0] and dict(revisions).get("web") == new["revision"] and not agents.failing:
+                control(localgce, "faults", {"method": "POST", "path": "applyUpdatesToInstances", "count": 1,
+                                             "operation_error": {"code": "INTERNAL_ERROR",
+                                                                 "message": "the job was interrupted"}})
+                agents.failing[vms[1]] = AGENT_ERROR
+
+        agents.on_report = interrupt
+        first = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[web2])
+        assert first.failed and first["changed"] and "the job was interrupted" in first["msg"], first
+        assert containers_of(localgce, vms[0]) == {"web": new["unit"]}
+        assert containers_of(localgce, vms[1])["web"] != new["unit"]
+        resumed = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy,
+                        containers=[web2])
+    assert resumed.failed and resumed["changed"], resumed
+    msg = resumed["msg"]
+    assert "stopped in batch 1 of 2, at VM %s" % vms[1] in msg
+    assert "Updated before: %s (refreshed by an earlier run)" % vms[0] in msg
+    assert AGENT_ERROR in msg and new["revision"] in msg
+    assert "Not reached, still on the old revision: %s" % vms[2] in msg
+    assert resumed["rollout"]["updated"] == [vms[0]] and resumed["rollout"]["batches"] == [[vms[1]], [vms[2]]]
+
+
+def test_wait_step_returns_not_done_and_the_next_run_resumes(localgce):
+    # With wait_step, a run waits at most that long, returns done: false with what it waits for, and the next
+    # run resumes: the VMs a run refreshed are checked before any other VM is refreshed, never two batches in
+    # flight, and the last run restores PROACTIVE.
+    template(localgce, "web-v1")
+    policy = {"max_surge": "1", "max_unavailable": "1"}
+    with FakeAgents(localgce, lag=15) as agents:
+        group(localgce, target_size=2, instance_template="web-v1", update_policy=policy, containers=[WEB])
+        vms = sorted(members(localgce))
+        agents.wait_reported(vms)
+        web2 = dict(WEB, image="nginx:1.28")
+        new = container_unit.build(web2)
+        runs = []
+        for _ in range(40):
+            r = group(localgce, target_size=2, instance_template="web-v1", update_policy=policy, containers=[web2],
+                      wait_step=1)
+            assert not r.failed, r.get("msg")
+            runs.append(r)
+            if r["done"]:
+                break
+        assert runs[-1]["done"] and runs[-1]["waiting"] == ""
+        assert not runs[0]["done"] and runs[0]["changed"]
+        # What the first run waits for: the first batch (its agent's report, or, on a slow machine where the step
+        # ran out before it, its start).
+        assert runs[0]["waiting"].startswith("batch 1 of 2 (%s)" % vms[0]), runs[0]["waiting"]
+        waited = [r["waiting"] for r in runs if ": VM " in r["waiting"]]
+        assert all("want revision %s running" % new["revision"] in w for w in waited), waited
+        assert all("Raise wait_timeout" not in r["waiting"] for r in runs)
+        # Each VM was refreshed once; a later run checked what an earlier one refreshed.
+        refreshes = [r for r in localgce.requests() if r["path"].endswith("/applyUpdatesToInstances")]
+        assert len(refreshes) == 2
+        assert any(r["rollout"]["refreshed_before"] for r in runs[1:])
+        assert all(containers_of(localgce, vm) == {"web": new["unit"]} for vm in vms)
+        assert igm(localgce)["updatePolicy"]["type"] == "PROACTIVE"
+        in_flight = [sum(1 for rev, reported in s.values() if rev == (("web", new["revision"]),) and not reported)
+                     for s in agents.samples]
+        assert max(in_flight) == 1
+        localgce.clear_requests()
+        again = group(localgce, target_size=2, instance_template="web-v1", update_policy=policy, containers=[web2],
+                      wait_step=1)
+        assert again["done"] and not again["changed"]
+        only_reads(localgce)
+
+
+def test_wait_step_on_a_new_template_returns_not_done_until_the_group_is_stable(localgce):
+    # The group's own rolling update (new VMs) is waited for in steps too: the first run patches and returns
+    # done: false, saying what it waits for; later runs change nothing and go on waiting until it is stable.
+    template(localgce, "web-v1")
+    template(localgce, "web-v2")
+    policy = {"max_surge": "1", "max_unavailable": "0"}
+    group(localgce, target_size=2, instance_template="web-v1", update_policy=policy)
+    localgce.config(operation_delay=1.5)
+    runs = []
+    for _ in range(60):
+        r = group(localgce, target_size=2, instance_template="web-v2", update_policy=policy, wait_step=1)
+        assert not r.failed, r.get("msg")
+        runs.append(r)
+        if r["done"]:
+            break
+    assert runs[-1]["done"] and runs[-1]["group"]["status"]["version_target_reached"]
+    assert not runs[0]["done"] and runs[0]["changed"]
+    assert runs[0]["actions"] == ["patch instance group 'web' in us-central1-a (versions %s -> %s)" % (
+        [{"instance_template": "projects/test-project/global/instanceTemplates/web-v1"}],
+        [{"instance_template": "projects/test-project/global/instanceTemplates/web-v2"}])]
+    assert runs[0]["waiting"].startswith("waiting for instance group 'web' in us-central1-a to be stable")
+    assert all(not r["changed"] and r["actions"] == [] for r in runs[1:])
+    assert sorted(members(localgce).values()) == ["web-v2", "web-v2"]

@@ -161,6 +161,7 @@ BAD_INPUTS = [
     ({"cos_deploy_group_zone": "us-central1"}, "cos_deploy_group_zone"),
     ({"cos_deploy_group_instance": {"machine_type": "e2 small"}}, "cos_deploy_group_instance.machine_type"),
     ({"cos_deploy_group_contianers": []}, "cos_deploy_group_contianers: is not a variable"),
+    ({"cos_deploy_group_wait_step": -5}, "cos_deploy_group_wait_step: -5 is negative"),
 ]
 
 
@@ -209,3 +210,32 @@ def test_teardown_keeps_stateful_disks_unless_asked(env, lgce, tmp_path):
     assert wipe.proc.returncode == 0, wipe
     assert not new_vms & set(vm_ids(lgce, name))
     assert data_disks() == kept
+
+
+def test_a_long_rollout_prints_a_line_per_step_and_finishes(env, lgce, tmp_path):
+    # Agents that take 3 s per VM and steps of 1 s: the playbook does not wait in silence. The group task
+    # returns after its step, and the wait task prints a retry line per step until every VM reports the new
+    # image; each step resumes where the last one stopped, and the play ends green with the final group.
+    name = "gp-slow"
+    varfile = write(tmp_path, group_vars(name, cos_deploy_group_size=2))
+    with FakeAgents(lgce) as agents:
+        first = playbook(env, "deploy-group", varfile=varfile)
+        assert first.proc.returncode == 0, first
+        members = sorted(v for v in group_vms(lgce) if v.startswith(name + "-"))
+        agents.wait_reported(members)
+    newer = write(tmp_path, group_vars(name, cos_deploy_group_size=2,
+                                       cos_deploy_group_wait_step=1, cos_deploy_group_containers=[
+                                           {"name": "web", "image": "nginx:1.28", "ports": [80]}]), "newer.yml")
+    with FakeAgents(lgce, lag=30):
+        rolled = playbook(env, "deploy-group", varfile=newer)
+    assert rolled.proc.returncode == 0, rolled
+    retries = re.findall(r"FAILED - RETRYING: \[localhost\]: (?:gce.cos.cos_deploy_group : )?Wait for the rollout"
+                         r".*\((\d+) retries left\)", rolled.out)
+    assert len(retries) >= 1, rolled.out
+    assert [int(n) for n in retries] == sorted((int(n) for n in retries), reverse=True)
+    assert all("nginx:1.28" in containers_of(lgce, vm)["web"] for vm in members)
+    assert api_get(lgce, "zones/%s/instanceGroupManagers/%s" % (ZONE, name))["updatePolicy"]["type"] == "PROACTIVE"
+    assert "group %s: 2 VMs" % name in rolled.out and "stable True" in rolled.out
+    steps = changed_tasks(rolled.out)
+    assert "Ensure the group, its versions and its containers (rolled out in place through the cos agent)" in steps
+    assert "Wait for the rollout, one line per step of cos_deploy_group_wait_step seconds" in steps

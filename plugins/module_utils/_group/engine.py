@@ -13,6 +13,15 @@ Two kinds of change reach running VMs:
   OPPORTUNISTIC, so that the group itself does not refresh the others; a PROACTIVE policy is restored at
   the end. A failing batch stops there and the policy stays OPPORTUNISTIC: the VMs not reached keep the
   old revision until a re-run resumes the rollout.
+
+A rollout in progress (the policy left OPPORTUNISTIC by an earlier run that failed, timed out, was
+interrupted or returned after wait_step) is resumed by checking every VM: those whose metadata already
+has the wanted containers (refreshed before) must report the wanted revisions before any other VM is
+refreshed; the others are refreshed in batches.
+
+With wait_step, one run waits at most that many seconds, then returns done: false (what it waits for in
+``waiting``); the next run resumes where it stopped, so a role can loop the task with until/retries and
+print a line per step.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -133,6 +142,18 @@ class GroupFailed(GcpError):
         GcpError.__init__(self, message, reason="rollout-failed", details=details)
 
 
+class StepElapsed(Exception):
+    """This run's wait_step ran out: the task returns done: false, and the next run resumes.
+
+    ``acted``: whether the step that stopped had already changed something (a refreshed batch).
+    """
+
+    def __init__(self, waiting, acted=True):
+        Exception.__init__(self, waiting)
+        self.waiting = waiting
+        self.acted = acted
+
+
 class GroupEngine:
     def __init__(self, gcp):
         self.gcp = gcp
@@ -145,7 +166,21 @@ class GroupEngine:
         self.name = self.p["name"]
         self.resource = "instance group %r in %s" % (self.name, self.location)
         self.builds = build_all(list_specs(self.p["containers"]))[0] if self.p["containers"] is not None else None
-        self.rollout = {"batches": [], "updated": [], "pending": []}
+        self.rollout = {"batches": [], "updated": [], "pending": [], "refreshed_before": []}
+        step = self.p.get("wait_step") or 0
+        # This run's share of the waiting, with wait_step; None: wait up to wait_timeout.
+        self.step_deadline = time.monotonic() + step if step > 0 else None
+        self.plan = None
+        self.started = []  # descriptions of the plan steps this run started
+        self.before_type = None
+        self.current, self.batches, self.targets = [], [], {}
+        self.wait_state = {"deadline": None}
+
+    def deadline(self, overall):
+        """``(deadline, by_step)``: the sooner of ``overall`` and the end of this run's wait_step."""
+        if self.step_deadline is not None and self.step_deadline < overall:
+            return self.step_deadline, True
+        return overall, False
 
     # -- API --------------------------------------------------------------------------------------
     def fields(self, **more):
@@ -307,11 +342,44 @@ class GroupEngine:
 
     # -- main -----------------------------------------------------------------------------------
     def run(self):
+        try:
+            result = self.converge()
+        except StepElapsed as exc:
+            return self.unfinished(exc)
+        result.update(done=True, waiting="")
+        return result
+
+    def unfinished(self, stopped):
+        """The result of a run whose wait_step ran out: what it did, and what the next run waits for."""
+        actions = list(self.started)
+        if actions and not stopped.acted:
+            actions.pop()
+        final = summary(self.read())
+        return {
+            "changed": bool(self.gcp.accepted),
+            "actions": actions,
+            "diff": {"before": self.plan.before if self.plan else {}, "after": diff_view(final)},
+            "group": final,
+            "rollout": self.rollout,
+            "done": False,
+            "waiting": stopped.waiting,
+            "msg": "not done within this run's wait_step (%ds): %s. Run the task again to continue: it resumes "
+                   "where it stopped" % (self.p["wait_step"], stopped.waiting),
+        }
+
+    def track(self, plan):
+        """Note each plan step as it starts (a run that returns after wait_step reports what it did)."""
+        for step in plan.steps:
+            step.run = (lambda run=step.run, description=step.description:
+                        self.started.append(description) or run())
+
+    def converge(self):
         gcp, p = self.gcp, self.p
         validate_group_params(p)
         actual = self.read()
         before = summary(actual)
-        plan = Plan(before=diff_view(before))
+        self.before_type = (before.get("update_policy") or {}).get("type")
+        plan = self.plan = Plan(before=diff_view(before))
         if p["state"] == "absent":
             if actual:
                 plan.add("delete %s and its %d VMs" % (self.resource, before["target_size"]),
@@ -334,6 +402,11 @@ class GroupEngine:
         in_place = self.plan_update(plan, actual, before, after, changed)
         if in_place is not None:
             self.plan_rollout(plan, actual, before, after, in_place)
+        self.track(plan)
+        if in_place is not None and not gcp.check_mode:
+            # VMs refreshed before this run (a resumed rollout) must report the wanted revisions before
+            # another VM is refreshed: a failure there stops the rollout with nothing more changed.
+            self.verify_refreshed(after)
         plan.execute(gcp.check_mode)
         final = self.finish(plan, after, actual)
         return self.result(plan, final)
@@ -363,7 +436,11 @@ class GroupEngine:
         new_vms = "versions" in changed
         containers = "containers" in changed
         pending = not before["status"]["all_instances_config_effective"] and self.builds is not None
-        in_place = (containers or pending) and not new_vms and after["target_size"] > 0
+        # The group is OPPORTUNISTIC where the task wants PROACTIVE: an earlier run that paced a rollout left it so
+        # (it failed, timed out, was interrupted or returned after wait_step). Resume it, checking every VM.
+        resume = self.builds is not None and before["update_policy"].get("type") == "OPPORTUNISTIC" and (
+            after["update_policy"].get("type") == "PROACTIVE")
+        in_place = (containers or pending or resume) and not new_vms and after["target_size"] > 0
         keys = list(changed)
         proactive = after["update_policy"].get("type") == "PROACTIVE"
         pace = in_place and proactive
@@ -400,10 +477,11 @@ class GroupEngine:
         value = parse_fixed_or_percent(text) if text else {"fixed": 1}
         return max(1, resolve(value, after["target_size"]))
 
-    def lagging(self, actual, wanted_metadata):
-        """[(name, zone, link)] of the group's VMs whose container keys differ from ``wanted_metadata``."""
+    def members(self, wanted_metadata):
+        """``(lagging, current)``: [(name, zone, link)] of the group's VMs whose container keys differ from
+        ``wanted_metadata``, and of those whose keys already are the wanted ones (refreshed before)."""
         wanted = vm_contract.container_units(wanted_metadata)
-        out = []
+        out, current = [], []
         for managed in sorted(self.managed_instances(), key=lambda m: m.get("instance", "")):
             link = relative(managed.get("instance"))
             parts = link.split("/")
@@ -414,16 +492,18 @@ class GroupEngine:
                 continue
             items = (inst.get("metadata") or {}).get("items") or []
             have = vm_contract.container_units({i["key"]: i.get("value") for i in items})
-            if have != wanted:
-                out.append((name, zone, managed.get("instance")))
-        return out
+            (out if have != wanted else current).append((name, zone, managed.get("instance")))
+        return out, current
 
     def plan_rollout(self, plan, actual, before, after, in_place):
         wanted_metadata = self.wanted_metadata(self.aic_metadata(actual))
-        lagging = self.lagging(actual, wanted_metadata)
+        lagging, current = self.members(wanted_metadata)
         size = self.batch_size(after)
         batches = [lagging[i:i + size] for i in range(0, len(lagging), size)]
-        self.rollout["pending"] = [name for name, _zone, _link in lagging]
+        self.current = current
+        self.batches = batches
+        self.rollout["refreshed_before"] = [name for name, _zone, _link in current]
+        self.rollout["pending"] = [name for name, _zone, _link in current + lagging]
         self.rollout["batches"] = [[name for name, _zone, _link in batch] for batch in batches]
         targets = {}
         for built in self.builds:
@@ -433,7 +513,8 @@ class GroupEngine:
         for name in vm_contract.container_units(self.aic_metadata(actual)):
             if name not in kept:
                 targets[name] = {"removed": True}
-        state = {"deadline": None}
+        state = self.wait_state
+        self.targets = targets
         for number, batch in enumerate(batches, 1):
             plan.add(
                 "refresh batch %d of %d of %s (%s) and wait for their cos agents to report %s"
@@ -448,27 +529,65 @@ class GroupEngine:
                      lambda: self.patch({"updatePolicy": {"type": "PROACTIVE"}}),
                      after={"update_policy": after["update_policy"]})
 
-    def run_batch(self, batch, number, batches, targets, after, state):
+    @staticmethod
+    def start_waiting(state, timeout):
         if state["deadline"] is None:
-            state["deadline"] = time.monotonic() + self.gcp.wait_timeout
-        self.apply_updates([link for _n, _z, link in batch])
-        for name, zone, _link in batch:
-            remaining = max(1.0, state["deadline"] - time.monotonic())
-            try:
-                wait_for_reports(lambda zone=zone, name=name: read_reports(self.gcp.api, zone, name), targets,
-                                 remaining)
-            except AgentFailure as exc:
-                self.stop(number, batches, name, "container %s failed at revision %s, as its cos agent reports: %s"
-                          % (exc.name, targets.get(exc.name, {}).get("revision"), exc.report.get("error")
-                             or "(no error text)"))
-            except GcpTimeoutError as exc:
-                self.stop(number, batches, name, str(exc))
+            state["deadline"] = time.monotonic() + timeout
+        return state["deadline"]
+
+    def verify_refreshed(self, after):
+        """Wait for the reports of the VMs refreshed before this run (a resumed rollout), as for a batch."""
+        if not self.current:
+            return
+        overall = self.start_waiting(self.wait_state, self.gcp.wait_timeout)
+        for name, zone, _link in self.current:
+            self.wait_vm(name, zone, None, overall)
         if after.get("autohealing"):
-            self.wait_healthy([n for n, _z, _l in batch], number, batches, state["deadline"])
-        self.rollout["updated"].extend(n for n, _z, _l in batch)
+            self.wait_healthy([n for n, _z, _l in self.current], None, overall)
+        self.verified([n for n, _z, _l in self.current])
+
+    def verified(self, names):
+        self.rollout["updated"].extend(names)
         self.rollout["pending"] = [n for n in self.rollout["pending"] if n not in self.rollout["updated"]]
 
-    def wait_healthy(self, names, number, batches, deadline):
+    def where(self, number):
+        if number is None:
+            return "checking the VMs refreshed before this run (%s)" % ", ".join(n for n, _z, _l in self.current)
+        return "batch %d of %d (%s)" % (number, len(self.batches),
+                                        ", ".join(n for n, _z, _l in self.batches[number - 1]))
+
+    def wait_vm(self, name, zone, number, overall):
+        """Wait for one VM's reports of the wanted revisions; a failure stops the rollout naming the VM, the
+        container, the revision and the agent's error."""
+        deadline, by_step = self.deadline(overall)
+        targets = self.targets
+        try:
+            wait_for_reports(lambda: read_reports(self.gcp.api, zone, name), targets,
+                             max(0.0 if by_step else 1.0, deadline - time.monotonic()))
+        except AgentFailure as exc:
+            self.stop(number, name, "container %s failed at revision %s, as its cos agent reports: %s"
+                      % (exc.name, targets.get(exc.name, {}).get("revision"), exc.report.get("error")
+                         or "(no error text)"))
+        except GcpTimeoutError as exc:
+            if by_step:
+                text = str(exc).replace("timed out after", "not yet after", 1).replace(
+                    ". Raise wait_timeout, or set wait: false", "")
+                raise StepElapsed("%s: VM %s: %s" % (self.where(number), name, text))
+            self.stop(number, name, str(exc))
+
+    def run_batch(self, batch, number, batches, targets, after, state):
+        overall = self.start_waiting(state, self.gcp.wait_timeout)
+        if self.deadline(overall)[1] and time.monotonic() >= self.step_deadline:
+            raise StepElapsed("%s is next, not started in this run" % self.where(number), acted=False)
+        self.apply_updates([link for _n, _z, link in batch])
+        for name, zone, _link in batch:
+            self.wait_vm(name, zone, number, overall)
+        if after.get("autohealing"):
+            self.wait_healthy([n for n, _z, _l in batch], number, overall)
+        self.verified([n for n, _z, _l in batch])
+
+    def wait_healthy(self, names, number, overall):
+        deadline, by_step = self.deadline(overall)
         delay = FIRST_DELAY
         while True:
             health = {}
@@ -481,23 +600,39 @@ class GroupEngine:
             if not unhealthy:
                 return
             if time.monotonic() >= deadline:
-                self.stop(number, batches, ", ".join(sorted(unhealthy)), "the cos agent reports the new revision, "
-                          "but the health check says %s after %ds" % (
-                              ", ".join("%s %s" % kv for kv in sorted(unhealthy.items())), self.gcp.wait_timeout))
+                states = ", ".join("%s %s" % kv for kv in sorted(unhealthy.items()))
+                if by_step:
+                    raise StepElapsed("%s: the cos agents report the new revisions; the health check says %s"
+                                      % (self.where(number), states))
+                self.stop(number, ", ".join(sorted(unhealthy)), "the cos agent reports the new revision, "
+                          "but the health check says %s after %ds" % (states, self.gcp.wait_timeout))
             time.sleep(min(delay, max(0.1, deadline - time.monotonic())))
             delay = min(MAX_DELAY, delay * 1.5)
 
-    def stop(self, number, batches, vm, why):
-        done = self.rollout["updated"]
-        current = batches[number - 1]
-        not_reached = [n for batch in batches[number:] for n, _z, _l in batch]
+    def stop(self, number, vm, why):
+        """Fail the rollout at VM ``vm`` of batch ``number`` (None: while checking the VMs refreshed before)."""
+        batches = self.batches
+        earlier = set(self.rollout["refreshed_before"])
+        done = ", ".join(n + (" (refreshed by an earlier run)" if n in earlier else "")
+                         for n in self.rollout["updated"]) or "none"
+        if number is None:
+            where = "while checking the VMs refreshed before this run"
+            unchecked = [n for n, _z, _l in self.current if n not in self.rollout["updated"]]
+            this = "Refreshed before this run, not verified: %s. Refreshed in this run: none" % ", ".join(unchecked)
+            not_reached = [n for batch in batches for n, _z, _l in batch]
+        else:
+            where = "in batch %d of %d" % (number, len(batches))
+            this = "Refreshed in this batch: %s" % ", ".join(n for n, _z, _l in batches[number - 1])
+            not_reached = [n for batch in batches[number:] for n, _z, _l in batch]
+        if number is None and self.before_type != "OPPORTUNISTIC":
+            policy = "The group's update policy is unchanged (%s)" % self.before_type
+        else:
+            policy = "The group's update policy stays OPPORTUNISTIC, so the group does not roll the rest itself"
         raise GroupFailed(
-            "rollout of the containers of %s stopped in batch %d of %d, at VM %s: %s. Updated before: %s. Refreshed "
-            "in this batch: %s. Not reached, still on the old revision: %s. The group's update policy stays "
-            "OPPORTUNISTIC, so the group does not roll the rest itself; fix the containers and re-run the task "
-            "(it resumes with the VMs not on the new revision)" % (
-                self.resource, number, len(batches), vm, why, ", ".join(done) or "none",
-                ", ".join(n for n, _z, _l in current), ", ".join(not_reached) or "none"),
+            "rollout of the containers of %s stopped %s, at VM %s: %s. Updated before: %s. %s. Not reached, still "
+            "on the old revision: %s. %s; fix the containers and re-run the task (it checks every VM against the "
+            "wanted revisions and refreshes those not on them)" % (
+                self.resource, where, vm, why, done, this, ", ".join(not_reached) or "none", policy),
             dict(self.rollout, failed_batch=number, failed_vm=vm, not_reached=not_reached),
         )
 
@@ -524,7 +659,7 @@ class GroupEngine:
         return bool(status.get("isStable") and (reached or after["update_policy"].get("type") == "OPPORTUNISTIC"))
 
     def wait_stable(self, after):
-        deadline = time.monotonic() + self.gcp.wait_timeout
+        deadline, by_step = self.deadline(time.monotonic() + self.gcp.wait_timeout)
         delay = FIRST_DELAY
         want_version = after["update_policy"].get("type") != "OPPORTUNISTIC"
         while True:
@@ -534,11 +669,14 @@ class GroupEngine:
             if self.settled(igm, after):
                 return igm
             if time.monotonic() >= deadline:
+                if by_step:
+                    # The plan's steps are all done: this run only waited after them.
+                    raise StepElapsed(self.pending_message(igm, want_version, step=True))
                 raise GroupFailed(self.pending_message(igm, want_version), dict(self.rollout))
             time.sleep(min(delay, max(0.1, deadline - time.monotonic())))
             delay = min(MAX_DELAY, delay * 1.5)
 
-    def pending_message(self, igm, want_version):
+    def pending_message(self, igm, want_version, step=False):
         actions = {k: v for k, v in (igm.get("currentActions") or {}).items() if k != "none" and v}
         wanted = {relative(v.get("instanceTemplate")) for v in igm.get("versions") or []}
         behind = []
@@ -549,15 +687,15 @@ class GroupEngine:
                 behind.append("%s (%s, %s)" % (basename(managed.get("instance")), basename(template) or "no version",
                                                action))
         status = igm.get("status") or {}
-        return (
-            "timed out after %ds waiting for %s to be stable%s: %s; current actions: %s; VMs not yet done: %s. "
-            "Raise wait_timeout, or set wait: false" % (
-                self.gcp.wait_timeout, self.resource, " with its version target reached" if want_version else "",
-                "isStable %s, versionTarget.isReached %s" % (
-                    bool(status.get("isStable")), bool((status.get("versionTarget") or {}).get("isReached"))),
-                ", ".join("%s %d" % kv for kv in sorted(actions.items())) or "none",
-                ", ".join(behind) or "none")
-        )
+        text = "waiting for %s to be stable%s: %s; current actions: %s; VMs not yet done: %s" % (
+            self.resource, " with its version target reached" if want_version else "",
+            "isStable %s, versionTarget.isReached %s" % (
+                bool(status.get("isStable")), bool((status.get("versionTarget") or {}).get("isReached"))),
+            ", ".join("%s %d" % kv for kv in sorted(actions.items())) or "none",
+            ", ".join(behind) or "none")
+        if step:
+            return text
+        return "timed out after %ds %s. Raise wait_timeout, or set wait: false" % (self.gcp.wait_timeout, text)
 
     def result(self, plan, final):
         return {

@@ -79,6 +79,7 @@ ARGUMENT_SPEC = dict(
     ),
     containers=dict(type="list", elements="dict", options=container_spec.argument_spec()),
     wait=dict(type="bool", default=True),
+    wait_step=dict(type="int", default=0),
 )
 
 # AnsibleModule's keyword arguments that go with ARGUMENT_SPEC.
@@ -256,6 +257,10 @@ def group_errors(params):
                     zone, region, region))
     if params["state"] == "absent":
         return [e for e in errors if e]
+    step = params.get("wait_step") or 0
+    if step < 0:
+        errors.append("wait_step: %d is negative: use 0 (wait up to wait_timeout in one run) or a number of seconds"
+                      % step)
     size = params.get("target_size")
     if size is not None and size < 0:
         errors.append("target_size: %d is negative: use 0 or more VMs" % size)
