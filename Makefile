@@ -6,13 +6,15 @@ SHELL := /bin/bash
 PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
 PYTHON312 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
 PYTHON311 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.11*/bin/python3.11) $(shell command -v python3.11))
+PYTHON313 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
 VENV := .venv
 VENV311 := .venv311
+VENV313 := .venv313
 PY := $(VENV)/bin/python
 COLLECTION := .build/ansible-test/ansible_collections/gce/cos
 # Not part of the collection proper: kept out of ansible-test's copy (they have their own tests).
-NOT_COLLECTION := ^(\.build/|\.ci/|localgce/|bench/|demo/|tests/(localgce|vm|vm_e2e|agent|e2e|api|gcloud)/|conftest\.py$$)
+NOT_COLLECTION := ^(\.build/|\.ci/|localgce/|bench/|demo/|tests/(localgce|vm|vm_e2e|agent|e2e|api|gcloud|ecosystem)/|conftest\.py$$)
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 # Debian packages the tests run for real (cloud-init schema, systemd-analyze, nspawn, docker, registry).
 DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-registry apache2-utils busybox-static \
@@ -21,13 +23,13 @@ PYTEST_ARGS ?=
 # pip's config here names local wheel dirs that may not exist: drop its warnings, keep its exit code.
 PIP_QUIET := grep -v '^WARNING: Location' || test $$? = 1
 
-.PHONY: help test deps venv constraints lint lint-ansible unit build sanity units integration vm e2e vm-e2e gcloud demo clean collection
+.PHONY: help test deps venv constraints lint lint-ansible unit build ecosystem sanity units integration vm e2e vm-e2e gcloud demo clean collection
 
 help:
 	@echo "make demo   - deploy the example against localgce (no GCP account needed)"
-	@echo "make test   - every test: lint, unit, localgce, agent, build, sanity (2.21 and 2.19), units, integration"
+	@echo "make test   - every test: lint, unit, localgce, agent, build, sanity, units and integration (2.19, 2.20, 2.21)"
 
-test: deps venv lint lint-ansible unit build sanity units integration vm e2e vm-e2e gcloud
+test: deps venv lint lint-ansible unit build ecosystem sanity units integration vm e2e vm-e2e gcloud
 	@echo "make test: all suites passed"
 
 demo: deps venv
@@ -44,7 +46,7 @@ deps:
 	  fi; \
 	fi
 
-venv: $(VENV)/.stamp $(VENV311)/.stamp collection
+venv: $(VENV)/.stamp $(VENV311)/.stamp $(VENV313)/.stamp collection
 
 $(VENV)/.stamp: requirements.txt requirements-dev.txt constraints-dev.txt
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or set PYTHON312=)"; exit 1; }
@@ -60,12 +62,21 @@ $(VENV311)/.stamp: requirements.txt requirements-dev-py311.txt constraints-dev-p
 	$(VENV311)/bin/pip install -q -r requirements-dev-py311.txt -c constraints-dev-py311.txt 2>&1 | { $(PIP_QUIET); }
 	touch $@
 
+$(VENV313)/.stamp: requirements.txt requirements-dev-py313.txt constraints-dev-py313.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (pyenv install 3.13, or set PYTHON313=)"; exit 1; }
+	$(PYTHON313) -m venv $(VENV313)
+	$(VENV313)/bin/pip install -q --upgrade pip 2>&1 | { $(PIP_QUIET); }
+	$(VENV313)/bin/pip install -q -r requirements-dev-py313.txt -c constraints-dev-py313.txt 2>&1 | { $(PIP_QUIET); }
+	touch $@
+
 # Re-pin the tool chains after changing requirements-dev*.txt.
 constraints: venv
 	{ echo '# Exact versions of the whole dev tool chain (pip freeze of .venv); refresh with `make constraints`.'; \
 	  $(VENV)/bin/pip freeze | grep -v '^-e'; } > constraints-dev.txt
 	{ echo '# Exact versions of the Python 3.11 / ansible-core 2.19 tool chain (pip freeze of .venv311).'; \
 	  $(VENV311)/bin/pip freeze | grep -v '^-e'; } > constraints-dev-py311.txt
+	{ echo '# Exact versions of the Python 3.13 / ansible-core 2.20 tool chain (pip freeze of .venv313).'; \
+	  $(VENV313)/bin/pip freeze | grep -v '^-e'; } > constraints-dev-py313.txt
 
 # ansible-test wants the checkout at .../ansible_collections/gce/cos: a fresh copy of the
 # collection's files (tracked and untracked-not-ignored) goes there.
@@ -81,7 +92,7 @@ lint: venv
 
 lint-ansible: venv
 	@mkdir -p .build/pythonpath/ansible_collections/gce && ln -sfn $(CURDIR) .build/pythonpath/ansible_collections/gce/cos
-	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/pythonpath $(VENV)/bin/ansible-lint --profile production roles/ playbooks/ examples/
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/pythonpath $(VENV)/bin/ansible-lint --profile production roles/ playbooks/ examples/ meta/runtime.yml
 
 unit: venv
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
@@ -91,25 +102,35 @@ build: venv collection
 	cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-galaxy collection build --force --output-path $(CURDIR)/.build/artifact
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/ansible-test $(VENV)/bin/python tests/check_docs.py
 
+# What Galaxy and the Ansible ecosystem check (tests/ecosystem): the support matrix, galaxy-importer on the
+# built artifact, antsibull-docs, the changelog's release flow, the execution environment's context.
+ecosystem: venv
+	$(PY) -m pytest -n 2 tests/ecosystem $(PYTEST_ARGS)
+
 # Offline get-pip stand-in for each pip version the installed ansible-test versions bootstrap.
 $(ANSIBLE_TEST_CACHE)/.standin: tests/sanity/get_pip_standin.py venv
 	@mkdir -p $(ANSIBLE_TEST_CACHE)
 	@for v in $$(grep -ho "pip='[0-9.]*'" $(VENV)/lib/python*/site-packages/ansible_test/_internal/python_requirements.py \
-	    $(VENV311)/lib/python*/site-packages/ansible_test/_internal/python_requirements.py | grep -o "[0-9.]*" | sort -u); do \
+	    $(VENV311)/lib/python*/site-packages/ansible_test/_internal/python_requirements.py \
+	    $(VENV313)/lib/python*/site-packages/ansible_test/_internal/python_requirements.py | grep -o "[0-9.]*" | sort -u); do \
 	  cp tests/sanity/get_pip_standin.py $(ANSIBLE_TEST_CACHE)/get_pip_$${v//./_}.py; done
 	@touch $@
 
 sanity: venv collection $(ANSIBLE_TEST_CACHE)/.standin
 	cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-test sanity --venv --python 3.12 --color no
 	cd $(COLLECTION) && $(CURDIR)/$(VENV311)/bin/ansible-test sanity --venv --python 3.11 --color no
+	cd $(COLLECTION) && $(CURDIR)/$(VENV313)/bin/ansible-test sanity --venv --python 3.13 --color no
 
 units: venv collection
 	cd $(COLLECTION) && $(CURDIR)/$(VENV)/bin/ansible-test units --local --python 3.12 --color no
 	cd $(COLLECTION) && $(CURDIR)/$(VENV311)/bin/ansible-test units --local --python 3.11 --color no
+	cd $(COLLECTION) && $(CURDIR)/$(VENV313)/bin/ansible-test units --local --python 3.13 --color no
 
 integration: venv collection
 	@if ls tests/integration/targets/*/aliases >/dev/null 2>&1; then \
 	  $(PY) tests/integration/run_against_localgce.py $(COLLECTION) $(CURDIR)/$(VENV)/bin/ansible-test --python 3.12; \
+	  $(PY) tests/integration/run_against_localgce.py $(COLLECTION) $(CURDIR)/$(VENV311)/bin/ansible-test --python 3.11; \
+	  $(PY) tests/integration/run_against_localgce.py $(COLLECTION) $(CURDIR)/$(VENV313)/bin/ansible-test --python 3.13; \
 	else echo "no integration targets yet"; fi
 
 # The COS VM simulator boots real systemd-nspawn machines: root only (CI is root).

@@ -68,6 +68,7 @@ from ansible_collections.gce.cos.plugins.module_utils.cloud_config import (
     assemble,
     assemble_doc,
 )
+from ansible_collections.gce.cos.plugins.module_utils.plain_data import plain_inputs
 
 # The document logic (loading, merging, checks, the agent's part, dumping) lives in
 # module_utils/cloud_config.py, shared with cos_container; this file is the filter's interface.
@@ -93,4 +94,4 @@ def cos_cloud_config(parts, agent=True):
 
 class FilterModule(object):
     def filters(self):
-        return {"cos_cloud_config": cos_cloud_config}
+        return {"cos_cloud_config": plain_inputs(cos_cloud_config)}

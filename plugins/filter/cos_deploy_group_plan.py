@@ -75,6 +75,7 @@ _value:
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.gce.cos.plugins.module_utils.plain_data import plain_inputs
 
 try:
     from ansible_collections.gce.cos.plugins.filter.cos_deploy_plan import (
@@ -265,4 +266,4 @@ def cos_deploy_group_plan(inputs):
 
 class FilterModule(object):
     def filters(self):
-        return {"cos_deploy_group_plan": cos_deploy_group_plan}
+        return {"cos_deploy_group_plan": plain_inputs(cos_deploy_group_plan)}

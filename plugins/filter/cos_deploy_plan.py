@@ -111,6 +111,7 @@ import difflib
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.gce.cos.plugins.module_utils.plain_data import plain_inputs
 
 try:
     from ansible_collections.gce.cos.plugins.module_utils import container_spec, container_unit, vm_contract
@@ -511,4 +512,4 @@ def cos_deploy_plan(inputs):
 
 class FilterModule(object):
     def filters(self):
-        return {"cos_deploy_plan": cos_deploy_plan}
+        return {"cos_deploy_plan": plain_inputs(cos_deploy_plan)}

@@ -89,4 +89,7 @@ def test_schema_keys_match_the_installed_cloud_init():
 
 
 def test_filter_is_registered():
-    assert ccc.FilterModule().filters() == {"cos_cloud_config": ccc.cos_cloud_config}
+    filters = ccc.FilterModule().filters()
+    assert list(filters) == ["cos_cloud_config"]
+    # Wrapped so that it receives plain data (module_utils/plain_data.py).
+    assert filters["cos_cloud_config"].__wrapped__ is ccc.cos_cloud_config
