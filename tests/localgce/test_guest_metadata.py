@@ -356,7 +356,7 @@ def test_guest_budget_is_per_vm_and_reset_clears_it(vm, api):
     api.create_instance("vm-other", metadata=compute_v1.Metadata(items=[
         compute_v1.Items(key="enable-guest-attributes", value="TRUE")]))
     other = api.srv.guest_url(PROJECT, ZONE, "vm-other")
-    clock = api.srv.app.guest_budget.clock = ManualClock()
+    api.srv.app.guest_budget.clock = ManualClock()
     try:
         for _ in range(3):
             assert ga_put(vm, "web", "x").status_code == 200
