@@ -12,7 +12,10 @@ GET|POST|DELETE /_localgce/guest-faults      metadata-server faults for one VM: 
 POST   /_localgce/secrets                    {"project", "secret", "data"} -> {"version", "name"}
 POST   /_localgce/snapshots                  {"project", "name", "diskSizeGb"?, "sourceDisk"?} -> snapshot
 PUT    /_localgce/guest-attributes           {"project", "zone", "instance", "namespace", "key", "value"}
-                                             (value null deletes)
+                                             (value null deletes); server-side, outside the guest budget
+GET|POST /_localgce/guest-budget             the guest-attribute query budget (10/min, 3/s per VM) and per-VM
+                                             counters {P/Z/NAME: {id, queries, writes, drops, over}}; POST
+                                             {"per_minute"?, "per_second"?, "enforce"?} changes it until reset
 POST   /_localgce/instance-status            {"project", "zone", "instance", "status"}: force a status
                                              (e.g. TERMINATED to simulate a crash)
 POST   /_localgce/instance-health        {"project", "zone", "instance", "health": STATE|null}: a managed
@@ -96,6 +99,12 @@ def _route(app, method, route, query, data):
         if method == "DELETE":
             app.guest_faults.clear()
             return _resp(200, {})
+    if route == "guest-budget":
+        if method == "GET":
+            return _resp(200, app.guest_budget.describe())
+        if method == "POST":
+            app.guest_budget.configure(data)
+            return _resp(200, app.guest_budget.describe())
     if route == "secrets" and method == "POST":
         _need(data, "project", "secret", "data")
         version = secrets.add_version(store, data["project"], data["secret"], data["data"])

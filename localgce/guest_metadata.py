@@ -10,11 +10,16 @@ forwards http://metadata.google.internal/ there). Behaviour follows the real ser
   ETag differs from E, otherwise blocks (on the store's condition, no polling) until the
   content changes or N seconds pass, then returns the (possibly unchanged) content;
 - guest attributes: PUT/GET/DELETE instance/guest-attributes/NAMESPACE/KEY, allowed only
-  when metadata ``enable-guest-attributes`` is TRUE (instance first, then project).
+  when metadata ``enable-guest-attributes`` is TRUE (instance first, then project);
+- guest-attribute queries are budgeted per VM as Compute Engine documents them: at most 10 a
+  minute, in bursts of at most 3 a second (``GuestBudget``). A write beyond the budget is
+  answered 200 like any other, and the attribute it was writing is removed (Compute Engine
+  "might arbitrarily remove guest attributes that are in the process of being written").
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import ipaddress
 import json
@@ -189,6 +194,76 @@ def _answer(status, body, ctype="application/text", etag=None):
     return Response(status, body, headers)
 
 
+class GuestBudget:
+    """Compute Engine's guest-attribute query budget, per VM (instance id): at most
+    ``per_minute`` queries in any 60 s and ``per_second`` in any 1 s (sliding windows).
+
+    Every guest-attribute request of the guest counts as a query: writes (PUT), deletions
+    and reads (GET of a key, a listing or the recursive document), whether it is within the
+    budget or not, so a guest that keeps retrying stays over it. Over the budget, a PUT
+    removes the attribute it writes (neither the old nor the new value stays) and a DELETE
+    is not done (the stale attribute stays); both are answered 200 and counted as drops.
+    Over-budget reads are answered and counted as ``over``. ``GET /_localgce/guest-budget``
+    shows the counters; the guest request log marks each query ``budget: ok|dropped|over``.
+    """
+
+    PER_MINUTE = 10
+    PER_SECOND = 3
+
+    def __init__(self, clock=time.monotonic):
+        self.lock = threading.Lock()
+        self.clock = clock
+        self.per_minute = self.PER_MINUTE
+        self.per_second = self.PER_SECOND
+        self.enforce = True
+        self.windows = {}  # instance id -> deque of query times (monotonic)
+        self.counts = {}  # "project/zone/name" -> {id, queries, writes, drops, over}
+
+    def take(self, instance_id, label, write):
+        """Count one query; return "ok", or "dropped" (a write over the budget) / "over" (a read)."""
+        with self.lock:
+            now = self.clock()
+            window = self.windows.setdefault(instance_id, collections.deque())
+            while window and window[0] <= now - 60.0:
+                window.popleft()
+            last_second = sum(1 for t in window if t > now - 1.0)
+            over = self.enforce and (len(window) >= self.per_minute or last_second >= self.per_second)
+            window.append(now)
+            count = self.counts.get(label)
+            if count is None or count["id"] != instance_id:
+                count = self.counts[label] = {"id": instance_id, "queries": 0, "writes": 0, "drops": 0, "over": 0}
+            count["queries"] += 1
+            if write:
+                count["writes"] += 1
+            if not over:
+                return "ok"
+            if write:
+                count["drops"] += 1
+                return "dropped"
+            count["over"] += 1
+            return "over"
+
+    def describe(self):
+        with self.lock:
+            return {"per_minute": self.per_minute, "per_second": self.per_second, "enforce": self.enforce,
+                    "instances": {k: dict(v) for k, v in self.counts.items()}}
+
+    def configure(self, data):
+        with self.lock:
+            if "per_minute" in data:
+                self.per_minute = int(data["per_minute"])
+            if "per_second" in data:
+                self.per_second = int(data["per_second"])
+            if "enforce" in data:
+                self.enforce = bool(data["enforce"])
+
+    def clear(self):
+        with self.lock:
+            self.windows.clear()
+            self.counts.clear()
+            self.per_minute, self.per_second, self.enforce = self.PER_MINUTE, self.PER_SECOND, True
+
+
 class GuestFaults:
     """Injected metadata-server faults (control API /_localgce/guest-faults): each answers the
     requests of one instance whose method and path (below computeMetadata/v1/) match with
@@ -238,9 +313,13 @@ def handle(app, method, path, query, headers, body):
         resp = _answer(fault["status"], "Injected fault\n", "text/html")
     else:
         resp = _handle(app, method, path, query, headers, body)
+    entry = {"method": method, "path": path, "query": {k: v[-1] for k, v in query.items()},
+             "status": resp.status, "time": time.time()}
+    verdict = resp.budget
+    if verdict:
+        entry["budget"] = verdict
     with app.log_lock:
-        app.guest_log.append({"method": method, "path": path, "query": {k: v[-1] for k, v in query.items()},
-                              "status": resp.status, "time": time.time()})
+        app.guest_log.append(entry)
     return resp
 
 
@@ -276,9 +355,11 @@ def _handle(app, method, path, query, headers, body):
         if len(sub) == 4 and sub[:2] == ["instance", "service-accounts"] and sub[3] in ("token", "identity"):
             return _token(app, store, project, zone, inst, sub[2], sub[3], query)
         if len(sub) >= 2 and sub[:2] == ["instance", "guest-attributes"] and method in ("PUT", "DELETE", "GET"):
-            resp = _guest_attributes(app, store, project, zone, inst, sub[2:], method, body, query)
-            if resp is not None:
-                return resp
+            resp, verdict = _guest_attributes(app, store, project, zone, inst, sub[2:], method, body)
+            if resp is None:  # a read: served from the tree (listing, recursive JSON, long-poll)
+                resp = _read(app, store, project, zone, name, ipath, sub, is_dir, query)
+            resp.budget = verdict
+            return resp
         if method not in ("GET", "HEAD"):
             return _answer(405, "Method Not Allowed\n", "text/html")
         return _read(app, store, project, zone, name, ipath, sub, is_dir, query)
@@ -346,12 +427,19 @@ def _token(app, store, project, zone, inst, account, what, query):
     return _answer(200, json.dumps(tok), "application/json")
 
 
-def _guest_attributes(app, store, project, zone, inst, rest, method, body, query):
-    """PUT/DELETE/GET on guest attributes. GET of listings falls through to the tree (returns None)."""
+def _guest_attributes(app, store, project, zone, inst, rest, method, body):
+    """PUT/DELETE/GET on guest attributes, counted against the VM's budget -> (response, verdict);
+    the response is None for a GET (served from the tree by the caller)."""
     if not _ga_enabled(inst, store.ensure_project(project).get("commonInstanceMetadata")):
-        return _answer(403, "Guest attributes endpoint access is disabled.\n", "text/html")
+        return _answer(403, "Guest attributes endpoint access is disabled.\n", "text/html"), None
+    budget = getattr(app, "guest_budget", None)
+    verdict = budget.take(inst["id"], f"{project}/{zone}/{inst['name']}", method != "GET") if budget else None
     if method == "GET":
-        return None  # served from the tree (listing, recursive JSON, long-poll)
+        return None, verdict
+    return _write_guest_attribute(store, project, zone, inst, rest, method, body, verdict), verdict
+
+
+def _write_guest_attribute(store, project, zone, inst, rest, method, body, verdict):
     if len(rest) != 2 or not all(_GA_NAME.fullmatch(p) for p in rest):
         return _answer(400, "Guest attribute path must be NAMESPACE/KEY\n", "text/html")
     ns, key = rest
@@ -359,11 +447,21 @@ def _guest_attributes(app, store, project, zone, inst, rest, method, body, query
     if method == "PUT":
         if len(body) > MAX_GA_VALUE:
             return _answer(400, "Guest attribute value too large\n", "text/html")
+        if verdict == "dropped":
+            # Removed while being written: the reader sees neither the old nor the new value.
+            if key in attrs.get(ns, {}):
+                del attrs[ns][key]
+                if not attrs[ns]:
+                    del attrs[ns]
+                store.changed()
+            return _answer(200, "")
         attrs.setdefault(ns, {})[key] = body.decode("utf-8", errors="replace")
         store.changed()
         return _answer(200, "")
     if ns not in attrs or key not in attrs[ns]:
         return _answer(404, "Not Found\n", "text/html")
+    if verdict == "dropped":
+        return _answer(200, "")  # answered as done, not done: the stale attribute stays
     del attrs[ns][key]
     if not attrs[ns]:
         del attrs[ns]

@@ -10,9 +10,10 @@ import json
 
 
 class Response:
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "budget", "headers", "status")
 
     def __init__(self, status, body=b"", headers=None):
+        self.budget = None  # guest-attribute queries: the budget's verdict (guest_metadata.GuestBudget)
         self.status = status
         self.body = body
         self.headers = headers or {}

@@ -89,6 +89,7 @@ class App:
         self.wait_timeout = wait_timeout
         self.faults = Faults()
         self.guest_faults = guest_metadata.GuestFaults()
+        self.guest_budget = guest_metadata.GuestBudget()
         self.log_lock = threading.Lock()
         # Bumped when the log is cleared: a request that arrived before (a long-held operation
         # wait, say) is not logged after, so a test's log holds only its own requests.
@@ -132,6 +133,7 @@ class App:
         self.store.reset()
         self.faults.clear()
         self.guest_faults.clear()
+        self.guest_budget.clear()
         self.clear_requests()
 
     def clear_requests(self):

@@ -114,6 +114,36 @@ class LocalGCE:
         with self.app.log_lock:
             return list(self.app.guest_log)
 
+    def guest_budget(self):
+        """The guest-attribute budget and its per-VM counters (GET /_localgce/guest-budget)."""
+        return self.app.guest_budget.describe()
+
+    def guest_attribute_rates(self, project, zone, instance, since=0.0):
+        """One VM's guest-attribute queries in the metadata server's log (after ``since``, epoch):
+        {"queries", "writes", "drops", "over", "max_per_minute", "max_per_second", "writes_per_minute"}, the maxima
+        over sliding windows of 60 s and 1 s, and the writes of each minute from the first query."""
+        prefix = "/_localgce/guest/%s/%s/%s/" % (project, zone, instance)
+        entries = [e for e in self.guest_requests() if e.get("budget") and e["path"].startswith(prefix)
+                   and e["time"] >= since]
+        times = [e["time"] for e in entries]
+
+        def most(width):
+            best, lo = 0, 0
+            for hi, t in enumerate(times):
+                while times[lo] <= t - width:
+                    lo += 1
+                best = max(best, hi - lo + 1)
+            return best
+
+        writes = [e["time"] for e in entries if e["method"] != "GET"]
+        minutes = [0] * (int((times[-1] - times[0]) // 60) + 1) if times else []
+        for t in writes:
+            minutes[int((t - times[0]) // 60)] += 1
+        return {"queries": len(entries), "writes": len(writes),
+                "drops": sum(1 for e in entries if e["budget"] == "dropped"),
+                "over": sum(1 for e in entries if e["budget"] == "over"),
+                "max_per_minute": most(60.0), "max_per_second": most(1.0), "writes_per_minute": minutes}
+
     def fault(self, method=None, path=".*", count=1, *, status=None, reason=None, message=None,
               operation_error=None, delay=None):
         """Inject a fault for the next ``count`` requests whose method and path (regex search) match.

@@ -5,8 +5,8 @@
 The agent publishes one JSON line per container, ``{"revision", "state", "image",
 "digest", "error", "restarts", "time"}``, and ``cos-agent/agent`` after each apply
 (docs/dev/internals.md). instances.getGuestAttributes has no long-poll, so waiting polls with
-a short, growing, bounded delay, and a shorter fixed one once a container is "starting" at the
-wanted revision.
+a growing, bounded delay (paced for the API's rate quota), and a shorter fixed one once a
+container is "starting" at the wanted revision.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,16 +21,20 @@ from ansible_collections.gce.cos.plugins.module_utils.vm_contract import AGENT_R
 
 NAMESPACE = GUEST_ATTRIBUTE_NAMESPACE
 AGENT_KEY = AGENT_REPORT_KEY
-# Poll delays: start quick (the agent applies within seconds), grow to a modest cap. The
-# agent refreshes its reports every second while a container is not settled.
-FIRST_DELAY = 0.5
+# Poll delays. Each read is an instances.getGuestAttributes call, which counts against the
+# project's Compute API rate quota (read requests), shared with every other task and tool of
+# the project; the agent itself publishes at most 8 reports a minute (Compute Engine's
+# guest-attribute budget is 10). So the wait starts at 1 s and grows to 5 s: about 12 reads a
+# minute per VM once grown, 21 in the first minute. Rate-limit answers (429, 403
+# rateLimitExceeded) are retried with backoff by gcp_retry.
+FIRST_DELAY = 1.0
 GROWTH = 1.5
-MAX_DELAY = 2.0
+MAX_DELAY = 5.0
 # While a container is "starting" at its wanted revision (its unit runs and waits out the
 # agent's COS_AGENT_MIN_UP_SECONDS, 3 s by default, or docker is starting it), "running" is
-# at most those seconds away and the agent publishes it the moment it holds: poll at this
-# short, fixed delay, so the report is seen within it rather than up to MAX_DELAY late.
-NEAR_DELAY = 0.25
+# at most those seconds away and the agent publishes it as soon as its budget allows: poll
+# at this shorter, fixed delay for those few seconds.
+NEAR_DELAY = 0.5
 # A unit systemd keeps restarting fails the wait once it restarted this often at the
 # wanted revision: one transient failure (a registry hiccup) is ridden out, a crash loop
 # does not hold the task for the whole wait_timeout.

@@ -81,7 +81,7 @@ def test_the_agent_defaults_are_the_vm_contract():
     # The agent names its own report key and the helper's place by these literals.
     with open(SCRIPTS["cos-agent"]) as f:
         agent = f.read()
-    assert "ga_put %s " % vm_contract.AGENT_REPORT_KEY in agent
+    assert "ga_queue %s " % vm_contract.AGENT_REPORT_KEY in agent
     assert os.path.dirname(vm_contract.AGENT_PATH) == os.path.dirname(vm_contract.FETCH_SECRETS_PATH)
 
 

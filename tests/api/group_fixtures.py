@@ -19,6 +19,8 @@ import urllib.request
 from ansible_collections.gce.cos.plugins.module_utils import vm_contract
 from google.cloud import compute_v1
 
+from localgce import guest_metadata
+
 PROJECT = "test-project"
 ZONE = "us-central1-a"
 REGION = "us-central1"
@@ -115,20 +117,14 @@ class FakeAgents:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.read()
 
+    # Reports are written server-side (as the control endpoint PUT /_localgce/guest-attributes does), outside
+    # the VM's guest-attribute budget: these fakes stand for what the API reads, not for the agent's writing,
+    # whose budget tests/agent and tests/vm_e2e check.
     def _delete(self, vm, zone, key):
-        url = self.lg.guest_url(PROJECT, zone, vm) + "instance/guest-attributes/%s/%s" % (NAMESPACE, key)
-        req = urllib.request.Request(url, method="DELETE", headers={"Metadata-Flavor": "Google"})
-        try:
-            urllib.request.urlopen(req, timeout=5).read()
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise
+        guest_metadata.set_guest_attribute(self.lg.app.store, PROJECT, zone, vm, NAMESPACE, key, None)
 
     def _put(self, vm, zone, key, value):
-        url = self.lg.guest_url(PROJECT, zone, vm) + "instance/guest-attributes/%s/%s" % (NAMESPACE, key)
-        req = urllib.request.Request(url, data=json.dumps(value).encode(), method="PUT",
-                                     headers={"Metadata-Flavor": "Google"})
-        urllib.request.urlopen(req, timeout=5).read()
+        guest_metadata.set_guest_attribute(self.lg.app.store, PROJECT, zone, vm, NAMESPACE, key, json.dumps(value))
 
     def _loop(self):
         while not self._stop.is_set():

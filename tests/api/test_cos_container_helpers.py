@@ -1,5 +1,7 @@
 """The pure parts under cos_container: user-data editing and the bounded wait on reports."""
 
+import itertools
+
 import pytest
 import yaml
 from ansible_collections.gce.cos.plugins.module_utils import cloud_config, container_unit, cos_agent
@@ -73,12 +75,29 @@ def test_the_wait_backs_off_to_a_cap_and_gives_up_at_the_deadline():
     with pytest.raises(GcpTimeoutError) as err:
         wait_for_reports(lambda: reports, targets, 60, sleep=clock.sleep, clock=clock)
     assert clock.now == pytest.approx(60)
-    assert max(clock.sleeps) <= MAX_DELAY and clock.sleeps[0] < 1
+    assert max(clock.sleeps) <= MAX_DELAY and clock.sleeps[0] == FIRST_DELAY
     assert clock.sleeps == sorted(clock.sleeps[:-1]) + clock.sleeps[-1:]
     msg = str(err.value)
     assert "web: revision r1 is running (want revision r2 running)" in msg
     assert "old: still reported running (waiting for its removal)" in msg
     assert "the agent (version v) last reported at T" in msg
+
+
+def test_the_wait_reads_at_a_rate_the_api_quota_allows():
+    # Each read is an instances.getGuestAttributes call against the project's API rate quota: a
+    # ten-minute wait reads about 12 times a minute once grown, never more than once a second.
+    clock = Clock()
+    reads = []
+
+    def read():
+        reads.append(clock.now)
+        return {"web": {"revision": "r1", "state": "running"}}
+
+    with pytest.raises(GcpTimeoutError):
+        wait_for_reports(read, {"web": {"revision": "r2"}}, 600, sleep=clock.sleep, clock=clock)
+    per_minute = [sum(1 for t in reads if m * 60 <= t < (m + 1) * 60) for m in range(10)]
+    assert per_minute[0] <= 21 and max(per_minute[1:]) <= 12, per_minute
+    assert min(b - a for a, b in itertools.pairwise(reads)) >= 1.0
 
 
 def test_the_wait_ends_on_success_failure_or_a_clean_stop():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import requests
@@ -29,6 +30,33 @@ def vm(api):
         tags=compute_v1.Tags(items=["web"]),
     )
     return api.srv.guest_url(PROJECT, ZONE, "vm-md")
+
+
+class SpacedClock:
+    """The guest-attribute budget's clock for tests of other behaviour: each query comes 7 s after the last,
+    so they all stay within 10 a minute and 3 a second."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        self.now += 7.0
+        return self.now
+
+
+class ManualClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def spaced(api):
+    api.srv.app.guest_budget.clock = SpacedClock()
+    yield
+    api.srv.app.guest_budget.clock = time.monotonic
 
 
 def set_metadata(api, name, items):
@@ -178,7 +206,7 @@ def test_etag_only_changes_with_content(vm, api):
     assert requests.get(vm + "instance/attributes/cos-container-web", headers=H).headers["ETag"] != e1
 
 
-def test_guest_attributes_put_get_delete_and_api_read(vm, api):
+def test_guest_attributes_put_get_delete_and_api_read(vm, api, spaced):
     url = vm + "instance/guest-attributes/cos-agent/web"
     assert requests.put(url, data='{"state": "running"}', headers=H).status_code == 200
     assert requests.get(url, headers=H).text == '{"state": "running"}'
@@ -249,3 +277,94 @@ def test_guest_faults_answer_one_instances_matching_requests_until_cleared(vm, a
     assert requests.get(vm + "instance/name", headers=H).status_code == 200
     r = requests.post(control, json={"status": 503})
     assert r.status_code == 400 and "instance" in r.json()["error"]
+
+
+def ga_put(vm, key, value):
+    return requests.put(vm + "instance/guest-attributes/cos-agent/" + key, data=value, headers=H)
+
+
+def api_value(api, key):
+    try:
+        return api.instances.get_guest_attributes(request=compute_v1.GetGuestAttributesInstanceRequest(
+            project=PROJECT, zone=ZONE, instance="vm-md", variable_key="cos-agent/" + key)).variable_value
+    except exceptions.NotFound:
+        return None
+
+
+def budget_of(api):
+    return requests.get(api.srv.url + "/_localgce/guest-budget").json()["instances"]["%s/%s/vm-md" % (PROJECT, ZONE)]
+
+
+def test_guest_attribute_writes_over_3_a_second_are_dropped(vm, api):
+    # Compute Engine: at most 3 guest-attribute queries a second per VM; above that it "might arbitrarily
+    # remove guest attributes that are in the process of being written". The 4th write within one second
+    # is answered 200 and the attribute it writes is gone (old value included).
+    clock = api.srv.app.guest_budget.clock = ManualClock()
+    try:
+        for i in range(3):
+            assert ga_put(vm, "web", "v%d" % i).status_code == 200
+            clock.now += 0.3
+        assert api_value(api, "web") == "v2"
+        assert ga_put(vm, "web", "v3").status_code == 200  # 0.9 s after the first
+        assert api_value(api, "web") is None
+        assert budget_of(api)["drops"] == 1
+        clock.now += 0.2  # the first write is now 1.1 s old, but the dropped one counts too: still 3
+        assert ga_put(vm, "web", "v4").status_code == 200
+        assert api_value(api, "web") is None
+        clock.now += 0.5  # 1.5 s after the second write: two in the last second
+        assert ga_put(vm, "web", "v5").status_code == 200
+        assert api_value(api, "web") == "v5"
+    finally:
+        api.srv.app.guest_budget.clock = time.monotonic
+    verdicts = [e.get("budget") for e in api.srv.guest_requests() if e["method"] == "PUT"]
+    assert verdicts == ["ok", "ok", "ok", "dropped", "dropped", "ok"]
+    assert budget_of(api) == {"id": budget_of(api)["id"], "queries": 6, "writes": 6, "drops": 2, "over": 0}
+
+
+def test_guest_attribute_queries_over_10_a_minute_are_dropped_reads_count_too(vm, api):
+    clock = api.srv.app.guest_budget.clock = ManualClock()
+    try:
+        for i in range(5):
+            assert ga_put(vm, "k%d" % i, "v").status_code == 200
+            clock.now += 1.0
+        for _ in range(5):  # reads from the guest are queries too
+            assert requests.get(vm + "instance/guest-attributes/cos-agent/k0", headers=H).text == "v"
+            clock.now += 1.0
+        # 10 queries in the last 60 s: an 11th write is dropped, a DELETE is answered but not done,
+        # a read is answered and counted over the budget.
+        assert ga_put(vm, "late", "v").status_code == 200
+        assert requests.delete(vm + "instance/guest-attributes/cos-agent/k1", headers=H).status_code == 200
+        assert requests.get(vm + "instance/guest-attributes/cos-agent/k1", headers=H).text == "v"
+        assert api_value(api, "late") is None and api_value(api, "k1") == "v"
+        counts = budget_of(api)
+        assert (counts["writes"], counts["drops"], counts["over"]) == (7, 2, 1)
+        assert counts["queries"] == 13
+        # Over-budget queries count as well: just before the first query (at 1000 s) is 60 s old, the
+        # window holds 13 queries, so a write is still dropped ...
+        clock.now = 1059.5
+        assert ga_put(vm, "late", "v2").status_code == 200
+        assert api_value(api, "late") is None
+        # ... and once those have aged out, it is stored.
+        clock.now = 1065.5
+        assert ga_put(vm, "late", "v3").status_code == 200
+        assert api_value(api, "late") == "v3"
+    finally:
+        api.srv.app.guest_budget.clock = time.monotonic
+
+
+def test_guest_budget_is_per_vm_and_reset_clears_it(vm, api):
+    api.create_instance("vm-other", metadata=compute_v1.Metadata(items=[
+        compute_v1.Items(key="enable-guest-attributes", value="TRUE")]))
+    other = api.srv.guest_url(PROJECT, ZONE, "vm-other")
+    api.srv.app.guest_budget.clock = ManualClock()
+    try:
+        for _ in range(3):
+            assert ga_put(vm, "web", "x").status_code == 200
+        assert ga_put(other, "web", "y").status_code == 200
+        assert api.instances.get_guest_attributes(request=compute_v1.GetGuestAttributesInstanceRequest(
+            project=PROJECT, zone=ZONE, instance="vm-other", variable_key="cos-agent/web")).variable_value == "y"
+        assert budget_of(api)["drops"] == 0
+    finally:
+        api.srv.app.guest_budget.clock = time.monotonic
+    requests.post(api.srv.url + "/_localgce/reset")
+    assert requests.get(api.srv.url + "/_localgce/guest-budget").json()["instances"] == {}

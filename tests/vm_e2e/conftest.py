@@ -223,3 +223,20 @@ def e2e():
         _SESSION["s"] = Session()
     yield _SESSION["s"]
     _SESSION["s"].close()
+
+
+@pytest.fixture(autouse=True)
+def _guest_attribute_budget():
+    """Every VM test runs under Compute Engine's guest-attribute budget (10 queries a minute, 3 a
+    second per VM), which localgce's metadata server enforces: after each test, no VM had a query
+    over it (a dropped write is a lost report), counted in the metadata server's log."""
+    yield
+    session = _SESSION.get("s")
+    if session is None or session.closed:
+        return
+    for label, counts in session.srv.guest_budget()["instances"].items():
+        project, zone, name = label.split("/")
+        rates = session.srv.guest_attribute_rates(project, zone, name)
+        assert counts["drops"] == 0 and counts["over"] == 0, (label, counts, rates)
+        assert rates["max_per_minute"] <= 10 and rates["max_per_second"] <= 3, (label, rates)
+

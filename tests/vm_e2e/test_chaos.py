@@ -36,8 +36,9 @@ WATCH_TIMEOUT, BACKOFF_MAX = 10, 4
 # `date` that a case can set back (systemd's and docker's clocks are the host's: see clock case).
 DROP_IN = """[Service]
 Environment=COS_AGENT_WATCH_TIMEOUT=%d COS_AGENT_BACKOFF_MAX=%d COS_AGENT_TEST_HOOKS=1
+Environment=COS_AGENT_HEARTBEAT_SECONDS=%d
 Environment=BASH_ENV=/etc/cos-agent-chaos/clock.bash
-""" % (WATCH_TIMEOUT, BACKOFF_MAX)
+""" % (WATCH_TIMEOUT, BACKOFF_MAX, WATCH_TIMEOUT)
 CLOCK_SHIM = r"""# chaos suite: the agent's wall clock, CLOCK_OFFSET seconds behind the host's
 date() {
   local off=0

@@ -69,7 +69,7 @@ MANAGED = ("target_size", "base_instance_name", "versions", "named_ports", "auto
            "stateful_disks", "containers")
 HEALTHY = "HEALTHY"
 # Status polls: quick at first (localgce and small groups settle in seconds), growing to a cap.
-FIRST_DELAY = 0.5
+FIRST_DELAY = 1.0
 MAX_DELAY = 5.0
 
 
