@@ -9,6 +9,7 @@
     vm.reset()              # reboot: new /etc, cloud-init runs again, boot id changes
     vm.power_off()          # stop; frees loops, cgroups, relay, netns
     vm.destroy()            # also delete the persistent /var and /home (instance deleted)
+    vm.logging.count("text")   # entries COS's logging agent would have shipped (logging_agent.py)
 
 What a boot sets up on the host, and power_off() removes:
   - a network namespace `gcecos-<id>` (lo up, 169.254.169.254/32 on lo), given to nspawn;
@@ -32,6 +33,7 @@ import uuid
 
 from . import image as image_mod
 from . import require_simulator
+from .logging_agent import LoggingAgent
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 METADATA_IP = "169.254.169.254"
@@ -119,6 +121,8 @@ class VirtualMachine:
         self.boots = 0
         self._console = None
         self._lock = threading.RLock()
+        # COS's logging agent stand-in: ships the journal and json-file logs to STATE/cloud-logging.jsonl.
+        self.logging = LoggingAgent(self.state_dir)
 
     # ----- paths
     @property
@@ -164,6 +168,7 @@ class VirtualMachine:
             except BaseException:
                 self._teardown(keep_network=False)
                 raise
+            self.logging.start()
         if wait:
             self.wait_until_up(timeout)
         return self
@@ -526,6 +531,7 @@ class VirtualMachine:
             self._console.close()
             self._console = None
         if not keep_network:
+            self.logging.stop()
             if self.relay is not None:
                 self.relay.terminate()
                 try:

@@ -15,11 +15,11 @@ description:
     It replaces the deprecated konlet (C(gce-container-declaration)) and runs any number of containers per VM.
   - Each container is described by a container spec, given as the options O(name), O(image), ... (one container),
     or as the entries of O(containers). The C(docs/container-spec.md) page of the collection describes every field.
-    The spec is validated, rendered as a systemd unit that creates the container (C(docker create --name NAME --network host ...)),
-    starts it detached and waits for it, so its output goes to its log driver only, never also to the journal,
-    and stored in the instance metadata key C(cos-container-NAME) with a fingerprinted C(setMetadata). Other
-    metadata keys are left untouched; a concurrent change between the read and the write is retried once on a
-    fresh read.
+    The spec is validated, rendered as a systemd unit that creates the container
+    (C(docker create --name NAME --network host ...)), starts it detached and waits for it, so its output goes
+    to its log driver only, never also to the journal, and stored in the instance metadata key
+    C(cos-container-NAME) with a fingerprinted C(setMetadata). Other metadata keys are left untouched; a
+    concurrent change between the read and the write is retried once on a fresh read.
   - The cos agent on the VM (installed by cloud-init) watches these keys and starts, restarts or stops exactly the
     containers whose spec changed, without restarting the VM. It reports each container's revision, state and
     image digest as guest attributes, which this module reads to wait for the rollout.

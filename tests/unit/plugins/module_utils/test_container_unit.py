@@ -308,7 +308,8 @@ def test_stdin_keeps_stdin_open_without_attaching_it():
     assert args[:2] == ["docker", "create"]
     assert "--interactive" in args and "--tty" in args and "--attach" not in args
     lines = result["unit"].split("\n")
-    assert lines[[i for i, line in enumerate(lines) if line.startswith("ExecStart=")][0] - 1].startswith("    busybox")
+    start = next(i for i, line in enumerate(lines) if line.startswith("ExecStart="))
+    assert lines[start - 1].startswith("    busybox")
     assert [line for line in lines if line.startswith("ExecStartPre=")][-1] == "ExecStartPre=/usr/bin/docker create \\"
 
 
