@@ -232,7 +232,7 @@ options:
         O(state=restarted)).
       - An empty string removes the key. When not set, the key is left as it is.
       - A C(#cloud-config) document may only use the keys COS's cloud-init acts on (C(bootcmd),
-        C(write_files), C(runcmd), C(users), C(groups), C(user) and C(final_message)): any other key
+        C(write_files), C(runcmd), C(users), C(groups), C(user) and C(final_message)); any other key
         (C(packages), C(mounts), C(disk_setup), C(ssh_authorized_keys), ...) would be silently ignored on the
         VM, so it is refused before any API call, naming the key.
       - Its content is never returned; the result shows its SHA-256 only.

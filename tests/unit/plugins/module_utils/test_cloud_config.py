@@ -67,8 +67,8 @@ def test_assemble_refuses_a_document_over_the_metadata_limit():
 @pytest.mark.parametrize("key", ["packages", "mounts", "disk_setup", "ssh_authorized_keys", "apt"])
 def test_keys_cos_cloud_init_ignores_are_refused_naming_the_key(key):
     # COS's cloud-init does not run these keys' modules: the VM would silently skip them.
-    with pytest.raises(cloud_config.CloudConfigError, match=r"part 0 has top-level keys that Container-Optimized "
-                                                             r"OS's cloud-init ignores .*: %s\." % key):
+    pattern = r"part 0 has top-level keys that Container-Optimized OS's cloud-init ignores .*: %s\." % key
+    with pytest.raises(cloud_config.CloudConfigError, match=pattern):
         cloud_config.assemble([{key: ["x"]}, {"runcmd": [["true"]]}])
     with pytest.raises(cloud_config.CloudConfigError, match=r"user_data has .*: %s\." % key):
         cloud_config.check_cos_user_data("#cloud-config\n%s: [x]\nruncmd: [[true]]\n" % key)
