@@ -52,7 +52,7 @@ def one_run(rootfs, tar, workdir, i):
     vm = VirtualMachine(os.path.join(workdir, "vm-%d" % i), rootfs=rootfs)
     try:
         t0 = time.monotonic()
-        vm.boot(str(1000 + i), "bench-%d" % i, "#cloud-config\n{}\n", port_forwards=[8080])
+        vm.boot(str(1000 + i), "bench-%d" % i, port_forwards=[8080])
         up = time.monotonic() - t0
         while vm.exec(["docker", "version"]).returncode != 0:
             time.sleep(0.05)

@@ -137,7 +137,7 @@ class SimulatorBackend:
                     ac["natIP"] = "127.0.0.1"
         base = self.base_url
         args = dict(
-            instance_id=str(instance["id"]), name=name, user_data=_metadata(instance).get("user-data", ""),
+            instance_id=str(instance["id"]), name=name,
             metadata_url="%s/_localgce/guest/%s/%s/%s" % (base, project, zone, name) if base else None,
             secret_url=base, host_ports=self.host_ports,
         )

@@ -46,6 +46,40 @@ BASE_RECIPE_VERSION = "2"
 # Files laid into the image: path -> (mode, text). They are part of the image hash.
 FILES = {}
 
+# The modules COS's cloud-init runs, per stage. COS ships its own /etc/cloud/cloud.cfg; its text is
+# not published, so this list is what is documented to work on COS (write_files, bootcmd, runcmd,
+# users: Google's COS cloud-init how-to and FACTS.md section 10) plus the per-boot script and final
+# message modules. Every other key (packages, mounts, disk_setup, ...) is skipped, as on COS.
+# The collection refuses the keys of the other modules (plugins/module_utils/cloud_config.py,
+# COS_MODULE_KEYS); a unit test keeps the two lists equal.
+COS_MODULES = (
+    ("cloud_init_modules", ("bootcmd", "write_files", "users_groups")),
+    ("cloud_config_modules", ("runcmd",)),
+    ("cloud_final_modules", ("scripts_per_once", "scripts_per_boot", "scripts_per_instance", "scripts_user",
+                             "final_message")),
+)
+# Appended to cloud-init's GCE datasource in the image. cloud-init reads no DMI data inside a
+# container, so the datasource's platform check ("Google Compute Engine" product name) always
+# fails under nspawn: the simulated VM says it is a GCE VM. The local stage's GCE datasource needs
+# a DHCP client to reach the metadata server; COS has none, so there it fails and logs a warning
+# (which makes `cloud-init status` report a recoverable error and exit 2 when done, as on COS 121+);
+# the simulator fails it the same way at once, without waiting for a DHCP lease.
+GCE_DATASOURCE_PATCH = """
+
+# ---- gce.cos simulator (localgce/vm/image.py GCE_DATASOURCE_PATCH) ----
+def platform_reports_gce():  # noqa: F811
+    return True
+
+
+def _gce_cos_sim_local_get_data(self):
+    LOG.warning("No DHCP client found: the GCE local datasource cannot reach the metadata server (as on COS)")
+    return False
+
+
+DataSourceGCELocal._get_data = _gce_cos_sim_local_get_data
+"""
+GCE_DATASOURCE_FILE = "usr/lib/python3/dist-packages/cloudinit/sources/DataSourceGCE.py"
+
 
 def _file(path, text, mode=0o644):
     FILES[path] = (mode, text.lstrip("\n"))
@@ -54,17 +88,22 @@ def _file(path, text, mode=0o644):
 _file(
     "/etc/cloud/cloud.cfg.d/90_gce_cos.cfg",
     """
-# COS-like cloud-init: the NoCloud seed is written by the simulator before every boot.
-datasource_list: [NoCloud, None]
+# COS-like cloud-init: user-data comes from the metadata server (the GCE datasource) at every
+# boot, under COS's distro and COS's reduced module list (COS_MODULES in localgce/vm/image.py).
+datasource_list: [GCE]
 locale: false
 resize_rootfs: false
 growpart: {mode: "off"}
 users: []
 disable_root: false
 ssh_deletekeys: false
+preserve_hostname: true
 # The simulator sets up the VM's link to the metadata server; no DHCP, no renderer.
 network: {config: disabled}
-""",
+system_info:
+  distro: cos
+"""
+    + "".join("%s:\n%s" % (stage, "".join("  - %s\n" % m for m in mods)) for stage, mods in COS_MODULES),
 )
 _file(
     "/etc/systemd/journald.conf.d/90-gce-cos.conf",
@@ -355,7 +394,7 @@ def base_hash():
 def image_hash():
     files = {p: [m, t] for p, (m, t) in FILES.items()}
     return _digest({"base": base_hash(), "files": files, "enable": ENABLE, "mask": MASK, "mp": MOUNT_POINTS,
-                    "pki": PKI_VERSION})
+                    "pki": PKI_VERSION, "cos_modules": COS_MODULES, "gce_ds": GCE_DATASOURCE_PATCH})
 
 
 def host_mirror():
@@ -473,6 +512,8 @@ def _build_image(base, dest, pki, log):
         os.chmod(full, mode)
     for mp in MOUNT_POINTS:
         os.makedirs(os.path.join(dest, mp.lstrip("/")), exist_ok=True)
+    with open(os.path.join(dest, GCE_DATASOURCE_FILE), "a") as f:
+        f.write(GCE_DATASOURCE_PATCH)
     _make_pki(pki)
     shutil.copy(os.path.join(pki, "ca.crt"), os.path.join(dest, "usr/local/share/ca-certificates/gce-cos-sim.crt"))
     _run(["chroot", dest, "update-ca-certificates"])

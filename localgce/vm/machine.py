@@ -1,14 +1,15 @@
 """One simulated COS VM: systemd-nspawn booting the cached image with real systemd inside.
 
     vm = VirtualMachine("/var/lib/gce-cos/instances/123")      # state dir: persistent /var, /home
-    vm.boot("123", "web-1", user_data, disks=[("data", "/path/data.img")],
+    vm.boot("123", "web-1", disks=[("data", "/path/data.img")],
             metadata_url="http://127.0.0.1:P/_localgce/guest/proj/zone/web-1",
             port_forwards=[80])
     vm.ports[80]            # host 127.0.0.1 port that reaches the VM's port 80
-    vm.exec(["cloud-init", "status"])
+    vm.wait_cloud_init()    # /run/cloud-init/result.json (never `cloud-init status --wait`)
     vm.reset()              # reboot: new /etc, cloud-init runs again, boot id changes
     vm.power_off()          # stop; frees loops, cgroups, relay, netns
     vm.destroy()            # also delete the persistent /var and /home (instance deleted)
+    vm.logging.count("text")   # entries COS's logging agent would have shipped (logging_agent.py)
 
 What a boot sets up on the host, and power_off() removes:
   - a network namespace `gcecos-<id>` (lo up, 169.254.169.254/32 on lo), given to nspawn;
@@ -32,6 +33,7 @@ import uuid
 
 from . import image as image_mod
 from . import require_simulator
+from .logging_agent import LoggingAgent
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 METADATA_IP = "169.254.169.254"
@@ -119,6 +121,8 @@ class VirtualMachine:
         self.boots = 0
         self._console = None
         self._lock = threading.RLock()
+        # COS's logging agent stand-in: ships the journal and json-file logs to STATE/cloud-logging.jsonl.
+        self.logging = LoggingAgent(self.state_dir)
 
     # ----- paths
     @property
@@ -134,13 +138,15 @@ class VirtualMachine:
         return os.path.join(self.state_dir, "console.log")
 
     # ----- lifecycle
-    def boot(self, instance_id, name, user_data="", meta_data=None, disks=(), metadata_url=None, secret_url=None,
+    def boot(self, instance_id, name, disks=(), metadata_url=None, secret_url=None,
              host_ports=(), port_forwards=(), wait=True, timeout=180):
         """Boot the VM. Returns once systemd is up (running or degraded) when wait is true.
 
         disks: [(device_name, image_file)], each a file holding the disk's bytes.
         metadata_url: upstream prefix of the metadata server for this instance; requests to
             http://metadata.google.internal/computeMetadata/... go to metadata_url + path.
+            cloud-init reads user-data there at every boot (instance/attributes/user-data, through
+            its GCE datasource), as on COS: nothing is seeded from the host.
         secret_url: upstream for http(s)://secretmanager.googleapis.com (path appended).
         host_ports: host 127.0.0.1 ports reachable at 127.0.0.1:same-port inside the VM
             (e.g. a docker registry, so image names are the same on host and VM).
@@ -152,8 +158,7 @@ class VirtualMachine:
                 raise VMError("VM %s is already running" % name)
             if not self.rootfs:
                 self.rootfs = image_mod.build()
-            self.boot_args = dict(instance_id=str(instance_id), name=name, user_data=user_data or "",
-                                  meta_data=meta_data, disks=list(disks), metadata_url=metadata_url,
+            self.boot_args = dict(instance_id=str(instance_id), name=name, disks=list(disks), metadata_url=metadata_url,
                                   secret_url=secret_url, host_ports=list(host_ports),
                                   port_forwards=list(port_forwards))
             try:
@@ -163,6 +168,7 @@ class VirtualMachine:
             except BaseException:
                 self._teardown(keep_network=False)
                 raise
+            self.logging.start()
         if wait:
             self.wait_until_up(timeout)
         return self
@@ -242,6 +248,29 @@ class VirtualMachine:
             time.sleep(0.1)
         raise VMError("VM not up after %ss (state %s); console:\n%s"
                       % (timeout, self.system_state(), self._console_tail()))
+
+    def cloud_init_result(self):
+        """/run/cloud-init/result.json as a dict (None while cloud-init has not finished).
+
+        The readiness check for cloud-init: on COS 121 and later `cloud-init status --wait` never
+        exits 0, so nothing of ours uses it."""
+        r = self.exec(["cat", "/run/cloud-init/result.json"], timeout=20)
+        if r.returncode != 0:
+            return None
+        try:
+            return json.loads(r.stdout)["v1"]
+        except (ValueError, KeyError):
+            return None  # being written
+
+    def wait_cloud_init(self, timeout=180):
+        """Wait until cloud-init has finished this boot; returns result.json's v1 (datasource, errors)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = self.cloud_init_result()
+            if result is not None:
+                return result
+            time.sleep(0.2)
+        raise VMError("cloud-init not finished after %ss; console:\n%s" % (timeout, self._console_tail()))
 
     def processes(self):
         """The VM's processes as the host sees them: [(host pid, host ppid, state letter, argv)]."""
@@ -350,7 +379,7 @@ class VirtualMachine:
         self.ports = {int(k): v for k, v in ready["into_vm"].items()}
 
     def _prepare_state(self):
-        """Persistent /var and /home (first boot copies the image's /var), cloud-init seed."""
+        """Persistent /var and /home (first boot copies the image's /var); cloud-init state cleared."""
         if not os.path.isdir(self.var_dir):
             tmp = self.var_dir + ".new"
             shutil.rmtree(tmp, ignore_errors=True)
@@ -367,18 +396,8 @@ class VirtualMachine:
                 shutil.rmtree(path)
             else:
                 os.unlink(path)
-        a = self.boot_args
-        seed = os.path.join(cloud, "seed/nocloud")
-        os.makedirs(seed)
-        meta = a["meta_data"]
-        if meta is None:
-            meta = {"instance-id": a["instance_id"], "local-hostname": a["name"]}
-        if isinstance(meta, dict):
-            meta = "".join("%s: %s\n" % (k, json.dumps(v)) for k, v in meta.items())
-        with open(os.path.join(seed, "meta-data"), "w") as f:
-            f.write(meta)
-        with open(os.path.join(seed, "user-data"), "w") as f:
-            f.write(a["user_data"])
+        # No seed: cloud-init's GCE datasource reads user-data from the metadata server at every
+        # boot, as on COS (the image's cloud.cfg.d/90_gce_cos.cfg).
 
     def _setup_cgroups(self):
         rel = "gce-cos/%s-%d" % (self.key, self.boots)
@@ -512,6 +531,7 @@ class VirtualMachine:
             self._console.close()
             self._console = None
         if not keep_network:
+            self.logging.stop()
             if self.relay is not None:
                 self.relay.terminate()
                 try:

@@ -21,6 +21,10 @@ description:
     M(gce.cos.cos_container) installs.
   - Only top-level keys that the cloud-init schema knows are accepted (cloud-init itself silently ignores a
     misspelled top-level key), and two files written to the same path are refused.
+  - Only keys that COS's cloud-init acts on are accepted; it runs the modules of C(bootcmd), C(write_files),
+    C(runcmd), C(users), C(groups), C(user) and C(final_message) only, so any other key (C(packages),
+    C(mounts), C(disk_setup), C(ssh_authorized_keys), ...) would be silently ignored on the VM and is
+    refused, naming the key.
   - The result is deterministic (the same parts give the same bytes), so a re-run changes nothing, and it
     must fit the 256 KB limit of one metadata value.
 positional: _input

@@ -11,7 +11,9 @@ Two users, one loader, one merge and one dumper:
   by PyYAML, so comments are lost on the first edit; later edits are stable (same input, same bytes).
 - the ``gce.cos.cos_cloud_config`` filter (role cos_deploy) builds one document from parts
   (``assemble``): lists concatenate, mappings merge, the agent's part comes last, unknown
-  top-level keys, a path written twice and documents over the metadata limit are refused.
+  top-level keys, keys COS's cloud-init ignores (``COS_KEYS``), a path written twice and documents
+  over the metadata limit are refused. cos_instance's ``user_data`` goes through
+  ``check_cos_user_data``.
 
 The agent's part is always ``cos_agent.cloud_init_fragment()``.
 """
@@ -60,6 +62,24 @@ SCHEMA_KEYS = frozenset((
     "vendor_data", "wireguard", "write_files", "yum_repo_dir", "yum_repos", "zypper",
 ))
 
+# The cloud-init modules Container-Optimized OS runs (its own cloud.cfg, distro ``cos``), and the
+# top-level keys each reads. COS skips every other module, so any other key (packages, mounts,
+# disk_setup, ssh_authorized_keys, ...) would be silently ignored on the VM: documents built or set
+# through gce.cos refuse it. The COS VM simulator runs the same list (localgce/vm/image.py
+# COS_MODULES); a unit test keeps the two equal.
+COS_MODULE_KEYS = (
+    ("bootcmd", ("bootcmd",)),
+    ("write_files", ("write_files",)),
+    ("users_groups", ("groups", "user", "users")),
+    ("runcmd", ("runcmd",)),
+    ("scripts_per_once", ()),
+    ("scripts_per_boot", ()),
+    ("scripts_per_instance", ()),
+    ("scripts_user", ()),
+    ("final_message", ("final_message",)),
+)
+COS_KEYS = frozenset(k for _module, keys in COS_MODULE_KEYS for k in keys)
+
 
 class CloudConfigError(ValueError):
     pass
@@ -100,6 +120,30 @@ def load(user_data, what="user-data"):
     if not isinstance(doc, dict):
         raise CloudConfigError("%s: a #cloud-config document must be a mapping, not %s" % (what, type(doc).__name__))
     return doc
+
+
+def cos_ignored_keys(doc):
+    """The top-level keys of ``doc`` (a mapping) that COS's cloud-init would ignore, sorted."""
+    return sorted(str(k) for k in doc if k not in COS_KEYS)
+
+
+def cos_ignored_error(keys, what):
+    return ("%s has top-level keys that Container-Optimized OS's cloud-init ignores (it does not run their "
+            "modules): %s. COS runs only %s; do the same work with bootcmd, runcmd or write_files (COS has no "
+            "package manager: run software in a container), then re-run"
+            % (what, ", ".join(keys), ", ".join(sorted(COS_KEYS))))
+
+
+def check_cos_user_data(user_data, what="user_data"):
+    """CloudConfigError naming each key COS's cloud-init would ignore in a ``#cloud-config`` document.
+
+    Other kinds of user-data (a script, a MIME multi-part document) and empty text are left alone."""
+    if not user_data or user_data.lstrip().split("\n", 1)[0].strip() != HEADER:
+        return
+    doc = load(user_data, what)
+    ignored = cos_ignored_keys(doc)
+    if ignored:
+        raise CloudConfigError(cos_ignored_error(ignored, what))
 
 
 class _Dumper(yaml.SafeDumper if HAS_YAML else object):
@@ -327,7 +371,8 @@ def assemble_doc(parts, agent=True):
     Parts (mappings or YAML text, empty ones skipped) merge in order; with ``agent`` the
     agent's part (cos_agent.cloud_init_fragment) comes last, so that the units the other
     parts write exist before the agent starts any container. CloudConfigError for a part that
-    is not a mapping, a top-level key cloud-init does not know, a scalar given twice with
+    is not a mapping, a top-level key cloud-init does not know or COS's cloud-init ignores
+    (``COS_KEYS``), a scalar given twice with
     different values, or a path written twice.
     """
     if not isinstance(parts, (list, tuple)):
@@ -341,6 +386,9 @@ def assemble_doc(parts, agent=True):
         if unknown:
             raise CloudConfigError("part %d has top-level keys cloud-init does not know: %s"
                                    % (index, ", ".join(map(str, unknown))))
+        ignored = cos_ignored_keys(part)
+        if ignored:
+            raise CloudConfigError(cos_ignored_error(ignored, "part %d" % index))
         _merge(doc, _plain(part), "")
     seen = set()
     for entry in doc.get("write_files", []):

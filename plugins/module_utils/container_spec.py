@@ -79,7 +79,7 @@ HEALTHCHECK_DEFAULTS = {"interval": "30s", "timeout": "30s", "retries": 3, "star
 
 # docker run options the unit sets itself; an escape hatch must not fight them.
 RESERVED_DOCKER_ARGS = {
-    "--rm": "the unit always runs the container with --rm",
+    "--rm": "the unit removes the container itself (docker rm -f before each start)",
     "--name": "the container name comes from the spec's name",
     "--network": "containers always use the host network",
     "--net": "containers always use the host network",
@@ -901,7 +901,7 @@ ROWS = (
           flag="--privileged", absent=False),
     Field("stdin", "bool", "Keep stdin open with nothing attached (as konlet did). Default V(false).", _flag,
           default="false", absent=False,
-          docker="C(--interactive); the unit runs C(docker create) in C(ExecStartPre) and C(docker start --attach)"),
+          docker="C(--interactive); the container is started detached, so nothing is attached to stdin"),
     Field("tty", "bool", "Allocate a pseudo-TTY. Default V(false).", _flag, default="false", flag="--tty",
           absent=False),
     Field("user", "str", "The user, C(UID[:GID]) or a name.", _user, default="the image's", flag="--user"),

@@ -46,6 +46,13 @@ RESTART_SEC = 5
 REDACTED = "********"
 
 _BASE_DEPS = ("gcr-online.target", "docker.socket", "network-online.target")
+# The unit's main process: start the created container detached and wait for it, exiting with its
+# status. Nothing is attached, so the container's output goes only to its log driver (json-file),
+# never also into the unit's journal: COS's logging agent ships both, so an attached
+# `docker run` would ship each line twice. docker's own errors still reach the journal.
+START_AND_WAIT = (
+    '%s start -- "$1" >/dev/null || exit 125; rc=$(%s wait -- "$1") || exit 125; exit "$rc"' % (DOCKER, DOCKER)
+)
 # Words that need no quoting in a systemd command line (after % and $ are doubled).
 _EXEC_SAFE_RE = re.compile(r"^[A-Za-z0-9_@%$+=:,./-]+$")
 _ESCAPE_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.")
@@ -112,9 +119,11 @@ def _flag(field):
 def _docker_run_groups(spec):
     """The docker run argv as groups of words; each group is one line of ExecStart."""
     name = spec["name"]
-    # stdin: see _stdin_mode(); the container is created, then started attached.
-    verb = "create" if spec["stdin"] else "run"
-    groups = [[verb], ["--rm"], [_flag("name"), name], ["--network", "host"]]
+    # The unit creates the container in ExecStartPre, starts it detached and waits for it
+    # (START_AND_WAIT). No --rm: its exit status must still be there for `docker wait` however
+    # quickly it exits, and `docker logs` shows its last run until the next start removes it
+    # (ExecStartPre docker rm -f; the agent removes it with its unit).
+    groups = [["create"], [_flag("name"), name], ["--network", "host"]]
     groups.append([_flag("log_driver"), spec["log_driver"]])
     for key in sorted(spec["log_opts"]):
         groups.append([_flag("log_opts"), "%s=%s" % (key, spec["log_opts"][key])])
@@ -144,9 +153,8 @@ def _docker_run_groups(spec):
     if spec["privileged"]:
         groups.append([_flag("privileged")])
     if spec["stdin"]:
-        # konlet semantics: stdin stays open but nothing is attached to it. "docker run -i"
-        # always attaches stdin (and with --tty demands a terminal, which systemd lacks),
-        # so the unit runs "docker create -i" and then "docker start --attach".
+        # konlet semantics: stdin stays open but nothing is attached to it ("docker create -i",
+        # then "docker start" detached).
         groups.append(["--interactive"])
     if spec["tty"]:
         groups.append([_flag("tty")])
@@ -188,10 +196,10 @@ def _docker_run_groups(spec):
 
 
 def docker_argv(spec):
-    """The ``docker run`` argv of a normalised spec, as a list (``docker`` first).
+    """The ``docker create`` argv of a normalised spec, as a list (``docker`` first).
 
-    With ``stdin: true`` it is the ``docker create`` argv; the unit then runs
-    ``docker start --attach NAME``.
+    The unit runs it in ``ExecStartPre``, then starts the container detached and waits for it
+    (``START_AND_WAIT``); the exited container stays until the next start removes it.
     """
     argv = ["docker"]
     for group in _docker_run_groups(spec):
@@ -284,12 +292,10 @@ def render(spec):
         lines.append("ExecStartPre=-" + exec_line(_firewall_open(port, "ip6tables")))
 
     groups = _docker_run_groups(spec)
-    key = "ExecStartPre=" if spec["stdin"] else "ExecStart="
-    run = [key + exec_line([DOCKER, *groups[0]])]
+    run = ["ExecStartPre=" + exec_line([DOCKER, *groups[0]])]
     run.extend("    " + exec_line(g) for g in groups[1:])
     lines.append(" \\\n".join(run))
-    if spec["stdin"]:
-        lines.append("ExecStart=" + exec_line([DOCKER, "start", "--attach", name]))
+    lines.append("ExecStart=" + exec_line([BASH, "-c", START_AND_WAIT, "bash", name]))
     lines.append("ExecStop=-" + exec_line([DOCKER, "stop", "-t", str(spec["stop_timeout"]), name]))
     if spec["secret_env"]:
         lines.append("ExecStopPost=-" + exec_line([RM, "-f", secrets_file(name)]))

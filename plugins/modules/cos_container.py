@@ -16,10 +16,11 @@ description:
   - Each container is described by a container spec, given as the options O(name), O(image), ... (one container),
     or as the entries of O(containers). The
     R(container spec guide,ansible_collections.gce.cos.docsite.guide_container_spec) describes every field.
-    The spec is validated, rendered as a systemd unit that runs C(docker run --rm --name NAME --network host ...),
-    and stored in the instance metadata key C(cos-container-NAME) with a fingerprinted C(setMetadata). Other
-    metadata keys are left untouched; a concurrent change between the read and the write is retried once on a
-    fresh read.
+    The spec is validated, rendered as a systemd unit that creates the container
+    (C(docker create --name NAME --network host ...)), starts it detached and waits for it, so its output goes
+    to its log driver only, never also to the journal, and stored in the instance metadata key
+    C(cos-container-NAME) with a fingerprinted C(setMetadata). Other metadata keys are left untouched; a
+    concurrent change between the read and the write is retried once on a fresh read.
   - The cos agent on the VM (installed by cloud-init) watches these keys and starts, restarts or stops exactly the
     containers whose spec changed, without restarting the VM. It reports each container's revision, state and
     image digest as guest attributes, which this module reads to wait for the rollout.
@@ -239,10 +240,10 @@ containers:
       description: The rendered unit text (it holds Secret Manager references, never secret values).
       type: str
     docker_args:
-      description: The C(docker run) argv of the unit.
+      description: The C(docker create) argv of the unit (it then starts the container detached and waits for it).
       type: list
       elements: str
-      sample: [docker, run, --rm, --name, web, --network, host, nginx:1.27]
+      sample: [docker, create, --name, web, --network, host, nginx:1.27]
     spec:
       description: The normalised container spec.
       type: dict

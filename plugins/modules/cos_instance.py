@@ -231,6 +231,10 @@ options:
       - COS runs it at every boot. Changing it on a running VM takes effect at the next boot - the result's
         RV(pending_boot) and a warning say so - unless O(restart_for_user_data=true) (or O(state=restarted)).
       - An empty string removes the key. When not set, the key is left as it is.
+      - A C(#cloud-config) document may only use the keys COS's cloud-init acts on (C(bootcmd),
+        C(write_files), C(runcmd), C(users), C(groups), C(user) and C(final_message)); any other key
+        (C(packages), C(mounts), C(disk_setup), C(ssh_authorized_keys), ...) would be silently ignored on the
+        VM, so it is refused before any API call, naming the key.
       - The result's RV(instance) shows its SHA-256 only. When it changes, the diff shows it before and after,
         line by line, as any reader of the instance's metadata can see it - keep secrets out of it (Secret
         Manager references, as the M(gce.cos.cos_container) specs and the gce.cos.cos_deploy role use).

@@ -95,7 +95,7 @@ def test_agent_runs_a_unit_with_secret_env(cloud, guest, localgce):
         assert f.read() == "DB_PASSWORD=%s\n" % SECRET
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     # docker got the file, not the value.
-    runs = [c for c in guest.calls() if c.startswith("docker run")]
+    runs = [c for c in guest.calls() if c.startswith("docker create")]
     assert len(runs) == 1 and "--env-file %s" % path in runs[0] and SECRET not in runs[0]
     for text in (proc.stdout, proc.stderr, json.dumps(cloud.raw_guest_attributes()), guest.journal("app")):
         assert SECRET not in text

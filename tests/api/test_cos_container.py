@@ -107,7 +107,7 @@ def test_create_writes_the_unit_and_enables_guest_attributes(localgce):
     assert md["note"] == "keep me"
     assert result["container"]["action"] == "create"
     assert result["container"]["unit"] == built["unit"]
-    assert result["container"]["docker_args"][:2] == ["docker", "run"]
+    assert result["container"]["docker_args"][:2] == ["docker", "create"]
     assert "nginx:1.27" in result["container"]["docker_args"]
     assert result["actions"] == [
         "set metadata of instance 'vm-1' in us-central1-a: add cos-container-web, change enable-guest-attributes"]

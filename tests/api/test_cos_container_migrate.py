@@ -213,7 +213,7 @@ def test_migrate_maps_every_konlet_feature_and_restarts_once(localgce, tmp_path)
         {"type": "tmpfs", "container_path": "/scratch", "size": None},
     ]
     args = result["container"]["docker_args"]
-    assert args[:7] == ["docker", "create", "--rm", "--name", "app", "--network", "host"]
+    assert args[:6] == ["docker", "create", "--name", "app", "--network", "host"]
     assert result["container"]["action"] == "create" and result["restarted"]
     # The diff moves the declaration's spec to a gce.cos container.
     assert result["diff"]["before"] == {"containers": {}, "gce-container-declaration": expected}

@@ -367,6 +367,10 @@ BAD = [
     (dict(metadata={"bad key!": "x"}), "metadata.bad key!: a metadata key has 1-128 letters"),
     (dict(metadata={"big": "x" * (256 * 1024 + 1)}), "metadata.big: the value has 262145 bytes"),
     (dict(user_data="x" * 200000, metadata={"a": "y" * 200000, "b": "z" * 200000}), "may hold at most 524288"),
+    # COS's cloud-init does not run the packages or mounts modules: the VM would silently skip them.
+    (dict(user_data="#cloud-config\npackages: [nginx]\nmounts: [[/dev/sdb, /data]]\nruncmd: [[true]]\n"),
+     "user_data has top-level keys that Container-Optimized OS's cloud-init ignores (it does not run their "
+     "modules): mounts, packages."),
     (dict(image="cos-stable-121-18867-199-28", image_family="cos-stable"),
      "parameters are mutually exclusive: image|image_family"),
     (dict(scheduling=dict(preemptible=True, provisioning_model="SPOT")), "preemptible and provisioning_model conflict"),

@@ -166,6 +166,10 @@ BAD = {
         lambda s: s.update(cos_deploy_cloud_config={"runcmds": [["true"]]}),
         ["runcmds"],
     ),
+    "cloud-config-cos-ignores": (
+        lambda s: s.update(cos_deploy_cloud_config={"packages": ["nginx"]}),
+        ["packages", "Container-Optimized OS's cloud-init ignores"],
+    ),
     "startup-script-twice": (
         lambda s: (s.update(cos_deploy_startup_script="#!/bin/bash\ntrue\n"),
                    s["cos_deploy_instance"].update(metadata={"startup-script": "echo"})),

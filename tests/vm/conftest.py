@@ -87,6 +87,21 @@ class FakeUpstream:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def instance(self, name, instance_id, user_data="", **paths):
+        """Serve what cloud-init's GCE datasource reads at every boot (id, zone, hostname and the
+        attributes with user-data), plus ``paths`` (below computeMetadata/v1/)."""
+        attributes = {"user-data": user_data} if user_data else {}
+        self.metadata[name] = {
+            "instance/id": str(instance_id),
+            "instance/name": name,
+            "instance/zone": "projects/1234/zones/%s" % ZONE,
+            "instance/hostname": "%s.%s.c.%s.internal" % (name, ZONE, PROJECT),
+            "instance/attributes/": json.dumps(attributes),
+            "project/attributes/": "{}",
+            **{"instance/attributes/" + k: v for k, v in attributes.items()},
+            **paths,
+        }
+
     def guest_url(self, instance):
         return "%s/_localgce/guest/%s/%s/%s" % (self.url, PROJECT, ZONE, instance)
 

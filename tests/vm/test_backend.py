@@ -72,7 +72,8 @@ def test_instance_life_cycle_drives_a_real_vm(api):
     curl_id = vm.exec([*curl[:-1], curl[-1] + "instance/id"])
     assert curl_id.stdout == str(inst["id"]), curl_id.stderr
     assert vm.exec([*curl[:-1], curl[-1] + "instance/attributes/color"]).stdout == "blue"
-    assert "status: done" in vm.exec(["cloud-init", "status", "--wait"], timeout=120).stdout
+    result = vm.wait_cloud_init(timeout=120)
+    assert result["datasource"].startswith("DataSourceGCE"), result  # read from the metadata server
     assert vm.exec(["cat", "/etc/from-api"]).stdout == "via the API"
     serial = call(srv, "GET", "instances/%s/serialPort" % NAME)["contents"]
     assert "Cloud-init v." in serial
@@ -90,6 +91,11 @@ def test_instance_life_cycle_drives_a_real_vm(api):
 
     vm.exec(stop_marker, input=MARK_STOP_UNIT, check=True)
     boot_id = vm.boot_id()
+    # user-data changed through the API: cloud-init reads it from the metadata server at the next
+    # boot (as on COS), with nothing seeded from the host.
+    fingerprint = call(srv, "GET", "instances/" + NAME)["metadata"]["fingerprint"]
+    call(srv, "POST", "instances/%s/setMetadata" % NAME, json={"fingerprint": fingerprint, "items": [
+        {"key": "user-data", "value": USER_DATA.replace("via the API", "changed through the API")}]})
     call(srv, "POST", "instances/%s/stop" % NAME)
     wait_status(srv, "TERMINATED")
     assert backend.wait_idle()
@@ -100,8 +106,8 @@ def test_instance_life_cycle_drives_a_real_vm(api):
     assert vm.is_up()
     # instances.stop shuts the guest down in order: the unit was stopped in the boot before.
     assert vm.exec(["cat", "/var/stopped"], check=True).stdout.split() == [boot_id]
-    assert "status: done" in vm.exec(["cloud-init", "status", "--wait"], timeout=120).stdout
-    assert vm.exec(["cat", "/etc/from-api"]).stdout == "via the API"  # a new /etc, written again
+    vm.wait_cloud_init(timeout=120)
+    assert vm.exec(["cat", "/etc/from-api"]).stdout == "changed through the API"  # a new /etc, new user-data
 
     call(srv, "DELETE", "instances/" + NAME)
     for _ in range(600):

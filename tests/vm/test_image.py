@@ -13,7 +13,11 @@ def test_image_has_the_cos_units_and_config(rootfs):
     assert rootfs == os.path.join(image.CACHE_DIR, "image-%s" % image.image_hash(), "rootfs")
     with open(os.path.join(rootfs, "etc/cloud/cloud.cfg.d/90_gce_cos.cfg")) as f:
         cfg = f.read()
-    assert "datasource_list: [NoCloud, None]" in cfg and "locale: false" in cfg
+    # COS's cloud-init: the GCE datasource (user-data from the metadata server), distro cos, COS's modules.
+    assert "datasource_list: [GCE]" in cfg and "distro: cos" in cfg and "locale: false" in cfg
+    assert "cloud_config_modules:\n  - runcmd\n" in cfg and "mounts" not in cfg
+    with open(os.path.join(rootfs, image.GCE_DATASOURCE_FILE)) as f:
+        assert f.read().endswith(image.GCE_DATASOURCE_PATCH)
     for unit, target in (("gce-cos-cgroup-rw.service", "sysinit.target"),
                          ("gce-cos-stateful.service", "local-fs.target")):
         assert os.path.islink(os.path.join(rootfs, "etc/systemd/system/%s.wants/%s" % (target, unit)))

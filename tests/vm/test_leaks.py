@@ -15,7 +15,8 @@ from localgce.vm.testimage import busybox_rootfs_tar, http_get_eventually
 
 
 def _boot_with_everything(vm, disk, upstream):
-    vm.boot("77", "leaky", "#cloud-config\nruncmd:\n- [sh, -c, 'echo ran > /run/ran']\n", disks=[("d", disk)],
+    upstream.instance("leaky", "77", "#cloud-config\nruncmd:\n- [sh, -c, 'echo ran > /run/ran']\n")
+    vm.boot("77", "leaky", disks=[("d", disk)],
             metadata_url=upstream.guest_url("leaky"), secret_url=upstream.url, port_forwards=[8081])
     # A running container with a restart policy, holding dockerd's cgroups and a port.
     assert vm.exec(["docker", "import", "-", "bb:1"], input=busybox_rootfs_tar("x\n"), text=False).returncode == 0

@@ -225,6 +225,17 @@ def is_ipv4(value):
         return False
 
 
+def user_data_error(user_data):
+    """None, or why COS's cloud-init would not run this document as written (a key it ignores)."""
+    from ansible_collections.gce.cos.plugins.module_utils import cloud_config
+
+    try:
+        cloud_config.check_cos_user_data(user_data, "user_data")
+    except cloud_config.CloudConfigError as exc:
+        return str(exc)
+    return None
+
+
 def metadata_errors(p):
     errors = []
     given = {}
@@ -251,6 +262,7 @@ def metadata_errors(p):
         given[key] = value
     if p["user_data"] is not None:
         errors.append(value_error("user_data", p["user_data"]))
+        errors.append(user_data_error(p["user_data"]))
         given[USER_DATA] = p["user_data"]
     errors.append(total_error(given, "instance %r" % p["name"], hint=SIZE_HINT))
     return errors

@@ -43,11 +43,18 @@ def test_output_is_deterministic_and_readable():
     assert "content: |\n" in one
 
 
-def test_mappings_merge_and_conflicting_scalars_fail():
-    doc = load(ccc.cos_cloud_config([{"ntp": {"enabled": True}}, {"ntp": {"servers": ["a"]}}], agent=False))
-    assert doc == {"ntp": {"enabled": True, "servers": ["a"]}}
-    with pytest.raises(AnsibleFilterError, match=r"ntp\.enabled is given twice"):
-        ccc.cos_cloud_config([{"ntp": {"enabled": True}}, {"ntp": {"enabled": False}}], agent=False)
+def test_equal_scalars_merge_and_conflicting_scalars_fail():
+    doc = load(ccc.cos_cloud_config([{"final_message": "up"}, {"final_message": "up"}], agent=False))
+    assert doc == {"final_message": "up"}
+    with pytest.raises(AnsibleFilterError, match=r"final_message is given twice"):
+        ccc.cos_cloud_config([{"final_message": "up"}, {"final_message": "down"}], agent=False)
+
+
+def test_keys_cos_cloud_init_ignores_are_refused():
+    # ntp is a key cloud-init knows, but COS's cloud-init does not run its module.
+    with pytest.raises(AnsibleFilterError, match=r"part 1 has top-level keys that Container-Optimized OS's "
+                                                 r"cloud-init ignores \(it does not run their modules\): ntp\."):
+        ccc.cos_cloud_config([{"runcmd": [["true"]]}, {"ntp": {"enabled": True}}], agent=False)
 
 
 def test_unknown_top_level_keys_are_refused():

@@ -35,13 +35,19 @@ def test_edits_keep_list_positions_and_drop_emptied_lists():
 
 
 def test_merge_concatenates_merges_and_refuses_conflicts_without_editing_its_inputs():
-    first = {"ntp": {"enabled": True}, "runcmd": [["a"]]}
-    second = {"ntp": {"servers": ["x"]}, "runcmd": [["b"]]}
+    first = {"final_message": "up", "runcmd": [["a"]]}
+    second = {"final_message": "up", "runcmd": [["b"]]}
     doc = cloud_config.assemble_doc([first, second], agent=False)
-    assert doc == {"ntp": {"enabled": True, "servers": ["x"]}, "runcmd": [["a"], ["b"]]}
-    assert first == {"ntp": {"enabled": True}, "runcmd": [["a"]]}
-    with pytest.raises(cloud_config.CloudConfigError, match=r"^ntp\.enabled is given twice"):
-        cloud_config.assemble_doc([first, {"ntp": {"enabled": False}}], agent=False)
+    assert doc == {"final_message": "up", "runcmd": [["a"], ["b"]]}
+    assert first == {"final_message": "up", "runcmd": [["a"]]}
+    with pytest.raises(cloud_config.CloudConfigError, match=r"^final_message is given twice"):
+        cloud_config.assemble_doc([first, {"final_message": "down"}], agent=False)
+    # Mappings merge key by key (no key COS runs is a mapping today; the merge is shared with the edits).
+    into = {"m": {"enabled": True}}
+    cloud_config._merge(into, {"m": {"servers": ["x"]}})
+    assert into == {"m": {"enabled": True, "servers": ["x"]}}
+    with pytest.raises(cloud_config.CloudConfigError, match=r"^m\.enabled is given twice"):
+        cloud_config._merge(into, {"m": {"enabled": False}})
 
 
 def test_assemble_accepts_yaml_text_with_or_without_the_header():
@@ -56,3 +62,32 @@ def test_assemble_refuses_a_document_over_the_metadata_limit():
     big = {"write_files": [{"path": "/var/big", "content": "x" * cloud_config.MAX_BYTES}]}
     with pytest.raises(cloud_config.CloudConfigError, match=r"^the document has"):
         cloud_config.assemble([big], agent=False)
+
+
+@pytest.mark.parametrize("key", ["packages", "mounts", "disk_setup", "ssh_authorized_keys", "apt"])
+def test_keys_cos_cloud_init_ignores_are_refused_naming_the_key(key):
+    # COS's cloud-init does not run these keys' modules: the VM would silently skip them.
+    pattern = r"part 0 has top-level keys that Container-Optimized OS's cloud-init ignores .*: %s\." % key
+    with pytest.raises(cloud_config.CloudConfigError, match=pattern):
+        cloud_config.assemble([{key: ["x"]}, {"runcmd": [["true"]]}])
+    with pytest.raises(cloud_config.CloudConfigError, match=r"user_data has .*: %s\." % key):
+        cloud_config.check_cos_user_data("#cloud-config\n%s: [x]\nruncmd: [[true]]\n" % key)
+
+
+def test_keys_cos_runs_are_accepted():
+    doc = {"bootcmd": [["true"]], "write_files": [{"path": "/etc/x", "content": "x"}], "runcmd": [["true"]],
+           "users": [{"name": "app", "uid": 2000}], "groups": ["g"], "final_message": "done"}
+    assert cloud_config.assemble_doc([doc], agent=False) == doc
+    cloud_config.check_cos_user_data(cloud_config.dump(doc))
+    # Not #cloud-config (a script, nothing): not cloud-config's business.
+    cloud_config.check_cos_user_data("#!/bin/bash\npackages=1\n")
+    cloud_config.check_cos_user_data("")
+
+
+def test_cos_keys_are_cloud_init_keys_and_the_simulator_runs_the_same_modules():
+    from localgce.vm import image
+
+    assert cloud_config.COS_KEYS <= cloud_config.SCHEMA_KEYS
+    product = [m for m, _keys in cloud_config.COS_MODULE_KEYS]
+    simulator = [m for _stage, modules in image.COS_MODULES for m in modules]
+    assert product == simulator

@@ -216,10 +216,15 @@ def unit_lines(case, prefix):
 def test_minimal_unit_runs_docker_with_host_network_and_restart_always():
     result = built("minimal-nginx")
     assert result["docker_args"] == [
-        "docker", "run", "--rm", "--name", "web", "--network", "host", "--log-driver", "json-file",
+        "docker", "create", "--name", "web", "--network", "host", "--log-driver", "json-file",
         "--log-opt", "max-file=3", "--log-opt", "max-size=500m", "--stop-timeout", "10", "nginx:1.27",
     ]
     unit = result["unit"]
+    # Created, then started detached and waited for: nothing of the container's output is copied
+    # into the unit's journal (COS's logging agent would ship each line twice).
+    assert "ExecStart=/bin/bash -c \"/usr/bin/docker start -- \\\"$$1\\\" >/dev/null || exit 125; " \
+        "rc=$$(/usr/bin/docker wait -- \\\"$$1\\\") || exit 125; exit \\\"$$rc\\\"\" bash web" in unit, unit
+    assert "--rm" not in unit and "--attach" not in unit and "docker run" not in unit
     assert "Wants=gcr-online.target docker.socket network-online.target" in unit
     assert "After=gcr-online.target docker.socket network-online.target" in unit
     assert "Environment=DOCKER_CONFIG=/var/lib/cos-agent/docker" in unit
@@ -293,17 +298,18 @@ def test_digest_images_are_pulled_only_when_missing():
 def test_command_becomes_entrypoint_plus_leading_args():
     args = built("gcplogs")["docker_args"]
     assert args[-5:] == ["--entrypoint", "sh", "busybox:1.36", "-c", "while true; do date; sleep 5; done"]
-    assert args[7:9] == ["--log-driver", "gcplogs"] and "--log-opt" not in args
+    assert args[6:8] == ["--log-driver", "gcplogs"] and "--log-opt" not in args
 
 
 def test_stdin_keeps_stdin_open_without_attaching_it():
-    # docker run -i would attach stdin (and demand a terminal with --tty): create, then start.
+    # docker run -i would attach stdin (and demand a terminal with --tty): create, then start detached.
     result = built("restart-never")
     args = result["docker_args"]
-    assert args[:3] == ["docker", "create", "--rm"]
+    assert args[:2] == ["docker", "create"]
     assert "--interactive" in args and "--tty" in args and "--attach" not in args
     lines = result["unit"].split("\n")
-    assert lines[lines.index("ExecStart=/usr/bin/docker start --attach once") - 1].startswith("    busybox")
+    start = next(i for i, line in enumerate(lines) if line.startswith("ExecStart="))
+    assert lines[start - 1].startswith("    busybox")
     assert [line for line in lines if line.startswith("ExecStartPre=")][-1] == "ExecStartPre=/usr/bin/docker create \\"
 
 
@@ -497,18 +503,17 @@ def test_systemd_parses_execstart_into_the_docker_argv(case):
     result, units = _units_for(case)
     commands = _systemd_parsed_commands(result["unit_name"], units)
     (start,) = commands["ExecStart"]
-    if result["spec"]["stdin"]:
-        assert start == ["/usr/bin/docker", "start", "--attach", result["spec"]["name"]]
-        start = commands["ExecStartPre"][-1]
-    assert _exec_time(start) == ["/usr/bin/docker", *result["docker_args"][1:]]
+    assert _exec_time(start) == ["/bin/bash", "-c", cu.START_AND_WAIT, "bash", result["spec"]["name"]]
+    create = [c for c in commands["ExecStartPre"] if c[:2] == ["/usr/bin/docker", "create"]]
+    assert [_exec_time(c) for c in create] == [["/usr/bin/docker", *result["docker_args"][1:]]]
     assert commands["ExecStop"] == [["/usr/bin/docker", "stop", "-t", str(result["spec"]["stop_timeout"]),
                                      result["spec"]["name"]]]
 
 
 def test_quoting_case_survives_every_tricky_value():
     result, units = _units_for("quoting")
-    (start,) = _systemd_parsed_commands(result["unit_name"], units)["ExecStart"]
-    argv = _exec_time(start)
+    pre = _systemd_parsed_commands(result["unit_name"], units)["ExecStartPre"]
+    (argv,) = [_exec_time(c) for c in pre if c[:2] == ["/usr/bin/docker", "create"]]
     spec = CASES["quoting"]
     assert argv[-len(spec["args"]):] == spec["args"]
     for name, value in spec["env"].items():

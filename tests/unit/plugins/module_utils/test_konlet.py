@@ -60,7 +60,7 @@ def test_gcloud_declaration_converts_to_the_konlet_defaults():
 def test_host_network_and_json_file_limits_in_the_rendered_unit():
     args = cu.docker_argv(convert(GCLOUD))
     assert args[args.index("--network") + 1] == "host"
-    assert args[7:13] == ["--log-driver", "json-file", "--log-opt", "max-file=3", "--log-opt", "max-size=500m"]
+    assert args[6:12] == ["--log-driver", "json-file", "--log-opt", "max-file=3", "--log-opt", "max-size=500m"]
 
 
 def test_command_is_the_entrypoint_and_args_the_cmd():
