@@ -140,6 +140,8 @@ class SimulatorBackend:
             instance_id=str(instance["id"]), name=name, user_data=_metadata(instance).get("user-data", ""),
             metadata_url="%s/_localgce/guest/%s/%s/%s" % (base, project, zone, name) if base else None,
             secret_url=base, host_ports=self.host_ports,
+            network_ip=next((nic.get("networkIP") for nic in instance.get("networkInterfaces") or []
+                             if nic.get("networkIP")), None),
         )
         disks = self._disks(instance)
         w = self._worker(instance)
