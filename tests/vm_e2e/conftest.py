@@ -108,8 +108,9 @@ class Session:
         self.wait_idle()
         wait_for(lambda: self.instance(name)["status"] == "RUNNING", "instance %s RUNNING" % name)
 
-    def url_of(self, name, port):
-        return "http://127.0.0.1:%s/" % self.vm_info(name)["ports"][str(port)]
+    def url_of(self, name, port, ipv6=False):
+        """The host URL that reaches the VM's port at its IPv4 (or IPv6) address, on its interface."""
+        return "http://127.0.0.1:%s/" % self.vm_info(name)["ports6" if ipv6 else "ports"][str(port)]
 
     def http_body(self, name, port, expect=None, tries=240):
         """GET / of the instance's VM port through its host forward (until it answers `expect`)."""
