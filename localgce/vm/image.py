@@ -327,7 +327,7 @@ def _shipped(name):
 # COS's debugging container, configured by /etc/default/toolbox (written by the cos_deploy role).
 _file("/usr/bin/toolbox", _shipped("toolbox"), 0o755)
 
-# COS's host firewall (cloud-firewall: /usr/share/cloud/iptables-setup and ip6tables-setup, enabled
+# COS's host firewall (COS installs /usr/share/cloud/iptables-setup and ip6tables-setup, enabled
 # in basic.target): INPUT policy DROP for IPv4 and IPv6, at every boot, before cloud-init.
 for _family in ("iptables", "ip6tables"):
     _file("/usr/share/cloud/%s-setup" % _family, _shipped("iptables-setup"), 0o755)

@@ -190,6 +190,17 @@ class Run:
             self.rc, failed, self.proc.stdout[-8000:], self.proc.stderr[-3000:])
 
 
+# What konlet did at every start of its container (iptables, IPv4: ACCEPT for tcp, udp and icmp
+# on INPUT and FORWARD). Its rules last until the next reboot: COS's iptables-setup starts each
+# boot from its default-DROP rules again. The simulator has no konlet; tests do this in its stead.
+KONLET_FIREWALL = " && ".join("iptables -w -A %s -p %s -j ACCEPT" % (chain, proto)
+                              for chain in ("INPUT", "FORWARD") for proto in ("tcp", "udp", "icmp"))
+
+
+def konlet_open_firewall(vm):
+    vm.exec(["bash", "-c", KONLET_FIREWALL], check=True)
+
+
 def wait_for(pred, what, tries=1200, pause=0.25, message=None):
     """Poll pred() until true, bounded by a count of tries (never a wall-clock assertion).
     ``message()`` adds what to look at when it never happens (a unit's journal, say)."""
