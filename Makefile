@@ -18,7 +18,7 @@ NOT_COLLECTION := ^(\.build/|\.ci/|wip/|localgce/|bench/|demo/|tests/(localgce|v
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 # Debian packages the tests run for real (cloud-init schema, systemd-analyze, nspawn, docker, registry).
 DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-registry apache2-utils busybox-static \
-	iptables curl e2fsprogs shellcheck rsync openssl iproute2 util-linux
+	iptables nftables curl e2fsprogs shellcheck rsync openssl iproute2 util-linux
 PYTEST_ARGS ?=
 # pip's config here names local wheel dirs that may not exist: drop its warnings, keep its exit code.
 PIP_QUIET := grep -v '^WARNING: Location' || test $$? = 1
@@ -88,7 +88,7 @@ collection:
 
 lint: venv
 	$(VENV)/bin/ruff check --output-format concise .
-	shellcheck --shell=bash plugins/module_utils/_agent/* roles/cos_deploy/files/* localgce/vm/toolbox tests/vm_e2e/files/*.sh
+	shellcheck --shell=bash plugins/module_utils/_agent/* roles/cos_deploy/files/* localgce/vm/toolbox localgce/vm/iptables-setup tests/vm_e2e/files/*.sh
 
 lint-ansible: venv
 	@mkdir -p .build/pythonpath/ansible_collections/gce && ln -sfn $(CURDIR) .build/pythonpath/ansible_collections/gce/cos

@@ -20,7 +20,7 @@ import queue
 import threading
 import traceback
 
-from .machine import METADATA_PEER, VirtualMachine, VMError, create_disk
+from .machine import VirtualMachine, VMError, create_disk
 from .relay import NetNS
 
 
@@ -140,6 +140,8 @@ class SimulatorBackend:
             instance_id=str(instance["id"]), name=name,
             metadata_url="%s/_localgce/guest/%s/%s/%s" % (base, project, zone, name) if base else None,
             secret_url=base, host_ports=self.host_ports,
+            network_ip=next((nic.get("networkIP") for nic in instance.get("networkInterfaces") or []
+                             if nic.get("networkIP")), None),
         )
         disks = self._disks(instance)
         w = self._worker(instance)
@@ -195,13 +197,14 @@ class SimulatorBackend:
 
     def probe_socket(self, instance):
         """(socket factory, address) for a health check of the instance's VM: the factory gives an
-        unconnected TCP socket in the VM's network namespace, and the address is the VM's own
-        interface (what Google's probers reach), not a host port forward. None while it is down."""
+        unconnected TCP socket in the network at the other end of the VM's interface, and the
+        address is the VM's internal IPv4 address (what Google's probers reach, from outside the
+        VM: the VM's host firewall must accept the port), not a host port forward. None while it
+        is down."""
         w = self._worker(instance, create=False)
-        netns = w.vm.netns if w is not None and w.vm.running() else None
-        if netns is None:
+        path = w.vm.network_netns if w is not None and w.vm.running() else None
+        if path is None:
             return None
-        path = "/run/netns/" + netns
 
         def factory():
             ns = NetNS(path)
@@ -210,7 +213,7 @@ class SimulatorBackend:
             finally:
                 ns.close()
 
-        return factory, METADATA_PEER
+        return factory, w.vm.addresses[0]
 
     def ready(self, instance):
         w = self._worker(instance, create=False)

@@ -366,9 +366,32 @@ def _shipped(name):
 # COS's debugging container, configured by /etc/default/toolbox (written by the cos_deploy role).
 _file("/usr/bin/toolbox", _shipped("toolbox"), 0o755)
 
+# COS's host firewall (COS installs /usr/share/cloud/iptables-setup and ip6tables-setup, enabled
+# in basic.target): INPUT policy DROP for IPv4 and IPv6, at every boot, before cloud-init.
+for _family in ("iptables", "ip6tables"):
+    _file("/usr/share/cloud/%s-setup" % _family, _shipped("iptables-setup"), 0o755)
+    _file(
+        "/etc/systemd/system/%s-setup.service" % _family,
+        """
+[Unit]
+Description=Configure %s rules: COS's default-DROP host firewall (COS simulator)
+DefaultDependencies=no
+Before=basic.target network-pre.target cloud-init-local.service cloud-init.service docker.service
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/share/cloud/%s-setup
+
+[Install]
+WantedBy=basic.target
+""" % (_family, _family),
+    )
+
 # Units to enable, and units that make no sense in the simulated VM.
 ENABLE = ("gce-cos-cgroup-rw.service", "gce-cos-stateful.service", "docker.service",
-          "google-startup-scripts.service")
+          "google-startup-scripts.service", "iptables-setup.service", "ip6tables-setup.service")
 MASK = (
     "apt-daily.timer",
     "apt-daily-upgrade.timer",

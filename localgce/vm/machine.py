@@ -4,7 +4,8 @@
     vm.boot("123", "web-1", disks=[("data", "/path/data.img")],
             metadata_url="http://127.0.0.1:P/_localgce/guest/proj/zone/web-1",
             port_forwards=[80])
-    vm.ports[80]            # host 127.0.0.1 port that reaches the VM's port 80
+    vm.ports[80]            # host 127.0.0.1 port that reaches the VM's port 80 at its IPv4 address
+    vm.ports6[80]           # host 127.0.0.1 port that reaches the VM's port 80 at its IPv6 address
     vm.wait_cloud_init()    # /run/cloud-init/result.json (never `cloud-init status --wait`)
     vm.reset()              # reboot: new /etc, cloud-init runs again, boot id changes
     vm.power_off()          # stop; frees loops, cgroups, relay, netns
@@ -12,9 +13,12 @@
     vm.logging.count("text")   # entries COS's logging agent would have shipped (logging_agent.py)
 
 What a boot sets up on the host, and power_off() removes:
-  - a network namespace `gcecos-<id>` (lo up, 169.254.169.254/32 on lo), given to nspawn;
-  - a relay process (relay.py) serving the metadata server and Secret Manager inside that
-    namespace, host loopback ports inside the VM, and host ports forwarded to VM ports;
+  - a network namespace `gcecos-<id>`, given to nspawn, and `gcecos-<id>-md` (the VM's network:
+    metadata server at 169.254.169.254, and the peer the VM's ports are reached from), linked by a
+    veth pair: the VM's interface gce0 has the instance's internal IPv4 address and an IPv6 one;
+  - a relay process (relay.py) serving the metadata server and Secret Manager inside the network
+    namespace, host loopback ports inside the VM, and host ports forwarded to VM ports at the VM's
+    interface addresses (so they pass the VM's host firewall like traffic from the network);
   - one cgroup per v1 hierarchy (and the v2 one) `gce-cos/<id>`, entered before nspawn
     starts, so systemd's and dockerd's cgroups nest there;
   - a loop device per attached disk, bound at /dev/disk/by-id/google-<deviceName>;
@@ -39,6 +43,11 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 METADATA_IP = "169.254.169.254"
 METADATA_PEER = "169.254.169.253"  # the VM's end of its link to the metadata server
 METADATA_HOSTS = ("metadata.google.internal", "metadata", METADATA_IP)
+# The VM's addresses on its network interface, reached from the network namespace (the "VPC"):
+# the instance's internal IP (networkIP) when given, and a fixed IPv6 ULA (each VM has its own pair
+# of namespaces, so the same addresses never collide).
+DEFAULT_NETWORK_IP = "10.128.0.2"
+VM_IPV6, VPC_IPV6 = "fd20:ce::2", "fd20:ce::1"
 SECRET_HOSTS = ("secretmanager.googleapis.com",)
 
 
@@ -113,6 +122,7 @@ class VirtualMachine:
         self.netns = None
         self.relay = None
         self.ports = {}
+        self.ports6 = {}
         self.proc = None
         self.pid1 = None
         self.loops = []
@@ -137,9 +147,19 @@ class VirtualMachine:
     def console_path(self):
         return os.path.join(self.state_dir, "console.log")
 
+    @property
+    def network_netns(self):
+        """Path of the network namespace on the other end of the VM's interface (its "VPC")."""
+        return "/run/netns/%s-md" % self.netns if self.netns else None
+
+    @property
+    def addresses(self):
+        """The VM's IPv4 and IPv6 addresses on its interface, reachable from network_netns."""
+        return (self.boot_args["network_ip"], VM_IPV6) if self.boot_args else None
+
     # ----- lifecycle
     def boot(self, instance_id, name, disks=(), metadata_url=None, secret_url=None,
-             host_ports=(), port_forwards=(), wait=True, timeout=180):
+             host_ports=(), port_forwards=(), network_ip=None, wait=True, timeout=180):
         """Boot the VM. Returns once systemd is up (running or degraded) when wait is true.
 
         disks: [(device_name, image_file)], each a file holding the disk's bytes.
@@ -151,7 +171,10 @@ class VirtualMachine:
         host_ports: host 127.0.0.1 ports reachable at 127.0.0.1:same-port inside the VM
             (e.g. a docker registry, so image names are the same on host and VM).
         port_forwards: VM ports, or (host_port, vm_port) pairs; host_port 0 picks a free
-            one. self.ports maps vm_port -> host 127.0.0.1 port.
+            one. self.ports maps vm_port -> host 127.0.0.1 port that reaches the port at the VM's
+            IPv4 address (network_ip), self.ports6 at its IPv6 address (VM_IPV6); both arrive on
+            the VM's interface, so the VM's host firewall decides.
+        network_ip: the VM's internal IPv4 address (default DEFAULT_NETWORK_IP).
         """
         with self._lock:
             if self.running():
@@ -160,7 +183,8 @@ class VirtualMachine:
                 self.rootfs = image_mod.build()
             self.boot_args = dict(instance_id=str(instance_id), name=name, disks=list(disks), metadata_url=metadata_url,
                                   secret_url=secret_url, host_ports=list(host_ports),
-                                  port_forwards=list(port_forwards))
+                                  port_forwards=list(port_forwards),
+                                  network_ip=network_ip or DEFAULT_NETWORK_IP)
             try:
                 if self.netns is None:
                     self._setup_network()
@@ -337,9 +361,20 @@ class VirtualMachine:
         _run(["ip", "-n", ns, "link", "add", "gce0", "type", "veth", "peer", "name", "md0", "netns", md])
         _run(["ip", "-n", ns, "addr", "add", METADATA_PEER + "/30", "dev", "gce0"])
         _run(["ip", "-n", md, "addr", "add", METADATA_IP + "/30", "dev", "md0"])
+        a = self.boot_args
+        # The VM's internal addresses on the same link: /32 and /128 with a route each way, so
+        # nothing else changes in the VM's routing (nodad: usable at once, no duplicate detection).
+        vm_ip, vpc_ip = a["network_ip"], _vpc_address(a["network_ip"])
+        _run(["ip", "-n", ns, "addr", "add", vm_ip + "/32", "dev", "gce0"])
+        _run(["ip", "-n", md, "addr", "add", vpc_ip + "/32", "dev", "md0"])
+        _run(["ip", "-n", ns, "-6", "addr", "add", VM_IPV6 + "/128", "dev", "gce0", "nodad"])
+        _run(["ip", "-n", md, "-6", "addr", "add", VPC_IPV6 + "/128", "dev", "md0", "nodad"])
         _run(["ip", "-n", ns, "link", "set", "gce0", "up"])
         _run(["ip", "-n", md, "link", "set", "md0", "up"])
-        a = self.boot_args
+        _run(["ip", "-n", ns, "route", "add", vpc_ip + "/32", "dev", "gce0", "src", vm_ip])
+        _run(["ip", "-n", md, "route", "add", vm_ip + "/32", "dev", "md0", "src", vpc_ip])
+        _run(["ip", "-n", ns, "-6", "route", "add", VPC_IPV6 + "/128", "dev", "gce0", "src", VM_IPV6])
+        _run(["ip", "-n", md, "-6", "route", "add", VM_IPV6 + "/128", "dev", "md0", "src", VPC_IPV6])
         routes = {}
         if a["metadata_url"]:
             routes.update({h: a["metadata_url"] for h in METADATA_HOSTS})
@@ -354,6 +389,8 @@ class VirtualMachine:
             "http_routes": routes,
             "into_host": [["127.0.0.1", int(p), "127.0.0.1", int(p)] for p in a["host_ports"]],
             "into_vm": forwards,
+            "vm_address": vm_ip,
+            "vm_address6": VM_IPV6,
         }
         pki = os.path.join(image_mod.image_dir(self.rootfs), "pki")
         if os.path.exists(os.path.join(pki, "server.crt")):
@@ -377,6 +414,7 @@ class VirtualMachine:
         if not ready.get("ready"):
             raise VMError("VM network relay failed: %s" % ready.get("error"))
         self.ports = {int(k): v for k, v in ready["into_vm"].items()}
+        self.ports6 = {int(k): v for k, v in ready.get("into_vm6", {}).items()}
 
     def _prepare_state(self):
         """Persistent /var and /home (first boot copies the image's /var); cloud-init state cleared."""
@@ -429,6 +467,9 @@ class VirtualMachine:
         self._prepare_state()
         binds = self._attach_disks()
         self._setup_cgroups()
+        # A reboot loses the kernel's netfilter rules: the VM's network namespace outlives a
+        # reset, so empty it, and the boot's iptables-setup starts from nothing, as on COS.
+        _run(["ip", "netns", "exec", self.netns, "nft", "flush", "ruleset"])
         machine_uuid = uuid.uuid5(uuid.NAMESPACE_URL, "gce-cos:" + a["instance_id"])
         argv = [
             "systemd-nspawn", "-D", self.rootfs, "--boot", "--register=no", "--keep-unit",
@@ -548,8 +589,15 @@ class VirtualMachine:
                         errors.append("netns %s" % ns)
                 self.netns = None
             self.ports = {}
+            self.ports6 = {}
         if errors:
             raise VMError("teardown left: " + ", ".join(errors))
+
+
+def _vpc_address(vm_ip):
+    """The network side's IPv4 address on the VM's link: the subnet gateway (.1), or .2 when the VM is .1."""
+    head, last = vm_ip.rsplit(".", 1)
+    return "%s.%s" % (head, 2 if last == "1" else 1)
 
 
 def _machine_name(name):

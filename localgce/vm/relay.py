@@ -12,9 +12,15 @@ namespace. Three kinds of relay:
   metadata.google.internal -> http://127.0.0.1:P/_localgce/guest/PROJ/ZONE/INST and
   secretmanager.googleapis.com -> http://127.0.0.1:P.
 - ``into_host``: a VM address:port that reaches the same host loopback port (a registry).
-- ``into_vm``: a host 127.0.0.1 port that reaches a VM port (port forwarding).
+- ``into_vm``: a host 127.0.0.1 port that reaches a VM port (port forwarding). With
+  ``vm_address`` (and ``vm_address6``) the relay connects from the metadata namespace, the
+  network side of the VM's veth, to that address of the VM: the connection arrives on the VM's
+  interface and its host firewall decides, as for traffic from the VPC. Each port gets a second
+  host port reaching the VM's IPv6 address. Without ``vm_address`` it connects to the VM's
+  127.0.0.1.
 
-When everything listens it prints one JSON line {"ready": true, "into_vm": {VMPORT: HOSTPORT}}.
+When everything listens it prints one JSON line
+{"ready": true, "into_vm": {VMPORT: HOSTPORT}, "into_vm6": {VMPORT: HOSTPORT}}.
 """
 
 import contextlib
@@ -34,6 +40,9 @@ import urllib.parse
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 _setns_lock = threading.Lock()
+# How long a forwarded connection waits for the VM to accept: a firewall that drops the SYN
+# never answers, and the host-side client then sees its connection closed with no reply.
+CONNECT_TIMEOUT = 15
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "host", "content-length",
@@ -218,22 +227,31 @@ def run(netns_path, cfg):
     for vm_addr, port, host_addr, host_port in cfg.get("into_host", []):
         _serve_tcp(_listen(ns.socket(), vm_addr, port),
                    lambda a=host_addr, p=host_port: socket.create_connection((a, p)))
-    mapping = {}
-    for host_addr, host_port, vm_port in cfg.get("into_vm", []):
-        listener = _listen(socket.socket(), host_addr, host_port)
-        mapping[str(vm_port)] = listener.getsockname()[1]
+    targets = [("into_vm", ns, socket.AF_INET, "127.0.0.1")]
+    if cfg.get("vm_address"):
+        targets = [("into_vm", http_ns, socket.AF_INET, cfg["vm_address"])]
+        if cfg.get("vm_address6"):
+            targets.append(("into_vm6", http_ns, socket.AF_INET6, cfg["vm_address6"]))
+    mappings = {}
+    for key, from_ns, family, vm_addr in targets:
+        mapping = mappings[key] = {}
+        for host_addr, host_port, vm_port in cfg.get("into_vm", []):
+            listener = _listen(socket.socket(), host_addr, host_port if key == "into_vm" else 0)
+            mapping[str(vm_port)] = listener.getsockname()[1]
 
-        def connect(p=vm_port):
-            s = ns.socket()
-            try:
-                s.connect(("127.0.0.1", p))
-            except OSError:
-                s.close()
-                raise
-            return s
+            def connect(p=vm_port, from_ns=from_ns, family=family, vm_addr=vm_addr):
+                s = from_ns.socket(family)
+                s.settimeout(CONNECT_TIMEOUT)
+                try:
+                    s.connect((vm_addr, p))
+                except OSError:
+                    s.close()
+                    raise
+                s.settimeout(None)
+                return s
 
-        _serve_tcp(listener, connect)
-    print(json.dumps({"ready": True, "into_vm": mapping}), flush=True)
+            _serve_tcp(listener, connect)
+    print(json.dumps({"ready": True, **mappings}), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())

@@ -99,6 +99,8 @@ class VmService:
                 "running": vm.running(), "pid": vm.pid1,
                 "ports": {str(p): h for p, h in sorted(vm.ports.items())},
                 "urls": {str(p): "http://127.0.0.1:%d/" % h for p, h in sorted(vm.ports.items())},
+                # The same VM ports at the VM's IPv6 address (each through its own host port).
+                "ports6": {str(p): h for p, h in sorted(vm.ports6.items())},
                 "shell": vm.shell_command() if vm.pid1 and vm.running() else None,
                 "console": vm.console_path,
                 "boot_id": None,

@@ -93,8 +93,10 @@ options:
         type: bool
   ports:
     description:
-      - Ports to open on the host firewall (COS drops inbound traffic except SSH), as C(N), C(N/tcp) or
-        C(N/udp). Containers use the host network, so there is no port mapping.
+      - 'Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT)
+        for IPv4 and IPv6 while the container runs. COS drops every other inbound port (INPUT policy DROP,
+        except SSH), so a port not listed, or listed with the wrong protocol, does not answer from outside
+        the VM. Containers use the host network, so there is no port mapping.'
     type: list
     elements: raw
   restart_policy:
@@ -293,8 +295,10 @@ options:
             type: bool
       ports:
         description:
-          - Ports to open on the host firewall (COS drops inbound traffic except SSH), as C(N), C(N/tcp)
-            or C(N/udp). Containers use the host network, so there is no port mapping.
+          - 'Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT)
+            for IPv4 and IPv6 while the container runs. COS drops every other inbound port (INPUT policy
+            DROP, except SSH), so a port not listed, or listed with the wrong protocol, does not answer
+            from outside the VM. Containers use the host network, so there is no port mapping.'
         type: list
         elements: raw
       restart_policy:
@@ -498,8 +502,10 @@ options:
             type: bool
       ports:
         description:
-          - Ports to open on the host firewall (COS drops inbound traffic except SSH), as C(N), C(N/tcp)
-            or C(N/udp). Containers use the host network, so there is no port mapping.
+          - 'Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT)
+            for IPv4 and IPv6 while the container runs. COS drops every other inbound port (INPUT policy
+            DROP, except SSH), so a port not listed, or listed with the wrong protocol, does not answer
+            from outside the VM. Containers use the host network, so there is no port mapping.'
         type: list
         elements: raw
       restart_policy:

@@ -888,8 +888,10 @@ ROWS = (
           _volumes, elements="dict", options=VOLUME_ROWS, default="[]",
           docker="C(--volume), C(--mount type=tmpfs)"),
     Field("ports", "list",
-          "Ports to open on the host firewall (COS drops inbound traffic except SSH), as C(N), C(N/tcp) or C(N/udp). "
-          "Containers use the host network, so there is no port mapping.",
+          "Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT) for IPv4 "
+          "and IPv6 while the container runs. COS drops every other inbound port (INPUT policy DROP, except SSH), so "
+          "a port not listed, or listed with the wrong protocol, does not answer from outside the VM. Containers use "
+          "the host network, so there is no port mapping.",
           _ports, elements="raw", default="[]",
           docker="C(iptables)/C(ip6tables -A INPUT ... -j ACCEPT) in C(ExecStartPre), removed in C(ExecStopPost)"),
     Field("restart_policy", "str",

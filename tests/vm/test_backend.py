@@ -143,8 +143,10 @@ def test_recreated_under_its_name_at_once_keeps_only_the_disks_not_deleted_with_
     vm = backend.vm(inst["selfLink"])
     for device in ("scratch", "kept"):
         vm.exec(["sh", "-c", "printf %s > /dev/disk/by-id/google-%s && sync" % (token, device)], check=True)
-    # A server listening in the VM answers the prober's socket at the VM's own address.
+    # A server listening in the VM answers the prober's socket at the VM's own address, from its
+    # network, once the VM's host firewall (COS's default DROP) accepts the port.
     vm.exec(["systemd-run", "--unit=probe-me", "python3", "-m", "http.server", "8081"], check=True)
+    vm.exec(["iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "8081", "-j", "ACCEPT"], check=True)
     factory, address = backend.probe_socket(inst)
     for _ in range(100):
         with factory() as s:

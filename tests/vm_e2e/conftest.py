@@ -108,8 +108,9 @@ class Session:
         self.wait_idle()
         wait_for(lambda: self.instance(name)["status"] == "RUNNING", "instance %s RUNNING" % name)
 
-    def url_of(self, name, port):
-        return "http://127.0.0.1:%s/" % self.vm_info(name)["ports"][str(port)]
+    def url_of(self, name, port, ipv6=False):
+        """The host URL that reaches the VM's port at its IPv4 (or IPv6) address, on its interface."""
+        return "http://127.0.0.1:%s/" % self.vm_info(name)["ports6" if ipv6 else "ports"][str(port)]
 
     def http_body(self, name, port, expect=None, tries=240):
         """GET / of the instance's VM port through its host forward (until it answers `expect`)."""
@@ -187,6 +188,17 @@ class Run:
         failed = ["%s: %s" % (r["task"], r["result"].get("msg")) for r in self.results if r["status"] == "failed"]
         return "Run(rc=%s)\nfailed: %s\nstdout: %s\nstderr: %s" % (
             self.rc, failed, self.proc.stdout[-8000:], self.proc.stderr[-3000:])
+
+
+# What konlet did at every start of its container (iptables, IPv4: ACCEPT for tcp, udp and icmp
+# on INPUT and FORWARD). Its rules last until the next reboot: COS's iptables-setup starts each
+# boot from its default-DROP rules again. The simulator has no konlet; tests do this in its stead.
+KONLET_FIREWALL = " && ".join("iptables -w -A %s -p %s -j ACCEPT" % (chain, proto)
+                              for chain in ("INPUT", "FORWARD") for proto in ("tcp", "udp", "icmp"))
+
+
+def konlet_open_firewall(vm):
+    vm.exec(["bash", "-c", KONLET_FIREWALL], check=True)
 
 
 def wait_for(pred, what, tries=1200, pause=0.25, message=None):

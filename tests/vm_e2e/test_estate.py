@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from google.cloud import compute_v1
 
-from conftest import DEFAULT_PROJECT, DEFAULT_ZONE, HERE, ROOT, VENV_BIN, Run, wait_for
+from conftest import DEFAULT_PROJECT, DEFAULT_ZONE, HERE, ROOT, VENV_BIN, Run, konlet_open_firewall, wait_for
 
 BLUE, GREEN, KONLET = "est-blue-1", "est-green-1", "est-konlet-1"
 KONLET_CONTAINER = "klt-hello-wxyz"
@@ -139,6 +139,7 @@ def konlet_vm(e2e, estate):
     e2e.wait_idle()
     vm = e2e.vm(KONLET)
     # The simulator has no konlet: start the container the way konlet did at boot.
+    konlet_open_firewall(vm)
     vm.exec(["docker", "run", "-d", "--name", KONLET_CONTAINER, "--network", "host", "--restart", "always", image],
             check=True, timeout=300)
     assert e2e.http_body(KONLET, 80) == "web v1\n"

@@ -4,7 +4,7 @@
 import pytest
 from google.cloud import compute_v1
 
-from conftest import DEFAULT_PROJECT, DEFAULT_ZONE, wait_for
+from conftest import DEFAULT_PROJECT, DEFAULT_ZONE, konlet_open_firewall, wait_for
 
 NAME = "konlet-1"
 KONLET_CONTAINER = "klt-hello-qzvb"
@@ -56,6 +56,7 @@ def konlet_vm(e2e):
     vm = e2e.vm(NAME)
     # The simulator has no konlet: start its container the way konlet did at boot (host
     # network, restart policy Always -> docker's "always", json-file logs with its limits).
+    konlet_open_firewall(vm)
     vm.exec(["docker", "run", "-d", "--name", KONLET_CONTAINER, "--network", "host", "--restart", "always",
              "--log-driver", "json-file", "--log-opt", "max-size=500m", "--log-opt", "max-file=3",
              "--env", "GREETING=from-konlet", image], check=True, timeout=300)

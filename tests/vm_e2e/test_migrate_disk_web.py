@@ -6,9 +6,12 @@ playbooks/migrate.yml over the gce.cos.cos_vms inventory, then stopped and start
   formatted the blank disk and mounted it under /mnt/disks/gce-containers-mounts; the migrated
   user-data must prepare (check, never format data) and mount it where the unit requires it.
 - mig-web: a web server on port 80. konlet had opened the host firewall; the migrated user-data
-  must open it again at every boot (real iptables and ip6tables rules in the VM).
+  must open it again at every boot (real iptables and ip6tables rules in the VM), since each boot
+  starts from COS's default-DROP rules: after a reset through the API it still answers, over IPv4
+  and IPv6.
 
-The simulator has no konlet: each VM's container is started the way konlet did at boot.
+The simulator has no konlet: each VM's container is started, and its firewall opened, the way
+konlet did at boot.
 """
 
 import json
@@ -17,7 +20,7 @@ import re
 import pytest
 from google.cloud import compute_v1
 
-from conftest import DEFAULT_PROJECT, DEFAULT_ZONE, wait_for
+from conftest import DEFAULT_PROJECT, DEFAULT_ZONE, http_get, konlet_open_firewall, wait_for
 
 DB, WEB, DISK = "mig-db", "mig-web", "mig-db-data"
 DEVICE = "/dev/disk/by-id/google-" + DISK
@@ -116,6 +119,8 @@ def estate(e2e, tmp_path_factory):
            "--log-opt", "max-size=500m", "--log-opt", "max-file=3"]
     # konlet at boot: mkfs.ext4 of the blank disk, mount under its own root, then the container.
     db = e2e.vm(DB)
+    konlet_open_firewall(db)
+    konlet_open_firewall(e2e.vm(WEB))
     db.exec(["bash", "-c", "mkfs.ext4 -q -F %s && mkdir -p %s && mount %s %s" % (DEVICE, KONLET_MOUNT, DEVICE,
                                                                                  KONLET_MOUNT)], check=True)
     db.exec([*run, "--name", "klt-db-xkqz", "--env", "DATA=/data", "--volume", KONLET_MOUNT + ":/data", image],
@@ -187,6 +192,21 @@ def test_both_come_back_after_stop_and_start(e2e, estate, name):
                  "the database started again on its disk", message=lambda: inside(e2e, DB))
         assert vm.exec(["cat", MOUNT + "/starts"], check=True).stdout.startswith(starts)
         assert FORMAT_LINE not in e2e.serial(DB)
-    # With COS's default-DROP INPUT policy, for IPv4 and IPv6, konlet's rules still let the traffic in.
-    vm.exec(["bash", "-c", "iptables -w -P INPUT DROP && ip6tables -w -P INPUT DROP"], check=True)
-    assert e2e.http_body(name, 80) == "web v1\n"
+    # Under COS's default-DROP INPUT policy, for IPv4 and IPv6, the migrated rules let the traffic in.
+    assert "-P INPUT DROP" in rules(vm, "iptables") and "-P INPUT DROP" in rules(vm, "ip6tables")
+    assert http_get(e2e.url_of(name, 80, ipv6=True)) == "web v1\n"
+
+
+def test_the_web_server_answers_after_a_reset_through_the_api(e2e, estate):
+    """A reboot drops every rule made at run time (konlet's among them): the migrated user-data opens again."""
+    vm = e2e.vm(WEB)
+    boot_id = vm.boot_id()
+    e2e.reset(WEB)
+    vm = e2e.vm(WEB)
+    wait_for(lambda: vm.boot_id() not in (None, boot_id), "a new boot of %s" % WEB)
+    for tool in ("iptables", "ip6tables"):
+        got = rules(vm, tool)
+        assert "-P INPUT DROP" in got, got
+    assert e2e.http_body(WEB, 80, expect="web v1\n") == "web v1\n", inside(e2e, WEB)
+    assert http_get(e2e.url_of(WEB, 80, ipv6=True)) == "web v1\n"
+    assert set(RULES) <= set(rules(vm, "iptables")) and set(RULES) <= set(rules(vm, "ip6tables"))

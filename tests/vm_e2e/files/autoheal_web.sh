@@ -24,5 +24,7 @@ ExecStartPre=-/usr/bin/docker rm -f web
 ExecStart=/usr/bin/docker run --rm --name web --network host -e PORT=8080 -e DATA=/data -v $mnt:/data $image
 ExecStop=/usr/bin/docker stop web
 UNIT
+# COS's host firewall drops inbound traffic: open the port the health check probes.
+iptables -w -C INPUT -p tcp --dport 8080 -j ACCEPT 2>/dev/null || iptables -w -A INPUT -p tcp --dport 8080 -j ACCEPT
 systemctl daemon-reload
 systemctl start --no-block autoheal-web.service
