@@ -284,7 +284,8 @@ _file(
 [Service]
 EnvironmentFile=-/etc/default/docker
 ExecStart=
-ExecStart=/usr/sbin/dockerd --registry-mirror=https://mirror.gcr.io --host=fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
+ExecStart=/usr/sbin/dockerd --registry-mirror=https://mirror.gcr.io --host=fd:// \\
+    --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
 """,
 )
 # COS M125 ships docker-credential-helpers. On a headless VM their desktop stores fail; the
