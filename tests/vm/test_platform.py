@@ -58,17 +58,19 @@ def test_dockerd_runs_with_cos_flags(vm):
 def test_docker_login_without_auths_picks_the_desktop_store_and_fails(vm, registry):
     # docker-credential-helpers on the PATH, no auths/credHelpers/credsStore: the docker CLI picks
     # secretservice, which cannot work on a headless VM.
-    login = "printf %%s %s | DOCKER_CONFIG=/root/dc-%%s docker login -u %s --password-stdin %s" % (
-        registry.password, registry.user, registry.address)
-    proc = sh(vm, "rm -rf /root/dc-empty && " + login % "empty")
+    def login(config):
+        return "printf %%s %s | DOCKER_CONFIG=/var/lib/dc-test-%s docker login -u %s --password-stdin %s" % (
+            registry.password, config, registry.user, registry.address)
+
+    proc = sh(vm, "rm -rf /var/lib/dc-test-empty && " + login("empty"))
     assert proc.returncode != 0
     assert "Cannot autolaunch D-Bus" in proc.stdout + proc.stderr
     # An auths entry for the server keeps the login in config.json (what registry-login writes).
     seed = json.dumps({"auths": {registry.address: {}}})
-    proc = sh(vm, "mkdir -p /root/dc-seeded && echo '%s' >/root/dc-seeded/config.json && %s" % (
-        seed, login % "seeded"))
+    proc = sh(vm, "mkdir -p /var/lib/dc-test-seeded && echo '%s' >/var/lib/dc-test-seeded/config.json && %s" % (
+        seed, login("seeded")))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    config = json.loads(sh(vm, "cat /root/dc-seeded/config.json", check=True).stdout)
+    config = json.loads(sh(vm, "cat /var/lib/dc-test-seeded/config.json", check=True).stdout)
     assert config["auths"][registry.address]["auth"] and "credsStore" not in config
 
 
