@@ -123,6 +123,25 @@ def test_docker_that_does_not_come_back_gets_the_previous_settings_and_a_report(
     assert sh(vm, "docker info >/dev/null").returncode == 0
 
 
+def test_a_docker_service_that_puts_its_own_daemon_json_back_is_reported(vm):
+    # The docker.service of some COS releases copies /var/lib/docker/daemon.json over
+    # /etc/docker/daemon.json at every start (ExecStartPre): the merged settings would not hold.
+    dropin = "/etc/systemd/system/docker.service.d/99-test-copy.conf"
+    copy = "[Service]\nExecStartPre=/bin/sh -c 'cp -f /var/lib/docker/daemon.json /etc/docker/daemon.json'\n"
+    vm.exec(["/bin/sh", "-c", "cat >" + dropin], input=copy, check=True)
+    vm.exec(["/bin/sh", "-c", "cat >/var/lib/docker/daemon.json"], input='{"shutdown-timeout": 5}\n', check=True)
+    sh(vm, "systemctl daemon-reload", check=True)
+    try:
+        proc = _docker_daemon(vm, {"debug": True})
+        assert proc.returncode == 1
+        error = sh(vm, "cat /run/cos-agent/docker-daemon.error", check=True).stdout
+        assert "docker.service replaced the merged /etc/docker/daemon.json when docker started" in error, error
+    finally:
+        sh(vm, "rm -f %s /var/lib/docker/daemon.json && systemctl daemon-reload && systemctl restart docker.service"
+           % dropin, timeout=300)
+    assert sh(vm, "docker info >/dev/null").returncode == 0
+
+
 def test_gcr_reachable_again_after_a_reset(vm):
     # The switch is read at every boot: gcr.io resolves to the simulator's stand-in, which answers.
     vm.boot_args["gcr_reachable"] = True
