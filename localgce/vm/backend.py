@@ -86,6 +86,9 @@ class SimulatorBackend:
         self.workers = {}
         self.retired = []  # workers of deleted instances, until their last action is done
         self.lock = threading.Lock()
+        # Instance names (or "*" for all) whose VPC has no DNS or route to gcr.io, from their
+        # next boot on: gcr-online.target is then never reached in them, as on COS.
+        self.gcr_unreachable = set()
 
     def bind(self, app):
         """Take the metadata server / Secret Manager base URL from a localgce App."""
@@ -142,6 +145,7 @@ class SimulatorBackend:
             secret_url=base, host_ports=self.host_ports,
             network_ip=next((nic.get("networkIP") for nic in instance.get("networkInterfaces") or []
                              if nic.get("networkIP")), None),
+            gcr_reachable=not ({name, "*"} & self.gcr_unreachable),
         )
         disks = self._disks(instance)
         w = self._worker(instance)

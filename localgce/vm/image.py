@@ -257,7 +257,7 @@ _file(
     "/etc/systemd/system/gcr-online.target",
     """
 [Unit]
-Description=Google Container Registry is reachable (metadata token available)
+Description=Google Container Registry is reachable (gcr.io resolves and answers)
 Wants=network-online.target gcr-wait-online.service
 After=network-online.target gcr-wait-online.service
 """,
@@ -266,28 +266,95 @@ _file(
     "/etc/systemd/system/gcr-wait-online.service",
     """
 [Unit]
-Description=Wait for the metadata server (gcr-online.target)
+Description=Wait for gcr.io to resolve and answer (gcr-online.target)
 Wants=network-online.target
-After=network-online.target
+After=network-online.target gce-cos-vpc-dns.service
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-# Never fail the target: units ordered after it must still start.
-ExecStart=/usr/lib/gce-cos/wait-metadata
+# As on COS: waits as long as gcr.io does not answer, so gcr-online.target is never reached
+# in a VPC without a route or DNS to gcr.io.
+TimeoutStartSec=infinity
+ExecStart=/usr/lib/gce-cos/wait-gcr
 """,
 )
 _file(
-    "/usr/lib/gce-cos/wait-metadata",
+    "/usr/lib/gce-cos/wait-gcr",
     """
 #!/bin/sh
-URL=http://metadata.google.internal/computeMetadata/v1/instance/id
-for i in $(seq 1 60); do
-    curl -sf -o /dev/null -H "Metadata-Flavor: Google" $URL && exit 0
-    sleep 0.5
+# gcr-online.target's condition on COS: gcr.io resolves and answers (any HTTP answer).
+n=0
+until curl -s -o /dev/null --connect-timeout 5 --max-time 10 https://gcr.io/v2/; do
+    n=$((n + 1))
+    if [ $((n % 30)) -eq 1 ]; then echo "gcr-wait-online: gcr.io does not resolve or answer yet" >&2; fi
+    sleep 1
 done
-echo "metadata server not reachable" >&2
-exit 0
+echo "gcr-wait-online: gcr.io answers"
+""",
+    0o755,
+)
+# The VPC's DNS for Google's registry: the simulator gives each VM a hosts file (empty when the
+# VM's gcr.io is unreachable) that this unit adds to /etc/hosts at every boot.
+_file(
+    "/etc/systemd/system/gce-cos-vpc-dns.service",
+    """
+[Unit]
+Description=Names the VPC's DNS resolves (COS simulator: gcr.io, unless made unreachable)
+DefaultDependencies=no
+After=systemd-remount-fs.service
+Before=network-online.target network.target gcr-wait-online.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'if [ -s /run/gce-cos/vpc-hosts ]; then cat /run/gce-cos/vpc-hosts >>/etc/hosts; fi'
+
+[Install]
+WantedBy=sysinit.target
+""",
+)
+# COS's docker.service runs dockerd with flags of its own (see docs/dev/vm-simulator.md for the
+# sources): Debian's unit is given COS's command line, so a daemon.json that repeats a flag's
+# setting makes dockerd refuse to start, as on COS.
+_file(
+    "/etc/systemd/system/docker.service.d/90-cos-flags.conf",
+    """
+[Service]
+EnvironmentFile=-/etc/default/docker
+ExecStart=
+ExecStart=/usr/sbin/dockerd --registry-mirror=https://mirror.gcr.io --host=fd:// \\
+    --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
+""",
+)
+# COS M125 ships docker-credential-helpers. On a headless VM their desktop stores fail; the
+# docker CLI picks one (secretservice, or pass when `pass` is installed) when config.json has no
+# auths, credHelpers or credsStore. These stand-ins fail as the real helpers do there.
+_file(
+    "/usr/bin/docker-credential-secretservice",
+    """
+#!/bin/sh
+# Stand-in for docker-credential-secretservice on a headless VM (no D-Bus session, no X11).
+case "$1" in
+    version) echo "docker-credential-secretservice (gce.cos simulator stand-in)"; exit 0 ;;
+esac
+cat >/dev/null
+echo 'Cannot autolaunch D-Bus without X11 $DISPLAY'
+exit 1
+""",
+    0o755,
+)
+_file(
+    "/usr/bin/docker-credential-pass",
+    """
+#!/bin/sh
+# Stand-in for docker-credential-pass on a VM without an initialised password store.
+case "$1" in
+    version) echo "docker-credential-pass (gce.cos simulator stand-in)"; exit 0 ;;
+esac
+cat >/dev/null
+echo 'pass not initialized: exit status 1: Error: password store is empty. Try "pass init".'
+exit 1
 """,
     0o755,
 )
@@ -391,7 +458,8 @@ WantedBy=basic.target
 
 # Units to enable, and units that make no sense in the simulated VM.
 ENABLE = ("gce-cos-cgroup-rw.service", "gce-cos-stateful.service", "docker.service",
-          "google-startup-scripts.service", "iptables-setup.service", "ip6tables-setup.service")
+          "google-startup-scripts.service", "iptables-setup.service", "ip6tables-setup.service",
+          "gce-cos-vpc-dns.service")
 MASK = (
     "apt-daily.timer",
     "apt-daily-upgrade.timer",
@@ -502,8 +570,8 @@ def _install_cloud_init(dest, mirror, log):
                     os.unlink(link)
 
 
-PKI_VERSION = "1"
-TLS_NAMES = ("secretmanager.googleapis.com", "*.googleapis.com", "metadata.google.internal")
+PKI_VERSION = "2"
+TLS_NAMES = ("secretmanager.googleapis.com", "*.googleapis.com", "metadata.google.internal", "gcr.io")
 
 
 def _make_pki(pki):

@@ -36,6 +36,7 @@ import time
 import uuid
 
 from . import image as image_mod
+from . import relay as relay_mod
 from . import require_simulator
 from .logging_agent import LoggingAgent
 
@@ -49,6 +50,9 @@ METADATA_HOSTS = ("metadata.google.internal", "metadata", METADATA_IP)
 DEFAULT_NETWORK_IP = "10.128.0.2"
 VM_IPV6, VPC_IPV6 = "fd20:ce::2", "fd20:ce::1"
 SECRET_HOSTS = ("secretmanager.googleapis.com",)
+# Names the VM's VPC resolves to the relay (169.254.169.254), unless the VM's gcr.io is made
+# unreachable; the relay answers them as gcr.io's registry does without credentials.
+GCR_HOSTS = ("gcr.io",)
 
 
 class VMError(RuntimeError):
@@ -144,6 +148,10 @@ class VirtualMachine:
         return os.path.join(self.state_dir, "home")
 
     @property
+    def vpc_hosts_path(self):
+        return os.path.join(self.state_dir, "vpc-hosts")
+
+    @property
     def console_path(self):
         return os.path.join(self.state_dir, "console.log")
 
@@ -159,7 +167,7 @@ class VirtualMachine:
 
     # ----- lifecycle
     def boot(self, instance_id, name, disks=(), metadata_url=None, secret_url=None,
-             host_ports=(), port_forwards=(), network_ip=None, wait=True, timeout=180):
+             host_ports=(), port_forwards=(), network_ip=None, wait=True, timeout=180, gcr_reachable=True):
         """Boot the VM. Returns once systemd is up (running or degraded) when wait is true.
 
         disks: [(device_name, image_file)], each a file holding the disk's bytes.
@@ -170,6 +178,8 @@ class VirtualMachine:
         secret_url: upstream for http(s)://secretmanager.googleapis.com (path appended).
         host_ports: host 127.0.0.1 ports reachable at 127.0.0.1:same-port inside the VM
             (e.g. a docker registry, so image names are the same on host and VM).
+        gcr_reachable: False gives the VM no DNS and no route to gcr.io, as in a VPC without
+            them: gcr-online.target is then never reached (as on COS). Read at every boot.
         port_forwards: VM ports, or (host_port, vm_port) pairs; host_port 0 picks a free
             one. self.ports maps vm_port -> host 127.0.0.1 port that reaches the port at the VM's
             IPv4 address (network_ip), self.ports6 at its IPv6 address (VM_IPV6); both arrive on
@@ -184,7 +194,7 @@ class VirtualMachine:
             self.boot_args = dict(instance_id=str(instance_id), name=name, disks=list(disks), metadata_url=metadata_url,
                                   secret_url=secret_url, host_ports=list(host_ports),
                                   port_forwards=list(port_forwards),
-                                  network_ip=network_ip or DEFAULT_NETWORK_IP)
+                                  network_ip=network_ip or DEFAULT_NETWORK_IP, gcr_reachable=bool(gcr_reachable))
             try:
                 if self.netns is None:
                     self._setup_network()
@@ -380,6 +390,7 @@ class VirtualMachine:
             routes.update({h: a["metadata_url"] for h in METADATA_HOSTS})
         if a["secret_url"]:
             routes.update({h: a["secret_url"] for h in SECRET_HOSTS})
+        routes.update({h: relay_mod.REGISTRY_STAND_IN for h in GCR_HOSTS})
         forwards = []
         for pf in a["port_forwards"]:
             host_port, vm_port = (0, pf) if isinstance(pf, int) else pf
@@ -436,6 +447,10 @@ class VirtualMachine:
                 os.unlink(path)
         # No seed: cloud-init's GCE datasource reads user-data from the metadata server at every
         # boot, as on COS (the image's cloud.cfg.d/90_gce_cos.cfg).
+        # The VPC's DNS: gcr.io resolves (to the relay) unless this VM's gcr.io is unreachable.
+        with open(self.vpc_hosts_path, "w") as f:
+            if self.boot_args.get("gcr_reachable", True):
+                f.write("".join("%s %s\n" % (METADATA_IP, h) for h in GCR_HOSTS))
 
     def _setup_cgroups(self):
         rel = "gce-cos/%s-%d" % (self.key, self.boots)
@@ -479,7 +494,7 @@ class VirtualMachine:
             "--bind=%s:/var" % self.var_dir, "--bind=%s:/home" % self.home_dir,
             "--tmpfs=/mnt/disks:mode=0755,noexec", "--tmpfs=/tmp:mode=1777,nosuid,nodev,noexec",
             "--machine=" + _machine_name(a["name"]), "--uuid=" + str(machine_uuid),
-            "--console=read-only", *binds,
+            "--console=read-only", "--bind-ro=%s:/run/gce-cos/vpc-hosts" % self.vpc_hosts_path, *binds,
         ]
         # Enter our own cgroups before exec'ing nspawn, so everything it starts nests there.
         procs = " ".join(os.path.join(p, "cgroup.procs") for p in self.cgroups)

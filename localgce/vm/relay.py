@@ -10,7 +10,8 @@ namespace. Three kinds of relay:
   TLS cert) in the metadata namespace (``http_netns``), which a veth pair links to the VM's.
   It routes by Host header to an upstream URL prefix, e.g.
   metadata.google.internal -> http://127.0.0.1:P/_localgce/guest/PROJ/ZONE/INST and
-  secretmanager.googleapis.com -> http://127.0.0.1:P.
+  secretmanager.googleapis.com -> http://127.0.0.1:P; gcr.io -> REGISTRY_STAND_IN is answered
+  by the relay itself, as a registry that wants credentials.
 - ``into_host``: a VM address:port that reaches the same host loopback port (a registry).
 - ``into_vm``: a host 127.0.0.1 port that reaches a VM port (port forwarding). With
   ``vm_address`` (and ``vm_address6``) the relay connects from the metadata namespace, the
@@ -43,6 +44,9 @@ _setns_lock = threading.Lock()
 # How long a forwarded connection waits for the VM to accept: a firewall that drops the SYN
 # never answers, and the host-side client then sees its connection closed with no reply.
 CONNECT_TIMEOUT = 15
+
+# A route to this answers as a registry that wants credentials (the stand-in for gcr.io).
+REGISTRY_STAND_IN = "stand-in:registry"
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "host", "content-length",
@@ -163,6 +167,9 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
         if not upstream:
             self._reply(503, b"no upstream for host %s in the COS simulator\n" % host.encode())
             return
+        if upstream == REGISTRY_STAND_IN:
+            self._registry_stand_in()
+            return
         url = urllib.parse.urlsplit(upstream)
         conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=900)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -181,6 +188,18 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
         for k, v in resp.getheaders():
             if k.lower() not in HOP_BY_HOP and k.lower() not in ("date", "server"):
                 self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _registry_stand_in(self):
+        """What gcr.io's registry answers without credentials (enough for gcr-wait-online)."""
+        data = b'{"errors":[{"code":"UNAUTHORIZED","message":"COS simulator stand-in for gcr.io"}]}\n'
+        self.send_response_only(401)
+        self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+        self.send_header("WWW-Authenticate", 'Bearer realm="https://gcr.io/v2/token",service="gcr.io"')
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":

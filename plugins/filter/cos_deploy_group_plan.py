@@ -28,7 +28,7 @@ options:
       - A mapping of the role's inputs, the values of the C(cos_deploy_group_*) variables without the prefix -
         C(name), C(zone), C(region), C(target_zones), C(size), C(base_instance_name), C(instance), C(disks),
         C(containers), C(registries), C(firewall), C(template), C(health_check), C(autohealing),
-        C(update_policy), C(canary), C(named_ports), C(state).
+        C(update_policy), C(canary), C(named_ports), C(state), and optionally C(docker_daemon).
       - Optionally C(variables), the names of the C(cos_deploy_group_*) variables that are set, and
         C(known_variables), the names the role knows.
     type: dict
@@ -109,7 +109,7 @@ def _deploy_inputs(inputs, zone):
     firewall.setdefault("name", "%s-ports" % inputs.get("name"))
     return {"instance": instance, "disks": disks, "containers": inputs.get("containers") or [],
             "registries": inputs.get("registries") or [], "firewall": firewall,
-            "toolbox": inputs.get("toolbox") or {},
+            "toolbox": inputs.get("toolbox") or {}, "docker_daemon": inputs.get("docker_daemon") or {},
             "metadata_options": {"startup_script": inputs.get("startup_script") or None}}
 
 

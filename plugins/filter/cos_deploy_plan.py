@@ -31,6 +31,8 @@ options:
         C(startup_script), C(monitoring), C(logging_fluentbit) and C(update_strategy).
       - Optionally C(toolbox), the value of C(cos_deploy_toolbox) - C(image), C(tag) and C(binds) of COS's
         debugging container.
+      - Optionally C(docker_daemon), the value of C(cos_deploy_docker_daemon); a key that one of the flags COS
+        starts dockerd with already sets (C(registry-mirrors), C(hosts), C(containerd)) is an error.
       - Optionally C(variables), the names of the C(cos_deploy_*) variables that are set, and
         C(known_variables), the names the role knows; each name set but not known is an error that
         names the closest known one.
@@ -351,6 +353,19 @@ def unknown_variables(names, known, errors, prefix=ROLE_PREFIX):
                          "remove it, or use one of %s" % ", ".join(sorted(known))))
 
 
+def _docker_daemon(raw, errors):
+    """Settings of daemon.json that one of COS's own dockerd flags already sets: dockerd would not start."""
+    for key in sorted(raw or {}):
+        flag = vm_contract.COS_DOCKERD_FLAGS.get(key)
+        if flag:
+            _err(errors, "cos_deploy_docker_daemon.%s" % key, raw[key],
+                 "is set by COS's dockerd flag %s, and dockerd refuses to start when a setting is given both as "
+                 "a flag and in daemon.json" % flag,
+                 "remove %s from cos_deploy_docker_daemon%s" % (
+                     key, " (docker already pulls Docker Hub images through mirror.gcr.io)"
+                     if key == "registry-mirrors" else ""))
+
+
 def _toolbox(raw, errors):
     """/etc/default/toolbox (sourced by COS's toolbox as shell): only values that need no quoting."""
     if not raw:
@@ -535,6 +550,7 @@ def cos_deploy_plan(inputs):
     ports = sorted(set(container_ports) | set("%d/%s" % p for p in extra), key=_port_key)
     metadata = _metadata(instance, inputs.get("metadata_options"), errors)
     toolbox = _toolbox(inputs.get("toolbox"), errors)
+    _docker_daemon(inputs.get("docker_daemon"), errors)
     # The options of each module task, exactly as the role's tasks pass them.
     args = {
         "instance": _instance_args(instance, disks, tags, service_account, metadata),

@@ -45,7 +45,25 @@ STOP_GRACE = 30
 RESTART_SEC = 5
 REDACTED = "********"
 
-_BASE_DEPS = ("gcr-online.target", "docker.socket", "network-online.target")
+_BASE_DEPS = ("docker.socket", "network-online.target")
+# COS reaches gcr-online.target once gcr.io resolves and answers, and never in a VPC without a
+# route or DNS to gcr.io: only a container whose image comes from Google's registries waits for it.
+GCR_TARGET = "gcr-online.target"
+_GOOGLE_REGISTRY_RE = re.compile(r"^(gcr\.io|[a-z0-9.-]+\.gcr\.io|[a-z0-9.-]+\.pkg\.dev)$")
+
+
+def image_registry(image):
+    """The registry host of an image reference ("docker.io" when it names none)."""
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return first.lower()
+    return "docker.io"
+
+
+def needs_gcr(image):
+    """Whether the image comes from gcr.io, *.gcr.io or *.pkg.dev (its unit waits for gcr-online.target)."""
+    return bool(_GOOGLE_REGISTRY_RE.match(image_registry(image).split(":", 1)[0]))
+
 # The unit's main process: start the created container detached and wait for it, exiting with its
 # status. Nothing is attached, so the container's output goes only to its log driver (json-file),
 # never also into the unit's journal: COS's logging agent ships both, so an attached
@@ -225,14 +243,15 @@ def render(spec):
     """Unit text for a normalised spec (validate() it first)."""
     name = spec["name"]
     image = spec["image"]
+    deps = ((GCR_TARGET,) if needs_gcr(image) else ()) + _BASE_DEPS
     lines = [
         "# Managed by gce.cos from instance metadata key %s; local changes are overwritten." % metadata_key(name),
         SPEC_LINE_PREFIX + canonical_json(spec),
         IMAGE_LINE_PREFIX + image,
         "[Unit]",
         "Description=gce.cos container %s" % name,
-        "Wants=%s" % " ".join(_BASE_DEPS),
-        "After=%s" % " ".join(_BASE_DEPS),
+        "Wants=%s" % " ".join(deps),
+        "After=%s" % " ".join(deps),
     ]
     disks = sorted({disk_mount_unit(v["device_name"], v["partition"]) for v in spec["volumes"] if v["type"] == "disk"})
     if disks:

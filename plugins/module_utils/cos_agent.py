@@ -30,8 +30,8 @@ __all__ = ("AGENT_SCRIPT", "AGENT_UNIT", "FETCH_SECRETS_SCRIPT", "agent_version"
 AGENT_UNIT = """\
 [Unit]
 Description=gce.cos agent: containers from instance metadata
-Wants=network-online.target gcr-online.target docker.service
-After=network-online.target gcr-online.target docker.service
+Wants=network-online.target docker.service
+After=network-online.target docker.service
 # Never give up restarting: the agent is what keeps the containers converged.
 StartLimitIntervalSec=0
 

@@ -48,6 +48,9 @@ STOPPED = "stopped"
 RESTARTING = "restarting"
 PULLING = "pulling"
 STARTING = "starting"
+# Not terminal: the start waits for gcr-online.target (an image from gcr.io or *.pkg.dev, and
+# gcr.io does not answer from the VM); the report's error says so.
+WAITING = "waiting"
 
 
 def read_reports(api, zone, instance):

@@ -75,3 +75,13 @@ def unit_name(name):
 
 def secrets_file(name):
     return "%s/%s.env" % (SECRETS_DIR, name)
+
+
+# COS's docker.service starts dockerd with these flags (docs/dev/vm-simulator.md gives the sources),
+# by the daemon.json key each one sets. dockerd refuses to start when a setting is given both as a
+# flag and in /etc/docker/daemon.json.
+COS_DOCKERD_FLAGS = {
+    "registry-mirrors": "--registry-mirror=https://mirror.gcr.io",
+    "hosts": "--host=fd://",
+    "containerd": "--containerd=/var/run/containerd/containerd.sock",
+}

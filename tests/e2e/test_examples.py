@@ -89,6 +89,19 @@ def check_user_data(spec, text, tmp_path):
     assert doc["runcmd"][-1] == ["systemctl", "restart", "cos-agent.service"]
     files = {f["path"]: f for f in doc["write_files"]}
     assert "/etc/systemd/system/cos-agent.service" in files
+    # COS never reaches gcr-online.target in a VPC without a route or DNS to gcr.io: no unit that
+    # runcmd starts synchronously (without --no-block) may be ordered after it, or cloud-init hangs.
+    started = [c[-1] for c in doc["runcmd"] if isinstance(c, list) and c[:2] in (["systemctl", "start"],
+                                                                                 ["systemctl", "restart"])]
+    assert "cos-agent.service" in started
+    for unit in started:
+        text = files.get("/etc/systemd/system/" + unit, {}).get("content", "")
+        assert "gcr-online.target" not in text, unit
+    # dockerd's settings are merged into COS's daemon.json on the VM, never written over it.
+    assert "/etc/docker/daemon.json" not in files
+    if spec.get("cos_deploy_docker_daemon", True):
+        assert ["/bin/bash", "/var/lib/cos-agent/bin/docker-daemon", "/etc/docker/daemon.cos-deploy.json"] in \
+            doc["runcmd"][:-1]
     for login in spec.get("cos_deploy_registries", []):
         if "password_secret" in login:
             # Only the reference travels; the login unit reads the value at boot.

@@ -162,6 +162,8 @@ BAD_INPUTS = [
     ({"cos_deploy_group_instance": {"machine_type": "e2 small"}}, "cos_deploy_group_instance.machine_type"),
     ({"cos_deploy_group_contianers": []}, "cos_deploy_group_contianers: is not a variable"),
     ({"cos_deploy_group_wait_step": -5}, "cos_deploy_group_wait_step: -5 is negative"),
+    ({"cos_deploy_group_docker_daemon": {"registry-mirrors": ["https://mirror.example.com"]}},
+     "cos_deploy_group_docker_daemon.registry-mirrors: "),
 ]
 
 

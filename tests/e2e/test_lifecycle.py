@@ -191,6 +191,10 @@ BAD = {
         lambda s: s["cos_deploy_instance"].update(labels={"Team": "web"}),
         ["cos_deploy_instance.labels: key 'Team' is not valid"],
     ),
+    "docker-setting-of-a-dockerd-flag": (
+        lambda s: s.update(cos_deploy_docker_daemon={"live-restore": True, "registry-mirrors": ["https://m.example"]}),
+        ["cos_deploy_docker_daemon.registry-mirrors:", "is set by COS's dockerd flag --registry-mirror="],
+    ),
     "unknown-instance-key": (
         lambda s: s["cos_deploy_instance"].update(machinetype="e2-small"),
         ["machinetype"],

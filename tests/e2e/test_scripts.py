@@ -6,6 +6,7 @@ localgce's metadata server (the VM token) and Secret Manager, with a stub docker
 what `docker login` received.
 """
 
+import json
 import os
 import stat
 import subprocess
@@ -178,6 +179,7 @@ def vm(lgce):
 STUB_DOCKER = """#!/bin/bash
 # Records the arguments and stdin of `docker login`, as the real client would receive them.
 printf '%s\\n' "$@" >"$STUB_DIR/args"
+cp -- "$DOCKER_CONFIG/config.json" "$STUB_DIR/config-at-login" 2>/dev/null
 cat >"$STUB_DIR/stdin"
 [[ $(<"$STUB_DIR/stdin") == "$STUB_EXPECT" ]] || { echo "unauthorized: incorrect username or password" >&2; exit 1; }
 echo "Login Succeeded"
@@ -190,7 +192,7 @@ def login(tmp_path, guest_url, lgce, *args, expect="s3cret pass+/="):
     stub.chmod(0o755)
     env = dict(os.environ, COS_AGENT_METADATA_URL=guest_url.rstrip("/"), COS_AGENT_SECRETMANAGER_URL=lgce.url,
                COS_AGENT_SECRETS_DIR=str(tmp_path / "run"), COS_AGENT_DOCKER=str(stub), STUB_DIR=str(tmp_path),
-               STUB_EXPECT=expect, COS_AGENT_FETCH_TRIES="3")
+               STUB_EXPECT=expect, COS_AGENT_FETCH_TRIES="3", DOCKER_CONFIG=str(tmp_path / "docker-config"))
     return subprocess.run(["bash", REGISTRY_LOGIN, *args], capture_output=True, text=True, env=env, timeout=120,
                           check=False)
 
@@ -212,6 +214,27 @@ def test_registry_login_pipes_the_secret_to_docker_login_and_nowhere_else(tmp_pa
     assert stat.S_IMODE(os.stat(tmp_path / "run").st_mode) == 0o700
     access = [r for r in lgce.requests() if r["path"].endswith(":access")]
     assert access and all(r["auth"] for r in access)
+
+
+@pytest.mark.parametrize("before, after", [
+    (None, {"auths": {"registry.example.com:5000": {}}}),
+    ({}, {"auths": {"registry.example.com:5000": {}}}),
+    ({"auths": {}, "HttpHeaders": {"X": "y"}}, {"auths": {"registry.example.com:5000": {}}, "HttpHeaders": {"X": "y"}}),
+    ({"HttpHeaders": {"X": "y"}}, {"auths": {"registry.example.com:5000": {}}, "HttpHeaders": {"X": "y"}}),
+    ({"credHelpers": {"gcr.io": "gcr"}}, {"credHelpers": {"gcr.io": "gcr"}}),
+    ({"auths": {"other:1": {"auth": "eDp5"}}}, {"auths": {"other:1": {"auth": "eDp5"}}}),
+])
+def test_registry_login_keeps_docker_off_desktop_credential_stores(tmp_path, vm, lgce, before, after):
+    # With docker-credential-helpers on the PATH (COS M125) and no auths, credHelpers or credsStore
+    # in config.json, the docker CLI picks secretservice or pass, which fail on a headless VM.
+    lgce.set_secret(DEFAULT_PROJECT, "reg-pass3", "s3cret pass+/=")
+    if before is not None:
+        (tmp_path / "docker-config").mkdir()
+        (tmp_path / "docker-config" / "config.json").write_text(json.dumps(before))
+    ref = "projects/%s/secrets/reg-pass3/versions/latest" % DEFAULT_PROJECT
+    proc = login(tmp_path, vm, lgce, "registry.example.com:5000", "deploy-bot", ref)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "config-at-login").read_text()) == after
 
 
 def test_registry_login_failures_name_the_registry_and_hide_the_value(tmp_path, vm, lgce):

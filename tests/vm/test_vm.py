@@ -134,6 +134,10 @@ def test_registry_image_runs_and_answers_through_port_forward(vm, registry):
     env = {"DOCKER_CONFIG": "/var/lib/google/docker"}  # root's home is read-only, as on COS
     r = vm.exec(["docker", "import", "-", image], input=busybox_rootfs_tar("hello from the VM\n"), text=False)
     assert r.returncode == 0, r.stderr
+    # COS's credential helpers are on the PATH: without an auths entry, docker login would pick a
+    # desktop store that fails on a headless VM (what the role's registry-login writes first).
+    vm.exec(["/bin/sh", "-c", "mkdir -p /var/lib/google/docker && cat >/var/lib/google/docker/config.json"],
+            input='{"auths": {"%s": {}}}' % registry.address, check=True)
     r = vm.exec(["docker", "login", "-u", registry.user, "--password-stdin", registry.address], input=registry.password,
                 env=env)
     assert r.returncode == 0, r.stderr

@@ -78,3 +78,11 @@ def test_bad_input_names_the_variable(changes, start):
     errors = plan(**changes)["errors"]
     assert any(e.startswith(start) for e in errors), errors
     assert not [e for e in errors if "0000000000" in e], errors  # never the placeholders' names
+
+
+def test_docker_daemon_settings_that_cos_dockerd_flags_set_are_refused_with_the_group_variable():
+    errors = plan(docker_daemon={"registry-mirrors": ["https://mirror.example.com"]})["errors"]
+    assert len(errors) == 1
+    assert errors[0].startswith("cos_deploy_group_docker_daemon.registry-mirrors: ")
+    assert "--registry-mirror=https://mirror.gcr.io" in errors[0]
+    assert plan(docker_daemon={"live-restore": True})["errors"] == []

@@ -296,3 +296,19 @@ def test_the_container_vm_label_from_the_inventory_is_left_out():
     out = plan(instance={"name": "web-1", "zone": "us-central1-a",
                          "labels": {"container-vm": "cos-stable-109", "team": "blue"}})
     assert out["errors"] == [] and out["args"]["instance"]["labels"] == {"team": "blue"}
+
+
+def test_docker_daemon_settings_that_cos_dockerd_flags_set_are_refused():
+    # COS starts dockerd with --registry-mirror, --host and --containerd: the same setting in
+    # daemon.json makes dockerd refuse to start, so the role refuses it before any API call.
+    out = plan(docker_daemon={"live-restore": True, "registry-mirrors": ["https://mirror.example.com"],
+                              "hosts": ["unix:///run/docker.sock"]})
+    clash = "and dockerd refuses to start when a setting is given both as a flag and in daemon.json"
+    assert out["errors"] == [
+        """cos_deploy_docker_daemon.hosts: ["unix:///run/docker.sock"] is set by COS's dockerd flag --host=fd://, """
+        "%s. Fix: remove hosts from cos_deploy_docker_daemon" % clash,
+        """cos_deploy_docker_daemon.registry-mirrors: ["https://mirror.example.com"] is set by COS's dockerd flag """
+        "--registry-mirror=https://mirror.gcr.io, %s. Fix: remove registry-mirrors from cos_deploy_docker_daemon "
+        "(docker already pulls Docker Hub images through mirror.gcr.io)" % clash,
+    ]
+    assert plan(docker_daemon={"live-restore": True, "log-driver": "json-file"})["errors"] == []

@@ -213,6 +213,27 @@ def unit_lines(case, prefix):
     return [line for line in built(case)["unit"].split("\n") if line.startswith(prefix)]
 
 
+@pytest.mark.parametrize("image, google", [
+    ("nginx:1.27", False),
+    ("docker.io/library/nginx:1.27", False),
+    ("ghcr.io/acme/app:3", False),
+    ("127.0.0.1:5000/web:v1", False),
+    ("localhost/web", False),
+    ("quay.io/gcr.io/x:1", False),
+    ("gcr.io/my-proj/worker:1", True),
+    ("eu.gcr.io/my-proj/worker:1", True),
+    ("us-docker.pkg.dev/p/r/app@sha256:" + "0" * 64, True),
+    ("europe-west1-docker.pkg.dev/p/r/app:1", True),
+])
+def test_only_images_from_google_registries_wait_for_gcr_online(image, google):
+    # COS reaches gcr-online.target once gcr.io answers, never in a VPC without a route or DNS to
+    # it: a container from another registry must not wait for it.
+    unit = cu.render(cs.validate({"name": "c", "image": image}))
+    deps = "gcr-online.target docker.socket network-online.target" if google else "docker.socket network-online.target"
+    assert "\nWants=%s\n" % deps in unit and "\nAfter=%s\n" % deps in unit
+    assert cu.needs_gcr(image) is google
+
+
 def test_minimal_unit_runs_docker_with_host_network_and_restart_always():
     result = built("minimal-nginx")
     assert result["docker_args"] == [
@@ -225,8 +246,8 @@ def test_minimal_unit_runs_docker_with_host_network_and_restart_always():
     assert "ExecStart=/bin/bash -c \"/usr/bin/docker start -- \\\"$$1\\\" >/dev/null || exit 125; " \
         "rc=$$(/usr/bin/docker wait -- \\\"$$1\\\") || exit 125; exit \\\"$$rc\\\"\" bash web" in unit, unit
     assert "--rm" not in unit and "--attach" not in unit and "docker run" not in unit
-    assert "Wants=gcr-online.target docker.socket network-online.target" in unit
-    assert "After=gcr-online.target docker.socket network-online.target" in unit
+    assert "Wants=docker.socket network-online.target\n" in unit
+    assert "After=docker.socket network-online.target\n" in unit
     assert "Environment=DOCKER_CONFIG=/var/lib/cos-agent/docker" in unit
     assert "ExecStartPre=-/usr/bin/docker rm -f web" in unit
     assert "ExecStartPre=/usr/bin/docker pull nginx:1.27" in unit
