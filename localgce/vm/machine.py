@@ -125,7 +125,8 @@ class VirtualMachine:
         self.ports = {}
         self.proc = None
         self.pid1 = None
-        self.loops = []
+        self.loops = []           # one per attached disk, in boot_args["disks"] order
+        self.stateful_loop = None
         self.writelog = None      # the write-log process (writelog.py) while disks are attached
         self.writelog_dir = None  # its FUSE mount point
         self.cut = False          # power was cut: the write-log was killed, nothing more is flushed
@@ -195,13 +196,14 @@ class VirtualMachine:
             self.wait_until_up(timeout)
         return self
 
-    def reset(self, timeout=180, wait=True, hard=False):
+    def reset(self, timeout=180, wait=True, hard=False, while_off=None):
         """Reboot: power off and boot again with the same settings.
 
         /etc is a fresh overlay and cloud-init state is cleared, so cloud-init applies the
         user-data again; /var, /home and disks persist; the network (ports) is kept.
         hard=True cuts the power (every process killed at once, nothing shut down); otherwise
-        systemd powers off in order first."""
+        systemd powers off in order first. while_off(), if given, is called while the VM is
+        off, its disks detached (a test reads what a cut left on them)."""
         with self._lock:
             if self.boot_args is None:
                 raise VMError("reset before boot")
@@ -210,6 +212,8 @@ class VirtualMachine:
             else:
                 self._shutdown(timeout=60)
             self._teardown(keep_network=True)
+            if while_off is not None:
+                while_off()
             try:
                 self._start()
             except BaseException:
@@ -444,7 +448,7 @@ class VirtualMachine:
         images += [("disk-" + name, os.path.abspath(path)) for name, path in self.boot_args["disks"]]
         self._start_writelog(images)
         stateful = _run(["losetup", "--find", "--show", os.path.join(self.writelog_dir, "stateful")]).strip()
-        self.loops.append(stateful)
+        self.stateful_loop = stateful
         # COS checks its stateful partition at boot; a cut leaves a journal to replay.
         subprocess.run(["e2fsck", "-p", stateful], capture_output=True, check=False)
         os.makedirs(self.stateful_dir, exist_ok=True)
@@ -503,10 +507,11 @@ class VirtualMachine:
                 subprocess.run(["umount", self.stateful_dir], capture_output=True).returncode != 0 and \
                 subprocess.run(["umount", "-l", self.stateful_dir], capture_output=True).returncode != 0:
             errors.append("mount %s" % self.stateful_dir)
-        for loop in self.loops:
+        for loop in [*self.loops, *([self.stateful_loop] if self.stateful_loop else [])]:
             if subprocess.run(["losetup", "-d", loop], capture_output=True).returncode != 0:
                 errors.append("loop %s" % loop)
         self.loops = []
+        self.stateful_loop = None
         if self.writelog_dir is None:
             return
         if not self.cut and self.writelog is not None and self.writelog.poll() is None:
