@@ -18,7 +18,8 @@ NOT_COLLECTION := ^(\.build/|\.ci/|wip/|localgce/|bench/|demo/|tests/(localgce|v
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 # Debian packages the tests run for real (cloud-init schema, systemd-analyze, nspawn, docker, registry).
 DEB_PACKAGES := cloud-init systemd-container debootstrap docker.io docker-registry apache2-utils busybox-static \
-	iptables nftables curl e2fsprogs shellcheck rsync openssl iproute2 util-linux
+	iptables nftables curl e2fsprogs shellcheck rsync openssl iproute2 util-linux \
+	libfuse3-3
 PYTEST_ARGS ?=
 # pip's config here names local wheel dirs that may not exist: drop its warnings, keep its exit code.
 PIP_QUIET := grep -v '^WARNING: Location' || test $$? = 1

@@ -28,6 +28,12 @@ def unavailable_reason():
         return "COS VM simulator unavailable: /sys/fs/cgroup is not mounted"
     if not os.path.exists("/dev/loop-control"):
         return "COS VM simulator unavailable: no /dev/loop-control (loop devices are needed for disks)"
+    if not os.path.exists("/dev/fuse"):
+        return "COS VM simulator unavailable: no /dev/fuse (the disks' write log is a FUSE filesystem)"
+    try:
+        import mfusepy  # noqa: F401
+    except (ImportError, OSError) as e:  # OSError: libfuse itself is missing
+        return "COS VM simulator unavailable: the disks' write log needs mfusepy and libfuse3 (%s)" % e
     return None
 
 

@@ -6,6 +6,10 @@ cgroups, network namespaces and nspawn's temp dirs.
     leftovers = leaks.diff(snap)          # {} when clean
     leaks.assert_clean(snap)              # raises AssertionError listing the leftovers
 
+The simulator's write log (writelog.py: one `localgce.vm.writelog` process and one FUSE mount
+under /run/gce-cos-writelog per running VM) shows up as a process and a mount; the stateful
+volume as a loop device and a mount.
+
 A process counts only if it appeared after the snapshot and is still alive after a short
 settle time (so a process that is just exiting is not reported). Kernel threads are ignored.
 By default only the simulator's own things count (see diff()), so that other work on a

@@ -21,7 +21,12 @@ What a boot sets up on the host, and power_off() removes:
     interface addresses (so they pass the VM's host firewall like traffic from the network);
   - one cgroup per v1 hierarchy (and the v2 one) `gce-cos/<id>`, entered before nspawn
     starts, so systemd's and dockerd's cgroups nest there;
-  - a loop device per attached disk, bound at /dev/disk/by-id/google-<deviceName>;
+  - a write-log process (writelog.py) and its FUSE mount /run/gce-cos-writelog/<key>, serving
+    each disk image and the VM's stateful volume so that only flushed writes reach them;
+  - a loop device per attached disk over its write-log file, bound at
+    /dev/disk/by-id/google-<deviceName>;
+  - the stateful volume (STATE/stateful.img, ext4): a loop device over its write-log file,
+    mounted on STATE/stateful and bound at the agent's state dir, /var/lib/cos-agent;
   - the nspawn process (its console goes to <state>/console.log).
 """
 
@@ -53,6 +58,11 @@ SECRET_HOSTS = ("secretmanager.googleapis.com",)
 # Names the VM's VPC resolves to the relay (169.254.169.254), unless the VM's gcr.io is made
 # unreachable; the relay answers them as gcr.io's registry does without credentials.
 GCR_HOSTS = ("gcr.io",)
+# The write log's FUSE mounts (writelog.py), one per running VM.
+WRITELOG_ROOT = "/run/gce-cos-writelog"
+# The VM's stateful volume: where the agent keeps its state (vm_contract.STATE_DIR), and its size.
+STATEFUL_MOUNT = "/var/lib/cos-agent"
+STATEFUL_MB = 64
 
 
 class VMError(RuntimeError):
@@ -129,7 +139,11 @@ class VirtualMachine:
         self.ports6 = {}
         self.proc = None
         self.pid1 = None
-        self.loops = []
+        self.loops = []           # one per attached disk, in boot_args["disks"] order
+        self.stateful_loop = None
+        self.writelog = None      # the write-log process (writelog.py) while disks are attached
+        self.writelog_dir = None  # its FUSE mount point
+        self.cut = False          # power was cut: the write-log was killed, nothing more is flushed
         self.cgroups = []
         self.boot_args = None
         self.boots = 0
@@ -150,6 +164,15 @@ class VirtualMachine:
     @property
     def vpc_hosts_path(self):
         return os.path.join(self.state_dir, "vpc-hosts")
+
+    @property
+    def stateful_image(self):
+        """The VM's stateful volume (ext4), mounted at the agent's state dir through the write log."""
+        return os.path.join(self.state_dir, "stateful.img")
+
+    @property
+    def stateful_dir(self):
+        return os.path.join(self.state_dir, "stateful")
 
     @property
     def console_path(self):
@@ -207,13 +230,14 @@ class VirtualMachine:
             self.wait_until_up(timeout)
         return self
 
-    def reset(self, timeout=180, wait=True, hard=False):
+    def reset(self, timeout=180, wait=True, hard=False, while_off=None):
         """Reboot: power off and boot again with the same settings.
 
         /etc is a fresh overlay and cloud-init state is cleared, so cloud-init applies the
         user-data again; /var, /home and disks persist; the network (ports) is kept.
         hard=True cuts the power (every process killed at once, nothing shut down); otherwise
-        systemd powers off in order first."""
+        systemd powers off in order first. while_off(), if given, is called while the VM is
+        off, its disks detached (a test reads what a cut left on them)."""
         with self._lock:
             if self.boot_args is None:
                 raise VMError("reset before boot")
@@ -222,6 +246,8 @@ class VirtualMachine:
             else:
                 self._shutdown(timeout=60)
             self._teardown(keep_network=True)
+            if while_off is not None:
+                while_off()
             try:
                 self._start()
             except BaseException:
@@ -466,14 +492,106 @@ class VirtualMachine:
                             dst.write(src.read().strip())
 
     def _attach_disks(self):
-        binds = []
+        """Disks and the stateful volume, each a loop device over its write-log file (writelog.py)."""
         for device_name, path in self.boot_args["disks"]:
             if not os.path.exists(path):
                 raise VMError("disk image %s for %s does not exist" % (path, device_name))
-            loop = _run(["losetup", "--find", "--show", path]).strip()
+        self._make_stateful()
+        images = [("stateful", self.stateful_image)]
+        images += [("disk-" + name, os.path.abspath(path)) for name, path in self.boot_args["disks"]]
+        self._start_writelog(images)
+        stateful = _run(["losetup", "--find", "--show", os.path.join(self.writelog_dir, "stateful")]).strip()
+        self.stateful_loop = stateful
+        # COS checks its stateful partition at boot; a cut leaves a journal to replay.
+        subprocess.run(["e2fsck", "-p", stateful], capture_output=True, check=False)
+        os.makedirs(self.stateful_dir, exist_ok=True)
+        _run(["mount", "-t", "ext4", stateful, self.stateful_dir])
+        binds = ["--bind=%s:%s" % (self.stateful_dir, STATEFUL_MOUNT)]
+        for device_name, _path in self.boot_args["disks"]:
+            loop = _run(["losetup", "--find", "--show", os.path.join(self.writelog_dir, "disk-" + device_name)]).strip()
             self.loops.append(loop)
             binds.append("--bind=%s:/dev/disk/by-id/google-%s" % (loop, device_name))
         return binds
+
+    def _make_stateful(self):
+        """First boot: a blank ext4 stateful volume, holding what /var/lib/cos-agent held before."""
+        if os.path.exists(self.stateful_image):
+            return
+        tmp = self.stateful_image + ".new"
+        with open(tmp, "wb") as f:
+            f.truncate(STATEFUL_MB << 20)
+        argv = ["mkfs.ext4", "-q", "-F", "-m", "0", "-L", "cos-stateful"]
+        old = os.path.join(self.var_dir, STATEFUL_MOUNT[len("/var/"):])
+        if os.path.isdir(old) and os.listdir(old):
+            argv += ["-d", old]
+        _run([*argv, tmp])
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.rename(tmp, self.stateful_image)
+
+    def _start_writelog(self, images):
+        path = os.path.join(WRITELOG_ROOT, "%s-%d" % (self.key, self.boots))
+        os.makedirs(path, exist_ok=True)
+        log = open(os.path.join(self.state_dir, "writelog.log"), "ab")  # noqa: SIM115 (closed below)
+        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        self.writelog = subprocess.Popen(
+            [os.environ.get("GCE_COS_PYTHON") or _python(), "-m", "localgce.vm.writelog", path,
+             "gce-cos-writelog-" + self.key, *("%s=%s" % i for i in images)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=pkg_root, start_new_session=True)
+        log.close()
+        self.writelog_dir = path
+        self.cut = False
+        deadline = time.monotonic() + 30
+        while not _mounted(path):
+            if self.writelog.poll() is not None or time.monotonic() > deadline:
+                raise VMError("write-log for the VM's disks did not start (see %s/writelog.log)" % self.state_dir)
+            time.sleep(0.02)
+
+    def _kill_writelog(self):
+        """Power cut: the pending writes go with the process; the kernel aborts its FUSE connection."""
+        if self.writelog is not None and self.writelog.poll() is None:
+            self.writelog.kill()
+            self.writelog.wait()
+        self.cut = True
+
+    def _stop_disks(self, errors):
+        """Unmount the stateful volume, detach the loops, then flush (orderly) or drop (after a cut)."""
+        if _mounted(self.stateful_dir) and \
+                subprocess.run(["umount", self.stateful_dir], capture_output=True).returncode != 0 and \
+                subprocess.run(["umount", "-l", self.stateful_dir], capture_output=True).returncode != 0:
+            errors.append("mount %s" % self.stateful_dir)
+        for loop in [*self.loops, *([self.stateful_loop] if self.stateful_loop else [])]:
+            if subprocess.run(["losetup", "-d", loop], capture_output=True).returncode != 0:
+                errors.append("loop %s" % loop)
+        self.loops = []
+        self.stateful_loop = None
+        if self.writelog_dir is None:
+            return
+        if not self.cut and self.writelog is not None and self.writelog.poll() is None:
+            for name in os.listdir(self.writelog_dir):
+                fd = os.open(os.path.join(self.writelog_dir, name), os.O_RDONLY)
+                try:
+                    os.fsync(fd)  # the write log applies everything: an orderly power off loses nothing
+                finally:
+                    os.close(fd)
+        # After a cut the connection is aborted (stat answers ENOTCONN): read mountinfo, not stat.
+        if _mounted(self.writelog_dir) and \
+                subprocess.run(["umount", self.writelog_dir], capture_output=True).returncode != 0 and \
+                subprocess.run(["umount", "-l", self.writelog_dir], capture_output=True).returncode != 0:
+            errors.append("mount %s" % self.writelog_dir)
+        if self.writelog is not None:
+            # It exits once the kernel releases the mount (a lazy unmount waits for the last loop
+            # reference to go). Everything was flushed above and the loops are detached, so a
+            # write log still there after a while has nothing left to lose: it is killed.
+            try:
+                self.writelog.wait(10)
+            except subprocess.TimeoutExpired:
+                self.writelog.kill()
+                self.writelog.wait()
+            self.writelog = None
+        with contextlib.suppress(OSError):
+            os.rmdir(self.writelog_dir)
+        self.writelog_dir = None
 
     def _start(self):
         a = self.boot_args
@@ -517,9 +635,13 @@ class VirtualMachine:
         return None
 
     def _power_cut(self):
-        """Kill the VM's PID 1 at once (that kills its PID namespace): nothing inside shuts down."""
+        """Kill the VM's PID 1 at once (that kills its PID namespace): nothing inside shuts down.
+
+        First the write log dies with its pending writes, so what the dying VM's filesystems
+        write back as they are unmounted never reaches a disk: only flushed writes survive."""
         if not self.running():
             return
+        self._kill_writelog()
         pid1 = self.pid1 or self._find_pid1()
         if pid1:
             with contextlib.suppress(ProcessLookupError):
@@ -579,10 +701,7 @@ class VirtualMachine:
             with contextlib.suppress(OSError):
                 os.rmdir(os.path.dirname(path))  # the shared gce-cos parent, once empty
         self.cgroups = []
-        for loop in self.loops:
-            if subprocess.run(["losetup", "-d", loop], capture_output=True).returncode != 0:
-                errors.append("loop %s" % loop)
-        self.loops = []
+        self._stop_disks(errors)
         if self._console is not None:
             self._console.close()
             self._console = None
@@ -613,6 +732,12 @@ def _vpc_address(vm_ip):
     """The network side's IPv4 address on the VM's link: the subnet gateway (.1), or .2 when the VM is .1."""
     head, last = vm_ip.rsplit(".", 1)
     return "%s.%s" % (head, 2 if last == "1" else 1)
+
+
+def _mounted(path):
+    """path is a mount point (from mountinfo: stat fails on an aborted FUSE mount)."""
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
 
 
 def _machine_name(name):

@@ -116,3 +116,22 @@ def test_a_crash_loop_stays_within_the_budget_and_the_last_report_arrives(cloud,
     final = rates(cloud)
     assert_within_budget(final)
     print("crash loop of %ds: %s" % (CRASH_SECONDS, final))
+
+
+def test_a_reboot_right_after_a_burst_stays_within_the_budget(cloud, guest):
+    """A VM reset (or a power cut) seconds after a burst: the new boot's agent finds the last
+    boot's query times (with their wall clock) and waits, as Compute Engine still counts them."""
+    specs = {"c%d" % i: build({"name": "c%d" % i, "image": "nginx:1.%d" % (20 + i)}) for i in range(6)}
+    cloud.set_containers({n: s["unit"] for n, s in specs.items()})
+    assert guest.run_once().returncode == 0
+    assert running(cloud, specs, {n: s["revision"] for n, s in specs.items()})
+    # What the next boot finds: the record written under the previous boot id.
+    path = os.path.join(guest.state_dir, "tmp", "ga-sent")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    with open(path, "w") as f:
+        f.write("\n".join(["a-previous-boot", *lines[1:]]) + "\n")
+    proc = guest.run_once()  # a new agent publishes every report again: seven writes
+    assert proc.returncode == 0, proc.stderr
+    assert_within_budget(rates(cloud))
+    assert running(cloud, specs, {n: s["revision"] for n, s in specs.items()}), (cloud.guest_attributes(), proc.stderr)
