@@ -329,6 +329,7 @@ class _Group:
             self.create(self.new_name(), short[0] if short else desired[0][0], self.zone_for_new())
             busy = True
         if rolling:
+            busy = True  # not stable while old members remain, even when they must wait
             # Old members go as new ones become available: at least targetSize - maxUnavailable
             # members stay available (the API's updater; maxUnavailable 0 never drops capacity).
             available = {n for n in members if self.available(n)}

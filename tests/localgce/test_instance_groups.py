@@ -321,8 +321,9 @@ def test_a_rolling_wave_creates_its_surge_first_and_never_drops_capacity(c):
         sizes.append(len(members))
         available.append(sum(1 for m in members if m.instance_status == "RUNNING" and m.current_action == "NONE"))
         igm = c.igm.get(project=PROJECT, zone=ZONE, instance_group_manager="web")
-        if igm.status.is_stable and igm.status.version_target.is_reached:
+        if igm.status.version_target.is_reached:
             break
+        assert not igm.status.is_stable  # an update in progress, waiting or not
         time.sleep(0.05)
     else:
         raise AssertionError("the rolling update never finished")
