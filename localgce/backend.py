@@ -8,11 +8,13 @@ with the store lock held, so it must return quickly (start work in a thread if n
 
 - ``boot(instance)``: the instance turns STAGING (insert, start). Start the guest.
 - ``power_off(instance)``: the instance is stopping (stop). Stop the guest.
-- ``reset(instance)``: hard reset (reset). Restart the guest.
+- ``reset(instance)``: hard reset (reset): no shutdown of the guest; boot it again with the
+  instance's current disks (``instance["disks"]`` now) and metadata. The instance stays RUNNING.
 - ``delete(instance)``: the instance is deleted (after power_off if it was running).
 - ``serial_output(instance) -> str``: serial port 1 text, for getSerialPortOutput.
 - ``ready(instance) -> bool``: polled after boot; the instance is RUNNING (and its
-  insert/start operation DONE) only once this is true.
+  insert/start operation DONE) only once this is true. Say true once the VM has started, not
+  when its guest is up: on Compute Engine an instance is RUNNING while its OS still boots.
 
 Optional (called only if the backend has them):
 

@@ -6,7 +6,7 @@ A mutating handler validates synchronously, then calls ``Operations.submit`` wit
 - ``running()``: applied when the operation turns RUNNING (e.g. STAGING, STOPPING);
 - ``done()``: applied when it turns DONE (e.g. RUNNING, TERMINATED). It may raise ApiError,
   which fails the operation;
-- ``ready()``: polled after ``done`` until true (the VM backend says the guest is up).
+- ``ready()``: polled after ``done`` until true (the VM backend says the VM has started).
 
 With delay 0, everything happens inside the request and the answer is already DONE.
 """

@@ -6,10 +6,14 @@ list, listInstances). Autoscalers are not emulated: their lists are empty.
 The group converges in steps. Every request to a group (a mutation's operation, get, list,
 listManagedInstances) runs one step of ``converge``: missing members are created from their
 version's template as ``BASE-xxxx`` (or recreated under their own name when deleted behind the
-group's back, or autohealed when unhealthy past ``initialDelaySec``), extra ones deleted, and a
-PROACTIVE update replaces (or refreshes, for allInstancesConfig) at most one batch of members, a
-batch being ``maxSurge + maxUnavailable`` (at least 1), and only once no member is still being
-created or recreated (the last batch's VMs run). ``status.isStable`` is true once a step
+group's back, or autohealed when unhealthy past ``initialDelaySec``), extra ones deleted. A
+PROACTIVE update rolls as Compute Engine's updater does: it first creates up to ``maxSurge``
+members above the target size on the new version, then removes old members as long as at least
+``targetSize - maxUnavailable`` members stay available (RUNNING, with no current action, and
+HEALTHY at least once when the group has a health check), so with maxSurge >= 1 and
+maxUnavailable 0 the serving capacity never drops. RECREATE (maxSurge 0) replaces a member under
+its own name, within maxUnavailable. An allInstancesConfig change refreshes at most one batch
+(``maxSurge + maxUnavailable``, at least 1) per step. ``status.isStable`` is true once a step
 has nothing left to do. With VMs, ``health_probes`` gives the members' health and runs a step of
 every autohealed group after each of its rounds; in API-only mode the control API sets health.
 """
@@ -296,35 +300,85 @@ class _Group:
                     busy = True
         desired = _desired_templates(igm)
         target = int(igm.get("targetSize") or 0)
-        # Size.
-        while len(members) > target:
+        pol = igm["updatePolicy"]
+        surge = _fixed_or_percent(pol["maxSurge"], target, round_up=False)[1]
+        unavailable = _fixed_or_percent(pol["maxUnavailable"], target, round_up=False)[1]
+        if surge + unavailable == 0:
+            unavailable = 1  # the API refuses both 0; an old record still moves
+        old = self.outdated(desired)
+        rolling = pol["type"] == "PROACTIVE" and bool(old)
+        # Surge VMs are new members on the new version; a member with stateful disks is replaced
+        # by one that takes them over, after it is deleted (as RECREATE, within maxUnavailable).
+        stateful = bool(((igm.get("statefulPolicy") or {}).get("preservedState") or {}).get("disks"))
+        surging = rolling and pol["replacementMethod"] != "RECREATE" and not stateful
+        # Size: at most maxSurge members above the target while a rolling update runs.
+        limit = target + (surge if surging else 0)
+        while len(members) > limit:
             wanted = {t for t, n in desired if n}
-            victim = sorted(members, key=lambda n: (members[n]["template"] in wanted, n))[0]
+            victim = sorted(members, key=lambda n: (members[n]["template"] in wanted, n not in old, n))[0]
             self.delete(victim, keep_disks=False)
             del members[victim]
+            old = [n for n in old if n != victim]
             busy = True
-        while len(members) < target:
+        # Missing members, then (rolling) the surge: new members on the versions short of their count.
+        while len(members) < limit:
             counts = {t: sum(1 for m in members.values() if m["template"] == t) for t, _ in desired}
-            template = next((t for t, n in desired if counts.get(t, 0) < n), desired[0][0])
-            self.create(self.new_name(), template, self.zone_for_new())
+            short = [t for t, n in desired if counts.get(t, 0) < n]
+            if not short and len(members) >= target:
+                break
+            self.create(self.new_name(), short[0] if short else desired[0][0], self.zone_for_new())
             busy = True
-        # Rolling update, one batch, once the members of the last one run again (the API keeps
-        # at most maxSurge extra and maxUnavailable missing members at any time).
-        pol = igm["updatePolicy"]
-        if pol["type"] == "PROACTIVE" and not any(self.current_action(n) != "none" for n in members):
-            batch = max(1, _fixed_or_percent(pol["maxSurge"], target, round_up=False)[1]
-                        + _fixed_or_percent(pol["maxUnavailable"], target, round_up=False)[1])
-            moves = self.moves(desired)
-            for name, template in moves[:batch]:
-                self.replace(name, template)
+        if rolling:
+            busy = True  # not stable while old members remain, even when they must wait
+            # Old members go as new ones become available: at least targetSize - maxUnavailable
+            # members stay available (the API's updater; maxUnavailable 0 never drops capacity).
+            available = {n for n in members if self.available(n)}
+            for name in sorted(old, key=lambda n: (n in available, n)):
+                if name not in members:
+                    continue
+                if len(available - {name}) < target - unavailable:
+                    break
+                available.discard(name)
+                to = dict(self.moves(desired)).get(name)
+                if to is not None and not surging:
+                    self.replace(name, to)  # RECREATE, or stateful disks that move to the new VM
+                else:
+                    self.delete(name, keep_disks=False)  # a surge VM replaces it, or one too many
+                    del members[name]
                 busy = True
-            if not moves:
-                rev = _revision(igm)
-                stale = [n for n, m in sorted(members.items()) if m["revision"] != rev]
-                for name in stale[:batch]:
-                    self.refresh(name)
-                    busy = True
+        elif pol["type"] == "PROACTIVE" and not any(self.current_action(n) != "none" for n in members):
+            batch = max(1, surge + unavailable)
+            rev = _revision(igm)
+            stale = [n for n, m in sorted(members.items()) if m["revision"] != rev]
+            for name in stale[:batch]:
+                self.refresh(name)
+                busy = True
         return not busy
+
+    def available(self, name):
+        """The API's available member: RUNNING with no current action and, if the group has a health
+        check, HEALTHY at least once."""
+        inst = self.instance(name)
+        if inst is None or inst["status"] != "RUNNING" or self.current_action(name) != "none":
+            return False
+        m = self.members[name]
+        if self.igm.get("autoHealingPolicies") and not m.get("healthy_once"):
+            if self.health_state(name) != "HEALTHY":
+                return False
+            m["healthy_once"] = True
+        return True
+
+    def outdated(self, desired):
+        """Members above their version's count (the ones a rolling update removes)."""
+        counts = {t: n for t, n in desired}
+        out = []
+        for name in sorted(self.members):
+            t = self.members[name]["template"]
+            if counts.get(t, 0) > 0:
+                counts[t] -= 1
+            else:
+                out.append(name)
+        return out
 
     def moves(self, desired):
         """[(member, template it must move to)] so that each version has its count."""

@@ -5,7 +5,10 @@ setDiskAutoDelete, getGuestAttributes, getSerialPortOutput.
 
 Status life cycle: PROVISIONING -> STAGING -> RUNNING (insert, start) and STOPPING ->
 TERMINATED (stop), driven by the operation; the VM backend is told at each step, and the
-instance only turns RUNNING once ``backend.ready()`` says so.
+instance turns RUNNING once ``backend.ready()`` says its VM has started (as on Compute Engine,
+before the guest OS has booted). ``reset`` is a hard reset of a RUNNING instance, accepted while
+its guest still boots; the instance stays RUNNING and the backend boots it again with its current
+disks and metadata.
 """
 
 from __future__ import annotations
@@ -352,7 +355,8 @@ def insert(ctx):
 
 
 def _ready(ctx, path, inst):
-    """The ready() callback: the instance turns RUNNING once the backend says the guest is up."""
+    """The ready() callback: the instance turns RUNNING once the backend says its VM has started
+    (the guest may still be booting, as on Compute Engine)."""
 
     def ready():
         if ctx.store.get(path) is not inst:

@@ -9,8 +9,13 @@ Each instance gets a VirtualMachine with state under STATE/instances/PROJECT/ZON
 non-boot disks as sparse files under STATE/disks/PROJECT/ZONE/DISK.img (they outlive the
 instance, as PDs do). The hook is called with localgce's store lock held, so every action
 is queued to a per-instance worker thread and the call returns at once; ``ready()`` is
-true once the latest boot finished (a boot that failed is ready too, as a GCE VM whose guest
-is broken is still RUNNING: the error is in the serial output).
+true once the latest boot has started the VM (its guest still booting), as a Compute Engine
+instance is RUNNING as soon as its VM starts, before the guest OS is up. A boot that failed is
+ready too, as a GCE VM whose guest is broken is still RUNNING: the error is in the serial
+output. After starting the VM, the worker watches the guest come up (systemd running or
+degraded) until another action is queued, so a failed boot still lands in the serial output.
+A reset (a hard reset, as instances.reset) boots with the instance's current disks; the guest
+reads the current metadata from the metadata server at every boot.
 ``endpoints()`` gives each instance's forwarded ports for tests and demos.
 """
 
@@ -18,6 +23,7 @@ import json
 import os
 import queue
 import threading
+import time
 import traceback
 
 from .machine import VirtualMachine, VMError, create_disk
@@ -27,6 +33,20 @@ from .relay import NetNS
 def _where(instance):
     parts = instance["selfLink"].split("/")
     return parts[-5], parts[-3], parts[-1]
+
+
+def _watch_boot(w, timeout=180):
+    """In the worker, after the VM started: wait for its guest to be up, for the serial output's
+    sake (and so that vm.pid1 is known), but give way at once to a queued action (a reset or stop
+    of a VM whose guest is still booting)."""
+    deadline = time.monotonic() + timeout
+    while w.queue.empty():
+        try:
+            w.vm.wait_until_up(timeout=min(2, max(0.1, deadline - time.monotonic())))
+            return
+        except VMError:
+            if not w.vm.running() or time.monotonic() >= deadline:
+                raise
 
 
 def _metadata(instance):
@@ -45,6 +65,7 @@ class _Worker:
         self.error = ""
         self.host_ports = {}  # vm port -> host port of the last boot
         self.key = None  # the instance's selfLink
+        self.staging = False  # a boot is queued or running and has not started the VM yet
         self.thread = threading.Thread(target=self._loop, daemon=True, name="gce-cos-vm")
         self.thread.start()
 
@@ -150,22 +171,27 @@ class SimulatorBackend:
         disks = self._disks(instance)
         w = self._worker(instance)
         w.error = ""
+        w.staging = True
 
         def run():
-            # In the worker: a deleted instance of the same name deletes its disks' files first.
-            for _device, path, size in disks:
-                create_disk(path, size)
-            args["disks"] = [(device, path) for device, path, _size in disks]
-            # Keep an instance's host ports across stop/start, so its URLs stay the same
-            # (a fresh port only if the old one was taken meanwhile).
-            wanted = [(w.host_ports.get(p, 0), p) for p in self.port_forwards]
             try:
-                w.vm.boot(**args, port_forwards=wanted)
-            except VMError:
-                if not any(h for h, _ in wanted) or w.vm.running():
-                    raise
-                w.vm.boot(**args, port_forwards=self.port_forwards)
-            w.host_ports = dict(w.vm.ports)
+                # In the worker: a deleted instance of the same name deletes its disks' files first.
+                for _device, path, size in disks:
+                    create_disk(path, size)
+                args["disks"] = [(device, path) for device, path, _size in disks]
+                # Keep an instance's host ports across stop/start, so its URLs stay the same
+                # (a fresh port only if the old one was taken meanwhile).
+                wanted = [(w.host_ports.get(p, 0), p) for p in self.port_forwards]
+                try:
+                    w.vm.boot(**args, port_forwards=wanted, wait=False)
+                except VMError:
+                    if not any(h for h, _ in wanted) or w.vm.running():
+                        raise
+                    w.vm.boot(**args, port_forwards=self.port_forwards, wait=False)
+                w.host_ports = dict(w.vm.ports)
+            finally:
+                w.staging = False  # the VM runs (RUNNING), or its boot failed
+            _watch_boot(w)
 
         w.submit(run)
 
@@ -177,8 +203,18 @@ class SimulatorBackend:
     def reset(self, instance):
         w = self._worker(instance, create=False)
         if w:
-            # instances.reset is a hard reset: no clean shutdown of the guest OS.
-            w.submit(lambda: w.vm.reset(hard=True))
+            # instances.reset is a hard reset: no clean shutdown of the guest OS. The guest boots
+            # with the disks attached now (one attached or detached since the last boot) and
+            # reads the current metadata from the metadata server.
+            disks = self._disks(instance)
+
+            def run():
+                for _device, path, size in disks:
+                    create_disk(path, size)
+                w.vm.reset(hard=True, wait=False, disks=[(device, path) for device, path, _size in disks])
+                _watch_boot(w)
+
+            w.submit(run)
 
     def delete(self, instance):
         with self.lock:
@@ -220,8 +256,9 @@ class SimulatorBackend:
         return factory, w.vm.addresses[0]
 
     def ready(self, instance):
+        """True once the latest boot started the VM (or failed): the instance is RUNNING."""
         w = self._worker(instance, create=False)
-        return w is None or w.idle()
+        return w is None or not w.staging
 
     def serial_output(self, instance):
         w = self._worker(instance, create=False)

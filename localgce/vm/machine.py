@@ -230,17 +230,20 @@ class VirtualMachine:
             self.wait_until_up(timeout)
         return self
 
-    def reset(self, timeout=180, wait=True, hard=False, while_off=None):
+    def reset(self, timeout=180, wait=True, hard=False, while_off=None, disks=None):
         """Reboot: power off and boot again with the same settings.
 
         /etc is a fresh overlay and cloud-init state is cleared, so cloud-init applies the
         user-data again; /var, /home and disks persist; the network (ports) is kept.
         hard=True cuts the power (every process killed at once, nothing shut down); otherwise
         systemd powers off in order first. while_off(), if given, is called while the VM is
-        off, its disks detached (a test reads what a cut left on them)."""
+        off, its disks detached (a test reads what a cut left on them). disks, if given, replaces
+        the boot's disk list (the disks attached now, as instances.reset boots with)."""
         with self._lock:
             if self.boot_args is None:
                 raise VMError("reset before boot")
+            if disks is not None:
+                self.boot_args["disks"] = list(disks)
             if hard:
                 self._power_cut()
             else:

@@ -297,3 +297,43 @@ def test_recreate_while_operations_take_time(c):
     else:
         raise AssertionError("the member was not recreated")
     assert inst.name == name
+
+
+def test_a_rolling_wave_creates_its_surge_first_and_never_drops_capacity(c):
+    """Compute Engine's updater (maxSurge 1, maxUnavailable 0): a new VM is created above the target
+    size first, and an old one goes only once a new one is available (RUNNING), so at least
+    targetSize members are available at every moment and at most targetSize + maxUnavailable exist."""
+    t1, t2 = template(c, "t1"), template(c, "t2", role="v2")
+    policy = compute_v1.InstanceGroupManagerUpdatePolicy(
+        type_="PROACTIVE", minimal_action="REPLACE", max_surge=compute_v1.FixedOrPercent(fixed=1),
+        max_unavailable=compute_v1.FixedOrPercent(fixed=0))
+    create_group(c, size=3, instance_template=t1, update_policy=policy)
+    old = {m.instance for m in managed(c)}
+    ops = c.srv.client(compute_v1.ZoneOperationsClient)
+    known = {op.name for op in ops.list(project=PROJECT, zone=ZONE)}
+    c.srv.config(operation_delay=0.3)  # each instance insert or delete takes a while
+    c.api.ok(c.igm.patch_unary(project=PROJECT, zone=ZONE, instance_group_manager="web",
+                               instance_group_manager_resource=IGM(
+        versions=[compute_v1.InstanceGroupManagerVersion(instance_template=t2)])))
+    sizes, available = [], []
+    for _ in range(600):  # bounded: each step waits on 0.3 s operations
+        members = managed(c)
+        sizes.append(len(members))
+        available.append(sum(1 for m in members if m.instance_status == "RUNNING" and m.current_action == "NONE"))
+        igm = c.igm.get(project=PROJECT, zone=ZONE, instance_group_manager="web")
+        if igm.status.version_target.is_reached:
+            break
+        assert not igm.status.is_stable  # an update in progress, waiting or not
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the rolling update never finished")
+    assert min(available) >= 3, available  # serving capacity never dropped
+    assert max(sizes) == 4, sizes  # one surge VM above the target size, never more
+    members = managed(c)
+    assert len(members) == 3 and not old & {m.instance for m in members}
+    assert all(m.version.instance_template.endswith("/t2") for m in members)
+    # The wave's order in the operations: the surge VM's insert comes before the first delete.
+    wave = [(op.operation_type, op.target_link.rsplit("/", 1)[-1]) for op in ops.list(project=PROJECT, zone=ZONE)
+            if op.name not in known and "/instances/" in op.target_link]
+    assert wave[0][0] == "insert" and [t for t, _ in wave].count("insert") == 3, wave
+    assert [t for t, _ in wave].count("delete") == 3, wave

@@ -63,9 +63,9 @@ def test_instance_life_cycle_drives_a_real_vm(api):
         "metadata": {"items": [{"key": "user-data", "value": USER_DATA}, {"key": "color", "value": "blue"}]},
     }
     call(srv, "POST", "instances", json=body)
-    inst = wait_status(srv, "RUNNING")
+    inst = wait_status(srv, "RUNNING")  # as soon as the VM runs; the guest may still be booting
     vm = backend.vm(inst["selfLink"])
-    assert vm.is_up()  # RUNNING only once systemd is up inside
+    vm.wait_until_up()
 
     # The VM's metadata server is localgce's guest metadata for this instance.
     curl = ["curl", "-sS", "-H", "Metadata-Flavor: Google", "http://metadata.google.internal/computeMetadata/v1/"]
@@ -103,7 +103,7 @@ def test_instance_life_cycle_drives_a_real_vm(api):
 
     call(srv, "POST", "instances/%s/start" % NAME)
     wait_status(srv, "RUNNING")
-    assert vm.is_up()
+    vm.wait_until_up()
     # instances.stop shuts the guest down in order: the unit was stopped in the boot before.
     assert vm.exec(["cat", "/var/stopped"], check=True).stdout.split() == [boot_id]
     vm.wait_cloud_init(timeout=120)
@@ -141,6 +141,7 @@ def test_recreated_under_its_name_at_once_keeps_only_the_disks_not_deleted_with_
     call(srv, "POST", "instances", json=body)
     inst = wait_status(srv, "RUNNING")
     vm = backend.vm(inst["selfLink"])
+    vm.wait_until_up()
     for device in ("scratch", "kept"):
         vm.exec(["sh", "-c", "printf %s > /dev/disk/by-id/google-%s && sync" % (token, device)], check=True)
     # A server listening in the VM answers the prober's socket at the VM's own address, from its
@@ -162,8 +163,63 @@ def test_recreated_under_its_name_at_once_keeps_only_the_disks_not_deleted_with_
     assert again["id"] != inst["id"]
     vm = backend.vm(again["selfLink"])
     assert vm.running(), backend.serial_output(again)[-3000:]
+    vm.wait_until_up()
     assert vm.exec([*head, "/dev/disk/by-id/google-kept"], check=True).stdout == token
     assert vm.exec([*head, "/dev/disk/by-id/google-scratch"], check=True).stdout != token
+
+    call(srv, "DELETE", "instances/" + NAME)
+    assert backend.wait_idle()
+    leaks.assert_clean(before, only=[vm.key, vm.state_dir, os.path.join(backend.state_root, "disks")])
+
+
+# The guest's cloud-init holds its boot until the host creates /var/go (the VM's /var is a host dir).
+HELD_USER_DATA = """#cloud-config
+bootcmd:
+- while [ ! -e /var/go ]; do sleep 0.2; done
+"""
+AFTER_RESET_USER_DATA = "#cloud-config\nwrite_files:\n- path: /etc/from-api\n  content: read at the reset\n"
+
+
+def test_running_while_the_guest_boots_and_a_reset_boots_with_current_disks_and_metadata(api):
+    """Compute Engine: an instance is RUNNING as soon as its VM starts, before the guest OS is up,
+    and instances.reset is accepted then; a reset boots with the disks attached now and the
+    metadata as it is now."""
+    srv, backend = api
+    before = leaks.snapshot()
+    body = {
+        "name": NAME, "machineType": "zones/%s/machineTypes/e2-small" % ZONE,
+        "disks": [{"boot": True, "autoDelete": True,
+                   "initializeParams": {"sourceImage": "projects/cos-cloud/global/images/family/cos-stable"}}],
+        "networkInterfaces": [{"network": "global/networks/default"}],
+        "metadata": {"items": [{"key": "user-data", "value": HELD_USER_DATA}]},
+    }
+    call(srv, "POST", "instances", json=body)
+    inst = wait_status(srv, "RUNNING")  # the guest cannot finish booting before /var/go exists
+    vm = backend.vm(inst["selfLink"])
+    for _ in range(600):  # bounded: systemd inside starts within seconds
+        if vm.pid1 and vm.system_state() in ("initializing", "starting") and vm.cloud_init_result() is None:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the guest is not booting (%s)" % vm.system_state())
+    assert not vm.is_up() and call(srv, "GET", "instances/" + NAME)["status"] == "RUNNING"
+
+    # While it boots: a disk is attached and the user-data changed; then a hard reset.
+    call(srv, "POST", "disks", json={"name": "late-1", "sizeGb": "1"})
+    call(srv, "POST", "instances/%s/attachDisk" % NAME,
+         json={"source": "projects/%s/zones/%s/disks/late-1" % (PROJECT, ZONE), "deviceName": "late"})
+    fingerprint = call(srv, "GET", "instances/" + NAME)["metadata"]["fingerprint"]
+    call(srv, "POST", "instances/%s/setMetadata" % NAME, json={"fingerprint": fingerprint, "items": [
+        {"key": "user-data", "value": AFTER_RESET_USER_DATA}]})
+    assert vm.exec(["test", "-e", "/dev/disk/by-id/google-late"]).returncode == 1  # no hot plug
+    boots = vm.boots
+    call(srv, "POST", "instances/%s/reset" % NAME)  # accepted while the guest is still booting
+    assert backend.wait_idle()
+    assert vm.boots == boots + 1 and vm.is_up(), backend.serial_output(inst)[-3000:]
+    vm.wait_cloud_init(timeout=120)
+    assert vm.exec(["test", "-b", "/dev/disk/by-id/google-late"]).returncode == 0  # the disk attached now
+    assert vm.exec(["cat", "/etc/from-api"]).stdout == "read at the reset"  # the metadata as it is now
+    assert call(srv, "GET", "instances/" + NAME)["status"] == "RUNNING"
 
     call(srv, "DELETE", "instances/" + NAME)
     assert backend.wait_idle()
