@@ -206,7 +206,8 @@ options:
       - The longest this run waits, in seconds, for agents' reports and for the group to be stable. When it
         runs out before the rollout is done, the task returns RV(done=false) (not a failure) and says in
         RV(waiting) what it waits for; a batch already refreshed is checked by the next run before any other VM
-        is refreshed. Loop the task with C(until) and C(retries) (O(wait_timeout) divided by O(wait_step)), so
+        is refreshed. Each run starts at least the next batch, however slow the API, so the rollout always moves.
+        Loop the task with C(until) and C(retries) (O(wait_timeout) divided by O(wait_step)), so
         that every step prints a line.
       - V(0) waits up to O(wait_timeout) in one run.
     type: int

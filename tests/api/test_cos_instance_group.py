@@ -435,9 +435,9 @@ def test_wait_step_returns_not_done_and_the_next_run_resumes(localgce):
                 break
         assert runs[-1]["done"] and runs[-1]["waiting"] == ""
         assert not runs[0]["done"] and runs[0]["changed"]
-        # What the first run waits for: the first batch (its agent's report, or, on a slow machine where the step
-        # ran out before it, its start).
-        assert runs[0]["waiting"].startswith("batch 1 of 2 (%s)" % vms[0]), runs[0]["waiting"]
+        # What the first run waits for: the first batch's agent report. Each run starts at least one batch, even
+        # on a machine so slow that the step ran out before it (else the rollout would never move).
+        assert runs[0]["waiting"].startswith("batch 1 of 2 (%s): VM %s" % (vms[0], vms[0])), runs[0]["waiting"]
         waited = [r["waiting"] for r in runs if ": VM " in r["waiting"]]
         assert all("want revision %s running" % new["revision"] in w for w in waited), waited
         assert all("Raise wait_timeout" not in r["waiting"] for r in runs)

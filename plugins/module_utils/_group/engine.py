@@ -170,6 +170,9 @@ class GroupEngine:
         step = self.p.get("wait_step") or 0
         # This run's share of the waiting, with wait_step; None: wait up to wait_timeout.
         self.step_deadline = time.monotonic() + step if step > 0 else None
+        # Each run starts at least one batch, however slow the API: otherwise a short wait_step could run
+        # out before every run's first batch, and the rollout would never move.
+        self.refreshed_this_run = False
         self.plan = None
         self.started = []  # descriptions of the plan steps this run started
         self.before_type = None
@@ -577,9 +580,10 @@ class GroupEngine:
 
     def run_batch(self, batch, number, batches, targets, after, state):
         overall = self.start_waiting(state, self.gcp.wait_timeout)
-        if self.deadline(overall)[1] and time.monotonic() >= self.step_deadline:
+        if self.refreshed_this_run and self.deadline(overall)[1] and time.monotonic() >= self.step_deadline:
             raise StepElapsed("%s is next, not started in this run" % self.where(number), acted=False)
         self.apply_updates([link for _n, _z, link in batch])
+        self.refreshed_this_run = True
         for name, zone, _link in batch:
             self.wait_vm(name, zone, number, overall)
         if after.get("autohealing"):
