@@ -64,6 +64,7 @@ def needs_gcr(image):
     """Whether the image comes from gcr.io, *.gcr.io or *.pkg.dev (its unit waits for gcr-online.target)."""
     return bool(_GOOGLE_REGISTRY_RE.match(image_registry(image).split(":", 1)[0]))
 
+
 # The unit's main process: start the created container detached and wait for it, exiting with its
 # status. Nothing is attached, so the container's output goes only to its log driver (json-file),
 # never also into the unit's journal: COS's logging agent ships both, so an attached
