@@ -82,12 +82,3 @@ def test_keys_cos_runs_are_accepted():
     # Not #cloud-config (a script, nothing): not cloud-config's business.
     cloud_config.check_cos_user_data("#!/bin/bash\npackages=1\n")
     cloud_config.check_cos_user_data("")
-
-
-def test_cos_keys_are_cloud_init_keys_and_the_simulator_runs_the_same_modules():
-    from localgce.vm import image
-
-    assert cloud_config.COS_KEYS <= cloud_config.SCHEMA_KEYS
-    product = [m for m, _keys in cloud_config.COS_MODULE_KEYS]
-    simulator = [m for _stage, modules in image.COS_MODULES for m in modules]
-    assert product == simulator
