@@ -524,6 +524,9 @@ def _normalise_readiness(chk, path, value, ports):
     kind = probe.get("type")
     if kind is None:
         kind = "command" if "command" in probe else ("http" if "path" in probe or "status" in probe else None)
+    if kind is None:
+        chk.error(join(path, "type"), None, "is missing", "set type: http (port, path, status), tcp (port) or command")
+        return None
     if kind not in READINESS_TYPES:
         chk.error(join(path, "type"), probe.get("type"), "is not a readiness probe type",
                   "use http (port, path, status), tcp (port) or command")
