@@ -78,12 +78,12 @@ def test_the_docs_table_lists_every_row_in_order():
     generate = _generate()
     tables = text[text.index(generate.TABLE_BEGIN):text.index(generate.TABLE_END)]
     fields = re.findall(r"^   \* - ``(\w+)``$", tables, re.M)
-    assert fields == [r.name for r in cs.ROWS + cs.VOLUME_ROWS + cs.HEALTHCHECK_ROWS]
+    assert fields == [r.name for r in cs.ROWS + cs.VOLUME_ROWS + cs.HEALTHCHECK_ROWS + cs.READINESS_ROWS]
 
 
 def test_every_top_level_row_normalises_and_the_canonical_form_has_every_field():
     assert all(row.normalise is not None for row in cs.ROWS)
-    assert all(row.normalise is None for row in cs.VOLUME_ROWS + cs.HEALTHCHECK_ROWS)
+    assert all(row.normalise is None for row in cs.VOLUME_ROWS + cs.HEALTHCHECK_ROWS + cs.READINESS_ROWS)
     assert list(cs.validate({"name": "web", "image": "nginx"})) == list(cs.FIELDS)
 
 
