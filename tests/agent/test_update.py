@@ -130,7 +130,7 @@ def test_a_secret_that_cannot_be_fetched_leaves_the_old_container_serving(cloud,
 
 
 class Answer(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         self.server.paths.append(self.path)
         self.send_response(self.server.status)
         self.send_header("Content-Length", "0")

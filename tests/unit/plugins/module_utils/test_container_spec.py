@@ -34,8 +34,8 @@ def test_minimal_spec_gets_every_default():
         "volumes": [], "ports": [], "restart_policy": "always", "max_retries": None, "privileged": False,
         "stdin": False, "tty": False, "user": None, "workdir": None, "cap_add": [], "cap_drop": [],
         "read_only": False, "apparmor_profile": None, "security_opt": [], "memory": None, "cpus": None,
-        "healthcheck": None, "readiness": None, "log_driver": "json-file", "log_opts": {"max-file": "3", "max-size": "500m"},
-        "labels": {}, "stop_timeout": 10, "docker_args": [],
+        "healthcheck": None, "readiness": None, "log_driver": "json-file",
+        "log_opts": {"max-file": "3", "max-size": "500m"}, "labels": {}, "stop_timeout": 10, "docker_args": [],
     }
     assert set(out) == set(cs.FIELDS)
 
