@@ -162,7 +162,8 @@ def spec_doc():
     start = text.index(TABLE_BEGIN) + len(TABLE_BEGIN) + 1
     end = text.index(TABLE_END)
     tables = (_table(cs.ROWS) + "\nVolume fields:\n\n" + _table(cs.VOLUME_ROWS, False)
-              + "\nHealth check fields:\n\n" + _table(cs.HEALTHCHECK_ROWS, False))
+              + "\nHealth check fields:\n\n" + _table(cs.HEALTHCHECK_ROWS, False)
+              + "\nReadiness probe fields:\n\n" + _table(cs.READINESS_ROWS, False))
     return text[:start] + "\n" + tables + "\n" + text[end:]
 
 

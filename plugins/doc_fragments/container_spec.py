@@ -184,6 +184,55 @@ options:
         description:
           - Grace time after start. Default C(0s).
         type: raw
+  readiness:
+    description:
+      - 'A readiness probe the cos agent runs on the VM: an HTTP C(GET) (port, path, expected status),
+        a TCP connect (port), or a command in the container. The container counts as C(running) (for the
+        agent''s report, the module''s wait and a group''s batches) only once a probe succeeds; one that
+        is not ready within C(deadline) seconds is reported C(failed).'
+      - Without a probe, a container with a docker health check (C(healthcheck), or the image's) counts
+        as running once docker says it is healthy; otherwise once it has been up for a few seconds.
+    type: dict
+    suboptions:
+      type:
+        description:
+          - V(http), V(tcp) or V(command); inferred from C(command), C(path) or C(status) when not set.
+        type: str
+        choices:
+          - http
+          - tcp
+          - command
+      port:
+        description:
+          - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must be declared
+            in C(ports).'
+        type: int
+      path:
+        description:
+          - 'V(http): the path of the C(GET) request. Default C(/).'
+        type: str
+      status:
+        description:
+          - 'V(http): the status the answer must have. Default V(200).'
+        type: int
+      command:
+        description:
+          - 'V(command): a command run in the container (C(docker exec)); ready when it exits 0.'
+        type: list
+        elements: str
+      interval:
+        description:
+          - Seconds between two probes. Default V(1).
+        type: int
+      timeout:
+        description:
+          - Seconds one probe may take. Default V(2).
+        type: int
+      deadline:
+        description:
+          - Seconds after the container started within which it must be ready, else it is reported C(failed);
+            at least the interval. Default V(60).
+        type: int
   log_driver:
     description:
       - V(json-file) (default) keeps logs on the VM, and the COS logging agent ships them to Cloud Logging
@@ -386,6 +435,56 @@ options:
             description:
               - Grace time after start. Default C(0s).
             type: raw
+      readiness:
+        description:
+          - 'A readiness probe the cos agent runs on the VM: an HTTP C(GET) (port, path, expected status),
+            a TCP connect (port), or a command in the container. The container counts as C(running) (for
+            the agent''s report, the module''s wait and a group''s batches) only once a probe succeeds;
+            one that is not ready within C(deadline) seconds is reported C(failed).'
+          - Without a probe, a container with a docker health check (C(healthcheck), or the image's) counts
+            as running once docker says it is healthy; otherwise once it has been up for a few seconds.
+        type: dict
+        suboptions:
+          type:
+            description:
+              - V(http), V(tcp) or V(command); inferred from C(command), C(path) or C(status) when not
+                set.
+            type: str
+            choices:
+              - http
+              - tcp
+              - command
+          port:
+            description:
+              - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must
+                be declared in C(ports).'
+            type: int
+          path:
+            description:
+              - 'V(http): the path of the C(GET) request. Default C(/).'
+            type: str
+          status:
+            description:
+              - 'V(http): the status the answer must have. Default V(200).'
+            type: int
+          command:
+            description:
+              - 'V(command): a command run in the container (C(docker exec)); ready when it exits 0.'
+            type: list
+            elements: str
+          interval:
+            description:
+              - Seconds between two probes. Default V(1).
+            type: int
+          timeout:
+            description:
+              - Seconds one probe may take. Default V(2).
+            type: int
+          deadline:
+            description:
+              - Seconds after the container started within which it must be ready, else it is reported
+                C(failed); at least the interval. Default V(60).
+            type: int
       log_driver:
         description:
           - V(json-file) (default) keeps logs on the VM, and the COS logging agent ships them to Cloud
@@ -593,6 +692,56 @@ options:
             description:
               - Grace time after start. Default C(0s).
             type: raw
+      readiness:
+        description:
+          - 'A readiness probe the cos agent runs on the VM: an HTTP C(GET) (port, path, expected status),
+            a TCP connect (port), or a command in the container. The container counts as C(running) (for
+            the agent''s report, the module''s wait and a group''s batches) only once a probe succeeds;
+            one that is not ready within C(deadline) seconds is reported C(failed).'
+          - Without a probe, a container with a docker health check (C(healthcheck), or the image's) counts
+            as running once docker says it is healthy; otherwise once it has been up for a few seconds.
+        type: dict
+        suboptions:
+          type:
+            description:
+              - V(http), V(tcp) or V(command); inferred from C(command), C(path) or C(status) when not
+                set.
+            type: str
+            choices:
+              - http
+              - tcp
+              - command
+          port:
+            description:
+              - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must
+                be declared in C(ports).'
+            type: int
+          path:
+            description:
+              - 'V(http): the path of the C(GET) request. Default C(/).'
+            type: str
+          status:
+            description:
+              - 'V(http): the status the answer must have. Default V(200).'
+            type: int
+          command:
+            description:
+              - 'V(command): a command run in the container (C(docker exec)); ready when it exits 0.'
+            type: list
+            elements: str
+          interval:
+            description:
+              - Seconds between two probes. Default V(1).
+            type: int
+          timeout:
+            description:
+              - Seconds one probe may take. Default V(2).
+            type: int
+          deadline:
+            description:
+              - Seconds after the container started within which it must be ready, else it is reported
+                C(failed); at least the interval. Default V(60).
+            type: int
       log_driver:
         description:
           - V(json-file) (default) keeps logs on the VM, and the COS logging agent ships them to Cloud

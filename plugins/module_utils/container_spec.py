@@ -76,6 +76,13 @@ LOG_DRIVERS = ("json-file", "gcplogs")
 JSON_FILE_DEFAULT_OPTS = {"max-size": "500m", "max-file": "3"}
 DEFAULT_STOP_TIMEOUT = 10
 HEALTHCHECK_DEFAULTS = {"interval": "30s", "timeout": "30s", "retries": 3, "start_period": "0s"}
+# The readiness probe the cos agent runs on the VM (plugins/module_utils/_agent/cos-agent): its kinds, the
+# fields each kind takes, and the defaults in seconds.
+READINESS_TYPES = ("http", "tcp", "command")
+READINESS_KIND_FIELDS = {"http": ("port", "path", "status"), "tcp": ("port",), "command": ("command",)}
+READINESS_DEFAULTS = {"path": "/", "status": 200, "interval": 1, "timeout": 2, "deadline": 60}
+# An HTTP path as curl sends it: printable URL characters only, no spaces.
+READINESS_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
 
 # docker run options the unit sets itself; an escape hatch must not fight them.
 RESERVED_DOCKER_ARGS = {
@@ -508,6 +515,67 @@ def _normalise_healthcheck(chk, path, value):
     return out
 
 
+def _normalise_readiness(chk, path, value, ports):
+    """The readiness probe: exactly one kind, its fields, and the timing; every key present."""
+    probe = chk.mapping(path, value)
+    if probe is None:
+        return None
+    chk.unknown_keys(path, probe, READINESS_FIELDS)
+    kind = probe.get("type")
+    if kind is None:
+        kind = "command" if "command" in probe else ("http" if "path" in probe or "status" in probe else None)
+    if kind is None:
+        chk.error(join(path, "type"), None, "is missing", "set type: http (port, path, status), tcp (port) or command")
+        return None
+    if kind not in READINESS_TYPES:
+        chk.error(join(path, "type"), probe.get("type"), "is not a readiness probe type",
+                  "use http (port, path, status), tcp (port) or command")
+        return None
+    out = {"type": kind, "port": None, "path": None, "status": None, "command": None}
+    for key in ("port", "path", "status", "command"):
+        if key in probe and probe[key] is not None and key not in READINESS_KIND_FIELDS[kind]:
+            chk.error(join(path, key), probe[key], "does not apply to a %s probe" % kind,
+                      "remove it, or use type: %s" % ("command" if key == "command" else "http"))
+    if kind in ("http", "tcp"):
+        port = probe.get("port")
+        number = None
+        if port is None:
+            chk.error(join(path, "port"), None, "is missing", "give the port the probe connects to on the VM")
+        else:
+            number = chk.integer(join(path, "port"), port, 1, 65535)
+        # Containers use the host network: the probe connects to a port the container declares.
+        if number is not None and "%d/tcp" % number not in (ports or []):
+            declared = ", ".join(p for p in (ports or []) if p.endswith("/tcp")) or "none"
+            chk.error(join(path, "port"), port,
+                      "is not a TCP port the container declares in ports (declared: %s)" % declared,
+                      "add %d to ports, or probe a declared port" % number)
+        out["port"] = number
+    if kind == "http":
+        probe_path = probe.get("path", READINESS_DEFAULTS["path"])
+        text = chk.string(join(path, "path"), probe_path)
+        if text is not None and not READINESS_PATH_RE.match(text):
+            chk.error(join(path, "path"), probe_path, "is not an HTTP path",
+                      "start it with / and use URL characters only, e.g. /healthz (percent-encode spaces)")
+            text = None
+        out["path"] = text
+        out["status"] = chk.integer(join(path, "status"), probe.get("status", READINESS_DEFAULTS["status"]), 100, 599)
+    if kind == "command":
+        command = probe.get("command")
+        words = chk.string_list(join(path, "command"), command) if command is not None else None
+        if not words or words[0] == "":
+            chk.error(join(path, "command"), command, "is missing or empty",
+                      "give the command to run in the container as a list, e.g. [pg_isready, -q]")
+            words = None
+        out["command"] = words
+    for key in ("interval", "timeout", "deadline"):
+        out[key] = chk.integer(join(path, key), probe.get(key, READINESS_DEFAULTS[key]), 1, 3600)
+    if out["interval"] is not None and out["deadline"] is not None and out["deadline"] < out["interval"]:
+        chk.error(join(path, "deadline"), out["deadline"],
+                  "is shorter than the interval (%ds): the probe would never run twice" % out["interval"],
+                  "give a deadline of at least the interval")
+    return out
+
+
 def shell_quote(word):
     """POSIX shell quoting (as shlex.quote, kept here to avoid the import)."""
     if word and re.match(r"^[A-Za-z0-9_@%+=:,./-]+$", word):
@@ -600,7 +668,9 @@ def _normalise(chk, spec, path):
     out = {}
     # Each row's normaliser sees the fields before it in ``out`` (a few rules join two fields).
     for row in ROWS:
-        out[row.name] = row.normalise(chk, join(path, row.name), spec.get(row.name, row.absent), spec, out)
+        value = row.normalise(chk, join(path, row.name), spec.get(row.name, row.absent), spec, out)
+        if value is not None or not row.omit_unset:
+            out[row.name] = value
     return out
 
 
@@ -759,6 +829,10 @@ def _healthcheck(chk, path, value, spec, out):
     return None if value is None else _normalise_healthcheck(chk, path, value)
 
 
+def _readiness(chk, path, value, spec, out):
+    return None if value is None else _normalise_readiness(chk, path, value, out["ports"])
+
+
 def _log_driver(chk, path, value, spec, out):
     if value not in LOG_DRIVERS:
         chk.error(path, value, "is not a supported log driver",
@@ -794,12 +868,15 @@ class Field:
     everywhere (module, role, docs/docsite/rst/guide_container_spec.rst); ``default`` is the documented default;
     ``docker`` says what the field becomes in the unit (``flag`` when it is one docker option);
     ``normalise`` checks and canonicalises the value (None for suboptions, which their parent
-    normalises); ``absent`` is the value it is given when the field is left out.
+    normalises); ``absent`` is the value it is given when the field is left out; ``omit_unset``
+    leaves the field out of the normalised spec while it is None, so that a field added in a later
+    release does not change the spec (its unit, its revision) of a container that does not use it.
     """
 
     def __init__(self, name, type, doc, normalise=None, elements=None, choices=None, options=None, required=False,
-                 default=None, docker=None, flag=None, absent=None):
+                 default=None, docker=None, flag=None, absent=None, omit_unset=False):
         self.name, self.type, self.normalise, self.absent = name, type, normalise, absent
+        self.omit_unset = omit_unset
         # The argument spec.
         self.elements, self.choices, self.options, self.required = elements, choices, options, required
         # The documentation.
@@ -860,6 +937,23 @@ HEALTHCHECK_ROWS = (
     Field("timeout", "raw", "Time a check may take. Default C(30s)."),
     Field("retries", "int", "Failures in a row that make the container unhealthy. Default V(3)."),
     Field("start_period", "raw", "Grace time after start. Default C(0s)."),
+)
+
+READINESS_ROWS = (
+    Field("type", "str", "V(http), V(tcp) or V(command); inferred from C(command), C(path) or C(status) when not set.",
+          choices=READINESS_TYPES),
+    Field("port", "int",
+          "V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must be declared in "
+          "C(ports)."),
+    Field("path", "str", "V(http): the path of the C(GET) request. Default C(/)."),
+    Field("status", "int", "V(http): the status the answer must have. Default V(200)."),
+    Field("command", "list", "V(command): a command run in the container (C(docker exec)); ready when it exits 0.",
+          elements="str"),
+    Field("interval", "int", "Seconds between two probes. Default V(1)."),
+    Field("timeout", "int", "Seconds one probe may take. Default V(2)."),
+    Field("deadline", "int",
+          "Seconds after the container started within which it must be ready, else it is reported C(failed); at "
+          "least the interval. Default V(60)."),
 )
 
 ROWS = (
@@ -924,6 +1018,15 @@ ROWS = (
     Field("healthcheck", "dict", "A docker health check.", _healthcheck, options=HEALTHCHECK_ROWS, default="none",
           docker="C(--health-cmd), C(--health-interval), C(--health-timeout), C(--health-retries), "
                  "C(--health-start-period)"),
+    Field("readiness", "dict",
+          ["A readiness probe the cos agent runs on the VM: an HTTP C(GET) (port, path, expected status), a TCP "
+           "connect (port), or a command in the container. The container counts as C(running) (for the agent's "
+           "report, the module's wait and a group's batches) only once a probe succeeds; one that is not ready "
+           "within C(deadline) seconds is reported C(failed).",
+           "Without a probe, a container with a docker health check (C(healthcheck), or the image's) counts as "
+           "running once docker says it is healthy; otherwise once it has been up for a few seconds."],
+          _readiness, options=READINESS_ROWS, default="none", omit_unset=True,
+          docker="a C(# cos-ready:) line the agent reads; nothing in C(docker create)"),
     Field("log_driver", "str",
           ["V(json-file) (default) keeps logs on the VM, and the COS logging agent ships them to Cloud Logging when "
            "the instance has C(google-logging-enabled=true).",
@@ -946,6 +1049,7 @@ ROWS = (
 ROW = {row.name: row for row in ROWS}
 FIELDS = tuple(row.name for row in ROWS)
 HEALTHCHECK_FIELDS = tuple(row.name for row in HEALTHCHECK_ROWS)
+READINESS_FIELDS = tuple(row.name for row in READINESS_ROWS)
 
 
 def argument_spec():

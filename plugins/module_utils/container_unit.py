@@ -31,6 +31,7 @@ from ansible_collections.gce.cos.plugins.module_utils.vm_contract import (
     DOCKER_CONFIG_DIR,
     FETCH_SECRETS_PATH,
     IMAGE_LINE_PREFIX,
+    READY_LINE_PREFIX,
     SPEC_LINE_PREFIX,
     metadata_key,
     secrets_file,
@@ -226,6 +227,29 @@ def docker_argv(spec):
     return argv
 
 
+_PROBE_WORD_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/=:,@+-")
+
+
+def probe_word(word):
+    """A word of a command probe as one space-free token: bytes outside a plain set become %XX (the agent
+    turns them back with printf %b); an empty word is ``%-``."""
+    return "".join(ch if ch in _PROBE_WORD_SAFE else "".join("%%%02X" % b for b in bytearray(ch.encode("utf-8")))
+                   for ch in word) or "%-"
+
+
+def readiness_line(probe):
+    """The ``# cos-ready:`` line of a normalised readiness probe: TYPE INTERVAL TIMEOUT DEADLINE, then PORT STATUS
+    PATH (http), PORT (tcp) or the command's words, %-encoded (command)."""
+    words = [probe["type"], str(probe["interval"]), str(probe["timeout"]), str(probe["deadline"])]
+    if probe["type"] == "http":
+        words += [str(probe["port"]), str(probe["status"]), probe["path"]]
+    elif probe["type"] == "tcp":
+        words.append(str(probe["port"]))
+    else:
+        words.extend(probe_word(w) for w in probe["command"])
+    return READY_LINE_PREFIX + " ".join(words)
+
+
 def _firewall_open(port, tool):
     number, proto = port.split("/")
     rule = "INPUT -p %s --dport %s -j ACCEPT" % (proto, number)
@@ -249,6 +273,10 @@ def render(spec):
         "# Managed by gce.cos from instance metadata key %s; local changes are overwritten." % metadata_key(name),
         SPEC_LINE_PREFIX + canonical_json(spec),
         IMAGE_LINE_PREFIX + image,
+    ]
+    if spec.get("readiness"):
+        lines.append(readiness_line(spec["readiness"]))
+    lines += [
         "[Unit]",
         "Description=gce.cos container %s" % name,
         "Wants=%s" % " ".join(deps),

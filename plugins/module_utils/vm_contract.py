@@ -52,6 +52,9 @@ AGENT_UNIT_PATH = UNIT_DIR + "/" + AGENT_UNIT_NAME
 # (for the agent's reports; bash reads it without parsing JSON).
 SPEC_LINE_PREFIX = "# cos-spec: "
 IMAGE_LINE_PREFIX = "# cos-image: "
+# The readiness probe, when the spec has one: "TYPE INTERVAL TIMEOUT DEADLINE ARGS..." in words bash splits
+# (container_unit.readiness_line); the agent probes with it.
+READY_LINE_PREFIX = "# cos-ready: "
 
 
 def metadata_key(name):

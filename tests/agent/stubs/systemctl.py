@@ -18,6 +18,8 @@ rendered units run against the test's directories.
 Every call is appended to $STUB_STATE/calls.log.
 """
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
@@ -95,6 +97,16 @@ def mapped(word):
     for src, dst in path_map():
         word = word.replace(src, dst)
     return word
+
+
+@contextlib.contextmanager
+def unit_lock(name):
+    """systemd runs one job of a unit at a time: the stand-in's RestartSec= timer and a manual start,
+    restart or stop of the same unit take turns (else a timer's start in flight overwrites a restart)."""
+    os.makedirs(os.path.join(STATE, "units"), exist_ok=True)
+    with open(os.path.join(STATE, "units", "." + name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 class Unit:
@@ -186,12 +198,13 @@ class Unit:
     def auto_restart(self):
         """The RestartSec= timer: start again unless the unit left auto-restart meanwhile."""
         time.sleep(self.restart_sec())
-        state = self.state()
-        if state["ActiveState"] != "activating" or state["SubState"] != "auto-restart":
-            return 0
-        restarts = int(state["NRestarts"]) + 1
-        self.set_state("activating", "start", "success", 0, restarts=restarts)
-        return self.start(restarts)
+        with unit_lock(self.name):
+            state = self.state()
+            if state["ActiveState"] != "activating" or state["SubState"] != "auto-restart":
+                return 0
+            restarts = int(state["NRestarts"]) + 1
+            self.set_state("activating", "start", "success", 0, restarts=restarts)
+            return self.start(restarts)
 
     def stop(self):
         state = self.state()
@@ -239,14 +252,17 @@ def main(argv):
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return 0
     if cmd == "start":
-        return unit.start()
+        with unit_lock(unit.name):
+            return unit.start()
     if cmd == "restart":
-        unit.stop()
-        if os.path.exists(unit.state_file):
-            os.remove(unit.state_file)
-        return unit.start()
+        with unit_lock(unit.name):
+            unit.stop()
+            if os.path.exists(unit.state_file):
+                os.remove(unit.state_file)
+            return unit.start()
     if cmd == "stop":
-        unit.stop()
+        with unit_lock(unit.name):
+            unit.stop()
         return 0
     if cmd == "show":
         state = unit.state()

@@ -78,13 +78,17 @@ def test_the_docs_table_lists_every_row_in_order():
     generate = _generate()
     tables = text[text.index(generate.TABLE_BEGIN):text.index(generate.TABLE_END)]
     fields = re.findall(r"^   \* - ``(\w+)``$", tables, re.M)
-    assert fields == [r.name for r in cs.ROWS + cs.VOLUME_ROWS + cs.HEALTHCHECK_ROWS]
+    assert fields == [r.name for r in cs.ROWS + cs.VOLUME_ROWS + cs.HEALTHCHECK_ROWS + cs.READINESS_ROWS]
 
 
 def test_every_top_level_row_normalises_and_the_canonical_form_has_every_field():
+    """Every field, but those left out while unset (omit_unset: readiness, added later)."""
     assert all(row.normalise is not None for row in cs.ROWS)
-    assert all(row.normalise is None for row in cs.VOLUME_ROWS + cs.HEALTHCHECK_ROWS)
-    assert list(cs.validate({"name": "web", "image": "nginx"})) == list(cs.FIELDS)
+    assert all(row.normalise is None for row in cs.VOLUME_ROWS + cs.HEALTHCHECK_ROWS + cs.READINESS_ROWS)
+    assert [row.name for row in cs.ROWS if row.omit_unset] == ["readiness"]
+    assert list(cs.validate({"name": "web", "image": "nginx"})) == [r.name for r in cs.ROWS if not r.omit_unset]
+    probe = {"type": "tcp", "port": 80}
+    assert list(cs.validate({"name": "web", "image": "nginx", "ports": [80], "readiness": probe})) == list(cs.FIELDS)
 
 
 def test_the_renderer_takes_docker_options_from_the_rows():

@@ -128,6 +128,11 @@ CASES = {
         "labels": {"note": "100% \"real\" $money"},
     },
     "konlet-converted": konlet.convert(KONLET_DECLARATION)[0],
+    "readiness-http": {"name": "web", "image": "nginx:1.27", "ports": [8080],
+                       "readiness": {"type": "http", "port": 8080, "path": "/healthz?full=1", "status": 204,
+                                     "interval": 2, "timeout": 1, "deadline": 30}},
+    "readiness-command": {"name": "db", "image": "postgres:16",
+                          "readiness": {"command": ["pg_isready", "-h", "127.0.0.1", "", "it's 100%"]}},
 }
 
 
