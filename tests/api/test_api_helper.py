@@ -350,35 +350,8 @@ def test_helper_killed_between_tasks_is_replaced(lgce, run_dir, tmp_path):
 
 def test_helper_killed_during_an_operation_wait(lgce, run_dir, tmp_path):
     """SIGKILL while a module waits on its operation: the wait goes on in a new helper, nothing is sent twice."""
-    lgce.reset()
-    lgce.config(operation_delay=8)
-    path = write_play(tmp_path, [{"gce.cos.cos_disk": {"name": "wd", "zone": DEFAULT_ZONE, "size_gb": 10}},
-                                 probe_task(run_dir)])
-    env = make_env(lgce, run_dir, tmp_path, True)
-    proc = subprocess.Popen([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(path)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        killed = None
-        deadline = time.monotonic() + 300
-        while killed is None and time.monotonic() < deadline and proc.poll() is None:
-            # The log records a request once answered: the insert is, its operation's wait is now running.
-            if any(r["mutating"] for r in lgce.requests()):
-                time.sleep(1)
-                helpers = [h for h in _probe(run_dir)["helpers"] if "pid" in h]
-                if helpers:
-                    killed = helpers[0]["pid"]
-                    os.kill(killed, signal.SIGKILL)
-            time.sleep(0.05)
-        out = proc.communicate(timeout=600)[0]
-        sent = [r for r in lgce.requests() if r["mutating"]]
-    finally:
-        lgce.reset()
-        if proc.poll() is None:
-            proc.kill()
-    assert killed is not None, "the helper was seen during the wait\n" + out[-4000:]
-    assert proc.returncode == 0, out[-6000:]
-    got = results(tmp_path)
-    assert got["r0"]["changed"] is True and got["r0"]["disk"]["status"] == "READY"
+    killed, out, sent, got = _signal_during_disk_wait(lgce, run_dir, tmp_path, signal.SIGKILL, 8,
+                                                      [probe_task(run_dir)])
     after = probe_of(got["r1"])["helpers"]
     assert [line for line in out.splitlines() if "API helper" in line] == [], "a new helper took over, no fallback"
     # A new helper exists only if the module had to reconnect: the kill hit it during the wait.
@@ -424,39 +397,49 @@ def test_a_stopped_helper_is_left_within_seconds_and_replaced(lgce, run_dir, tmp
 def test_a_helper_frozen_during_an_operation_wait(lgce, run_dir, tmp_path):
     """SIGSTOP while a module waits on its operation: its heartbeats stop, the module finishes the wait
     on the plain path (a warning says so) within seconds, and nothing is sent twice."""
+    frozen, _out, sent, got = _signal_during_disk_wait(lgce, run_dir, tmp_path, signal.SIGSTOP, 20, [])
+    warnings = " ".join(got["r0"].get("warnings") or [])
+    assert "API helper stopped answering" in warnings and "no sign of life" in warnings, got["r0"]
+    assert len(sent) == 1, "the insert was sent once; only the wait was sent again"
+    assert wait_gone(frozen)
+
+
+def _signal_during_disk_wait(lgce, run_dir, tmp_path, sig, delay, more_tasks):
+    """Run a play that creates a disk (its operation takes ``delay`` s), then ``more_tasks``; once the
+    insert is answered and the helper has a call in flight (the operation's wait), send ``sig`` to the
+    helper. The play must succeed with the disk created. (pid signalled, output, mutating requests, results)."""
     lgce.reset()
-    lgce.config(operation_delay=20)
-    path = write_play(tmp_path, [{"gce.cos.cos_disk": {"name": "fd", "zone": DEFAULT_ZONE, "size_gb": 10}}])
+    lgce.config(operation_delay=delay)
+    disk = {"gce.cos.cos_disk": {"name": "wd", "zone": DEFAULT_ZONE, "size_gb": 10}}
+    path = write_play(tmp_path, [disk, *more_tasks])
     env = make_env(lgce, run_dir, tmp_path, True)
     proc = subprocess.Popen([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    frozen = None
+    pid = None
     try:
         deadline = time.monotonic() + 300
-        while frozen is None and time.monotonic() < deadline and proc.poll() is None:
+        while pid is None and time.monotonic() < deadline and proc.poll() is None:
             # The log records a request once answered: once the insert is, a call in flight is its wait.
             if any(r["mutating"] for r in lgce.requests()):
                 helpers = [h for h in _probe(run_dir)["helpers"] if h.get("in_flight")]
                 if helpers:
-                    frozen = helpers[0]["pid"]
-                    os.kill(frozen, signal.SIGSTOP)
+                    pid = helpers[0]["pid"]
+                    os.kill(pid, sig)
             time.sleep(0.05)
-        # A generous bound: the old module waited on a frozen helper for ever.
+        # A generous bound: a module once waited on a frozen helper for ever.
         out = proc.communicate(timeout=300)[0]
         sent = [r for r in lgce.requests() if r["mutating"]]
     finally:
         lgce.reset()
         if proc.poll() is None:
             proc.kill()
-        _kill_frozen(run_dir, frozen)
-    assert frozen is not None, "the helper was seen during the wait\n" + out[-4000:]
+        if sig == signal.SIGSTOP:
+            _kill_frozen(run_dir, pid)
+    assert pid is not None, "the helper was seen during the wait\n" + out[-4000:]
     assert proc.returncode == 0, out[-6000:]
     got = results(tmp_path)
     assert got["r0"]["changed"] is True and got["r0"]["disk"]["status"] == "READY"
-    warnings = " ".join(got["r0"].get("warnings") or [])
-    assert "API helper stopped answering" in warnings and "no sign of life" in warnings, got["r0"]
-    assert len(sent) == 1, "the insert was sent once; only the wait was sent again"
-    assert wait_gone(frozen)
+    return pid, out, sent, got
 
 
 def _kill_frozen(run_dir, pid):
