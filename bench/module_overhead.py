@@ -13,6 +13,9 @@ The helper path keeps the compiled code of the collection's module_utils across 
 one: the bench also times the play of N tasks with an empty code cache (a private directory of its
 own), as the first play after an install, an upgrade or a reboot runs.
 
+It also times the helper path with the code cache off (GCE_COS_CODE_CACHE=0), against the cache
+in the same round: what the cache saves a task.
+
 It also prints the cost of each task after the first (a play of N tasks minus a play of one,
 over N-1), for ping and the helper: what a task costs once the play's helper runs.
 
@@ -126,7 +129,9 @@ def main():
         module, module_one = playbook(task, args.tasks), playbook(task, 1)
         ping, ping_one = playbook("ansible.builtin.ping:", args.tasks), playbook("ansible.builtin.ping:", 1)
         run_playbook(ping, env)  # warm caches
+        nocache_env = dict(helper_env, GCE_COS_CODE_CACHE="0")
         pings, modules, helpers, ping_more, helper_more, colds = [], [], [], [], [], []
+        nocaches, nocache_more = [], []
         for _ in range(args.rounds):
             whole_ping = run_playbook(ping, env)
             pings.append(whole_ping / args.tasks)
@@ -135,6 +140,9 @@ def main():
             whole_helper = run_playbook(module, helper_env)
             helpers.append(whole_helper / args.tasks)
             helper_more.append((whole_helper - run_playbook(module_one, helper_env)) / (args.tasks - 1))
+            whole_nocache = run_playbook(module, nocache_env)
+            nocaches.append(whole_nocache / args.tasks)
+            nocache_more.append((whole_nocache - run_playbook(module_one, nocache_env)) / (args.tasks - 1))
             fresh = tempfile.mkdtemp(prefix="gcb", dir="/tmp")  # short: the helper's socket lives there
             try:
                 colds.append(run_playbook(module, dict(helper_env, XDG_RUNTIME_DIR=fresh)) / args.tasks)
@@ -163,12 +171,18 @@ def main():
     print("  gce.cos.cos_instance_info (GET), API helper   %.3f s  = %.2fx ping" % (helper_s, helper_s / ping_s))
     cold_s = statistics.median(colds)
     print("  the same, empty code cache (a first play)     %.3f s  = %.2fx ping" % (cold_s, cold_s / ping_s))
+    nocache_s = statistics.median(nocaches)
+    print("  the same, code cache off (GCE_COS_CODE_CACHE=0) %.3f s  = %.2fx ping, %.2fx with the cache"
+          % (nocache_s, nocache_s / ping_s, nocache_s / helper_s))
     more_ping, more_helper = statistics.median(ping_more), statistics.median(helper_more)
     print("per additional task (N tasks minus 1 task, over N-1: without the helper's start-up)")
     print("  ansible.builtin.ping                          %.3f s  (baseline)" % more_ping)
     print("  gce.cos.cos_instance_info (GET), API helper   %.3f s  = %.2fx ping"
           % (more_helper, more_helper / more_ping))
-    print("  API requests per task: %.1f" % (len(gets) / (args.rounds * (3 * args.tasks + 1))))
+    more_nocache = statistics.median(nocache_more)
+    print("  the same, code cache off                      %.3f s  = %.2fx ping, %.2fx with the cache"
+          % (more_nocache, more_nocache / more_ping, more_nocache / more_helper))
+    print("  API requests per task: %.1f" % (len(gets) / (args.rounds * (4 * args.tasks + 2))))
     if kinds:
         print("per additional task of each module, API helper (median of %d rounds, against ping's in each)"
               % args.rounds)

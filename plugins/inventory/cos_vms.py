@@ -257,7 +257,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         records = []
         for project in projects:
             try:
-                instances, _pages = vm_inventory.list_instances(
+                instances = vm_inventory.list_instances(
                     api_for(project), project, filter_expr, self.get_option("zones"))
             except GcpError as exc:
                 hint = ""

@@ -21,27 +21,36 @@ import hashlib
 import importlib.util
 import json
 import os
-import re
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 import uuid
 
-from ansible_collections.gce.cos.plugins.module_utils.code_cache import private_directory
+from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import (
+    BEAT_GRACE,
+    HELLO_TIMEOUT,
+    HelperStuck,
+    HelperUnavailable,
+    play_owner,
+    private_dir,
+    recv_frame,
+    remove_stale,
+    send_frame,
+)
 from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import (
     DEFAULT_SCOPES,
     read_service_account_info,
     resolve_auth_kind,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi, drop_unknown_request_id
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import (
     GcpError,
     GcpOperationError,
     GcpTimeoutError,
 )
+from ansible_collections.gce.cos.plugins.module_utils.gcp_retry import RetryPolicy
 
 # The one switch: on in the shipped playbooks and role (cos_deploy_api_helper), off otherwise.
 SWITCH_ENV = "GCE_COS_API_HELPER"
@@ -54,7 +63,7 @@ HELPER_MODULES = tuple(
     for name in (
         "api_helper_server",
         "api_helper_client",
-        "code_cache",
+        "api_helper_protocol",
         "gcp_client",
         "gcp_auth",
         "gcp_errors",
@@ -93,124 +102,14 @@ HELPER_ENV_KEYS = (
 )
 # Credentials travel per connection, never in the helper's environment.
 _SECRET_ENV = ("GCP_ACCESS_TOKEN", "GCP_SERVICE_ACCOUNT_CONTENTS")
-# The ansible commands whose process owns a play (the helper lives as long as it does).
-_ANSIBLE_COMMANDS = re.compile(r"^ansible(-playbook|-console|-pull)?$")
-_SOCKET_RE = re.compile(r"^h-(\d+)\.(\d+)-[0-9a-f]+\.(sock|lock)$")
 START_TIMEOUT = 30.0
-MAX_FRAME = 256 * 1024 * 1024
+# Beyond the call's own bound (its HTTP timeout, or its retries' deadline plus one timeout).
+REPLY_MARGIN = 30.0
 _ERRORS = {"GcpError": GcpError, "GcpTimeoutError": GcpTimeoutError, "GcpOperationError": GcpOperationError}
-
-
-class HelperUnavailable(Exception):
-    """The helper cannot be used for this call; the plain path takes over."""
 
 
 def enabled(environ=None):
     return (environ if environ is not None else os.environ).get(SWITCH_ENV, "").strip().lower() in TRUE_VALUES
-
-
-# -- framing: 4-byte big-endian length, then JSON ---------------------------------------------------
-def send_frame(sock, message):
-    data = json.dumps(message, separators=(",", ":")).encode("utf-8")
-    sock.sendall(struct.pack(">I", len(data)) + data)
-
-
-def _recv_exact(sock, size):
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def recv_frame(sock):
-    """The next message, or None when the other side closed the connection."""
-    header = _recv_exact(sock, 4)
-    if header is None:
-        return None
-    (size,) = struct.unpack(">I", header)
-    if size > MAX_FRAME:
-        raise ValueError("frame of %d bytes refused" % size)
-    data = _recv_exact(sock, size)
-    if data is None:
-        return None
-    return json.loads(data.decode("utf-8"))
-
-
-# -- the play that owns the helper -------------------------------------------------------------------
-def process_stat(pid):
-    """``(ppid, start_time)`` of a live process from /proc, or None."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(b")") + 2:].split()
-    # After the command: state, ppid, ... start time is field 22 of the line (index 19 here).
-    return int(fields[1]), int(fields[19])
-
-
-def _cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return b""
-
-
-def _is_ansible_command(cmdline):
-    argv = [a.decode("utf-8", "replace") for a in cmdline.split(b"\0")[:2]]
-    return any(_ANSIBLE_COMMANDS.match(os.path.basename(a)) for a in argv)
-
-
-def play_owner(pid=None):
-    """``(pid, start_time)`` of the ansible-playbook process whose play runs this module, or None.
-
-    The nearest ansible command among the ancestors is a fork worker or the main process;
-    workers are forks of the main one (same command line), so climb while the parent's matches.
-    """
-    pid = os.getppid() if pid is None else pid
-    while pid > 1:
-        if _is_ansible_command(_cmdline(pid)):
-            cmdline = _cmdline(pid)
-            while True:
-                info = process_stat(pid)
-                if info is None:
-                    return None
-                if info[0] <= 1 or _cmdline(info[0]) != cmdline:
-                    return pid, info[1]
-                pid = info[0]
-        info = process_stat(pid)
-        if info is None:
-            return None
-        pid = info[0]
-    return None
-
-
-def owner_alive(pid, start_time):
-    info = process_stat(pid)
-    return info is not None and info[1] == start_time
-
-
-# -- the private directory --------------------------------------------------------------------------
-def private_dir():
-    """The user's 0700 directory for helper sockets; raises HelperUnavailable if it is not private."""
-    path, problem = private_directory()
-    if problem is not None:
-        raise HelperUnavailable(problem)
-    return path
-
-
-def remove_stale(directory):
-    """Sockets and locks of plays that ended (a crashed run, a kill -9) are removed."""
-    for name in os.listdir(directory):
-        match = _SOCKET_RE.match(name)
-        if match and not owner_alive(int(match.group(1)), int(match.group(2))):
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(directory, name))
 
 
 # -- what the helper runs ---------------------------------------------------------------------------
@@ -288,6 +187,7 @@ def socket_name(owner, sources):
 
 def _connect(path):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(HELLO_TIMEOUT)  # every later read and write has a bound too (HelperApi sets it per call)
     try:
         sock.connect(path)
     except OSError:
@@ -306,7 +206,8 @@ def start_helper(path, owner, sources, idle_timeout=None):
     config = {"socket": path, "owner": list(owner)}
     if idle_timeout is not None:
         config["idle_timeout"] = idle_timeout
-    argv = [sys.executable, "-P", "-c", BOOTSTRAP]
+    # No -P (Python 3.11+): the child runs in "/" and the bootstrap drops the empty path entry -c adds.
+    argv = [sys.executable, "-c", BOOTSTRAP]
     log = os.environ.get(LOG_ENV)
     # Tracebacks of the helper, for debugging only (they hold no credentials).
     errors = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if log else os.open(os.devnull, os.O_WRONLY)
@@ -412,77 +313,9 @@ def hello_message(params):
     return {"op": "hello", "auth": auth, "project": params.get("project"), "api_endpoint": params.get("api_endpoint")}
 
 
-def drop_unknown_request_id(service, method, fields):
-    """The id every mutation gets here goes, for the few methods that take none (images/snapshots setLabels)."""
-    if "request_id" in fields and "request_id" not in ComputeApi._request_class(service, method).meta.fields:
-        del fields["request_id"]
-
-
 def _raise_error(error):
     cls = _ERRORS.get(error.get("type"), GcpError)
     raise cls(error["message"], status=error.get("status"), reason=error.get("reason"), details=error.get("details"))
-
-
-class MessageView:
-    """A read-only view of an API JSON object with the attribute names of the proto message.
-
-    List calls hand back pagers; through the helper their items arrive as JSON and are read
-    like messages (``scoped.instances``, ``inst.zone``). A field the API left out reads as
-    empty, as an unset proto field does.
-    """
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data):
-        self._data = data
-
-    def __getattr__(self, name):
-        parts = name.split("_")
-        key = parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:])
-        return _view(self._data.get(key, _EMPTY))
-
-    def __bool__(self):
-        return bool(self._data)
-
-    def __iter__(self):
-        return iter(())
-
-    def __eq__(self, other):
-        return isinstance(other, MessageView) and other._data == self._data
-
-    __hash__ = None
-
-    def __repr__(self):
-        return "MessageView(%r)" % (self._data,)
-
-
-class _Empty(MessageView):
-    """An absent field: falsy, iterates as empty, compares equal to the empty values."""
-
-    __slots__ = ()
-
-    def __init__(self):
-        MessageView.__init__(self, {})
-
-    def __eq__(self, other):
-        return isinstance(other, _Empty) or other in ("", 0, None, False) or other == [] or other == {}
-
-    def __len__(self):
-        return 0
-
-    def __str__(self):
-        return ""
-
-
-_EMPTY = _Empty()
-
-
-def _view(value):
-    if isinstance(value, dict):
-        return MessageView(value)
-    if isinstance(value, list):
-        return [_view(v) for v in value]
-    return value
 
 
 class HelperApi(ComputeApi):
@@ -493,6 +326,7 @@ class HelperApi(ComputeApi):
     """
 
     def __init__(self, hello, owner, plain, warn=None, sources=None, idle_timeout=None):
+        # A stuck helper (HelperStuck) is not tried again: this task runs on the plain path.
         ComputeApi.__init__(self, None, None, hello.get("api_endpoint"), hello["auth"]["auth_kind"])
         self._hello = hello
         self._owner = owner
@@ -506,13 +340,19 @@ class HelperApi(ComputeApi):
             try:
                 self._open()
                 break
+            except HelperStuck:
+                raise
             except HelperUnavailable:
                 if attempt == 2:
                     raise
                 time.sleep(0.2 * attempt)  # a helper killed a moment ago may still accept and reset
 
     def _open(self):
-        """Connect (starting the helper if needed) and say hello; GcpError for bad settings."""
+        """Connect (starting the helper if needed) and say hello; GcpError for bad settings.
+
+        A helper that accepts but does not answer the hello (stopped, frozen) is stuck: its socket
+        is removed, so that the next task starts a new helper, and this task runs without one.
+        """
         try:
             sock = connect_helper(self._owner, self._sources, self._idle_timeout)
         except OSError as exc:
@@ -520,6 +360,10 @@ class HelperApi(ComputeApi):
         try:
             send_frame(sock, self._hello)
             reply = recv_frame(sock)
+        except socket.timeout:
+            sock.close()
+            self._retire()
+            raise HelperStuck("the helper did not answer within %ds" % HELLO_TIMEOUT)
         except (OSError, ValueError) as exc:
             sock.close()
             raise HelperUnavailable("the helper failed during hello (%s)" % exc)
@@ -532,15 +376,49 @@ class HelperApi(ComputeApi):
         self._sock = sock
         self.project = reply["project"]
 
+    def _retire(self):
+        """Remove the socket of a stuck helper; the helper exits when it sees that (if it ever runs again)."""
+        with contextlib.suppress(OSError, HelperUnavailable):
+            os.unlink(os.path.join(private_dir(), socket_name(self._owner, self._sources) + ".sock"))
+
     def close(self):
         if self._sock is not None:
             self._sock.close()
             self._sock = None
 
-    def _exchange(self, message):
+    @staticmethod
+    def reply_bound(service, retry, timeout):
+        """Seconds a call may take in the helper: its HTTP timeout, or its retries' deadline plus one more."""
+        one = float(timeout or (130.0 if service.endswith("_operations") else 60.0))
+        if retry is True:
+            one += RetryPolicy().deadline
+        elif retry:
+            one += float(retry)
+        return one + REPLY_MARGIN
+
+    def _await_reply(self, bound):
+        """The reply to the request just sent, skipping heartbeats.
+
+        Each read waits at most BEAT_GRACE (the helper beats every BEAT while it works): a
+        stopped or frozen helper is found within seconds. ``bound`` caps the whole wait.
+        """
+        deadline = time.monotonic() + bound
+        self._sock.settimeout(BEAT_GRACE)
+        while True:
+            try:
+                reply = recv_frame(self._sock)
+            except socket.timeout:
+                raise HelperStuck("the helper stopped answering (no sign of life for %ds)" % BEAT_GRACE)
+            if reply is None or not reply.get("alive"):
+                return reply
+            if time.monotonic() > deadline:
+                raise HelperStuck("the helper did not finish the call within %ds" % bound)
+
+    def _exchange(self, message, bound):
         """Send one request, reconnecting (to a new helper) if the helper went away.
 
         Three tries: a helper killed a moment ago may still accept a connection and reset it.
+        A stuck helper is not tried again: the call goes to the plain path.
         """
         for attempt in range(3):
             if attempt == 2:
@@ -548,11 +426,15 @@ class HelperApi(ComputeApi):
             try:
                 if self._sock is None:
                     self._open()
+                self._sock.settimeout(BEAT_GRACE)
                 send_frame(self._sock, message)
-                reply = recv_frame(self._sock)
+                reply = self._await_reply(bound)
                 if reply is not None:
                     return reply
                 reason = "the helper closed the connection"
+            except HelperStuck:
+                self.close()
+                raise
             except (OSError, ValueError, TypeError, HelperUnavailable) as exc:
                 reason = str(exc)
             self.close()
@@ -565,45 +447,29 @@ class HelperApi(ComputeApi):
                 self._warn("the API helper stopped answering (%s); this task went on without it" % reason)
         return self._plain
 
-    def _run(self, op, service, method, action, resource, retry, timeout, fields):
+    def call(self, service, method, action, resource, /, retry=True, timeout=None, **fields):
+        # The id is chosen here, so that a call resent after the helper died cannot act twice.
+        if method.endswith("_unary") and not fields.get("request_id"):
+            fields["request_id"] = str(uuid.uuid4())
         if self._plain is None:
-            message = {"op": op, "service": service, "method": method, "action": action, "resource": resource,
+            message = {"op": "call", "service": service, "method": method, "action": action, "resource": resource,
                        "retry": retry, "timeout": timeout, "fields": fields}
             try:
-                reply = self._exchange(message)
+                reply = self._exchange(message, self.reply_bound(service, retry, timeout))
             except HelperUnavailable as exc:
                 self._fall_back(exc)
             else:
                 self.request_count += reply.get("requests", 0)
                 if "error" in reply:
                     _raise_error(reply["error"])
-                return reply
+                return reply["result"]
         plain = self._plain
         before = plain.request_count
         drop_unknown_request_id(service, method, fields)
         try:
-            if op == "list":
-                return {"items": plain.list(service, action, resource, **fields)}
-            result = plain.call(service, method, action, resource, retry=retry, timeout=timeout, **fields)
-            return {"plain": result}
+            return plain.call(service, method, action, resource, retry=retry, timeout=timeout, **fields)
         finally:
             self.request_count += plain.request_count - before
-
-    def call(self, service, method, action, resource, /, retry=True, timeout=None, **fields):
-        # The id is chosen here, so that a call resent after the helper died cannot act twice.
-        if method.endswith("_unary") and not fields.get("request_id"):
-            fields["request_id"] = str(uuid.uuid4())
-        reply = self._run("call", service, method, action, resource, retry, timeout, fields)
-        if "plain" in reply:
-            return reply["plain"]
-        if method == "aggregated_list":
-            return [(scope, MessageView(scoped)) for scope, scoped in reply["pairs"]]
-        if method == "list":
-            return [MessageView(item) for item in reply["items"]]
-        return reply["result"]
-
-    def list(self, service, action, resource, /, **fields):
-        return self._run("list", service, "list", action, resource, True, None, fields)["items"]
 
 
 def helper_api(params, plain, warn=None):

@@ -26,14 +26,20 @@ import threading
 import time
 import traceback
 
-from ansible_collections.gce.cos.plugins.module_utils.api_helper_client import (
-    drop_unknown_request_id,
+from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import (
+    ALIVE,
+    BEAT,
+    error_reply,
     owner_alive,
     recv_frame,
     send_frame,
 )
 from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import build_credentials, project_from_params
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi, compute_types, to_dict
+from ansible_collections.gce.cos.plugins.module_utils.gcp_client import (
+    ComputeApi,
+    compute_types,
+    drop_unknown_request_id,
+)
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
 
 IDLE_TIMEOUT = 600.0
@@ -81,27 +87,32 @@ class Credential:
 
 
 class Scope:
-    """The clients of one (credentials, project, endpoint)."""
+    """One (credentials, project, endpoint): what the connections that use it share (not their clients)."""
 
     def __init__(self, credential, project, endpoint, auth_kind):
         self.credential = credential
         self.project = project
         self.endpoint = endpoint
         self.auth_kind = auth_kind
-        self.clients = {}
+        self.connections = 0
+        self.clients_built = 0  # seen by tests: every connection builds its own
 
 
 class ScopedApi(ComputeApi):
-    """A ComputeApi for one connection over its scope's shared clients (request_count is the connection's)."""
+    """A ComputeApi for one connection, with clients of its own.
+
+    Each client holds a ``requests`` session, which is not safe to share between threads; the
+    connection's thread is the only one that uses them. The imports they need are shared.
+    """
 
     def __init__(self, scope):
-        ComputeApi.__init__(
-            self, scope.credential.credentials, scope.project, scope.endpoint, scope.auth_kind, clients=scope.clients
-        )
+        ComputeApi.__init__(self, scope.credential.credentials, scope.project, scope.endpoint, scope.auth_kind)
+        self.scope = scope
 
     def client(self, service):
         if service not in self._clients:
             with _BUILD_LOCK:
+                self.scope.clients_built += 1
                 return ComputeApi.client(self, service)
         return self._clients[service]
 
@@ -143,7 +154,8 @@ class Registry:
                         "credential": s.credential.number,
                         "project": s.project,
                         "endpoint": s.endpoint,
-                        "clients": {name: id(client) for name, client in s.clients.items()},
+                        "connections": s.connections,
+                        "clients_built": s.clients_built,
                         "refreshes": s.credential.refreshes,
                     }
                     for s in self.scopes.values()
@@ -151,43 +163,43 @@ class Registry:
             }
 
 
-def _error(exc):
-    return {
-        "error": {
-            "type": type(exc).__name__,
-            "message": exc.message,
-            "status": exc.status,
-            "reason": exc.reason,
-            "details": exc.details,
-        }
-    }
-
-
 def run_request(api, scope, message):
-    """One call or list for a module; the reply carries the number of HTTP requests it took."""
+    """One call for a module; the reply carries the number of HTTP requests it took."""
     service, method, action, resource = message["service"], message["method"], message["action"], message["resource"]
     fields = message.get("fields") or {}
     before = api.request_count
     try:
         drop_unknown_request_id(service, method, fields)
         scope.credential.fresh()
-        if message["op"] == "list":
-            reply = {"items": api.list(service, action, resource, **fields)}
-        else:
-            result = api.call(service, method, action, resource, retry=message.get("retry", True),
-                              timeout=message.get("timeout"), **fields)
-            if method == "aggregated_list":
-                reply = {"pairs": [[name, to_dict(scoped)] for name, scoped in result]}
-            elif method == "list":
-                reply = {"items": [to_dict(item) for item in result]}
-            else:
-                reply = {"result": result}
+        reply = {"result": api.call(service, method, action, resource, retry=message.get("retry", True),
+                                    timeout=message.get("timeout"), **fields)}
     except GcpError as exc:
-        reply = _error(exc)
+        reply = error_reply(exc)
     except Exception as exc:
-        reply = _error(api.translate(exc, action, resource))
+        reply = error_reply(api.translate(exc, action, resource))
     reply["requests"] = api.request_count - before
     return reply
+
+
+def run_beating(conn, send_lock, work, *args):
+    """``work(*args)`` while a heartbeat frame goes to the module every BEAT seconds; returns its result."""
+    done = threading.Event()
+
+    def beat():
+        while not done.wait(BEAT):
+            try:
+                with send_lock:
+                    send_frame(conn, ALIVE)
+            except OSError:
+                return
+
+    beater = threading.Thread(target=beat, daemon=True)
+    beater.start()
+    try:
+        return work(*args)
+    finally:
+        done.set()
+        beater.join()
 
 
 def peer_uid(conn):
@@ -216,7 +228,7 @@ class Helper:
         conn.settimeout(2)
         try:
             conn.recv(MAX_FRAME_PEEK)
-            send_frame(conn, _error(GcpError("the API helper serves only its own user")))
+            send_frame(conn, error_reply(GcpError("the API helper serves only its own user")))
         except OSError:
             pass
 
@@ -229,17 +241,21 @@ class Helper:
             if not hello:
                 return
             if hello.get("op") == "stats":
-                send_frame(conn, dict(self.registry.stats(), max_in_flight=self.max_in_flight))
+                send_frame(conn, dict(self.registry.stats(), max_in_flight=self.max_in_flight,
+                                      in_flight=self.in_flight))
                 return
             try:
                 scope = self.registry.scope(hello)
             except GcpError as exc:
-                send_frame(conn, _error(exc))
+                send_frame(conn, error_reply(exc))
                 return
             except Exception as exc:
-                send_frame(conn, _error(GcpError("build credentials failed: %s: %s" % (type(exc).__name__, exc))))
+                send_frame(conn, error_reply(GcpError("build credentials failed: %s: %s" % (type(exc).__name__, exc))))
                 return
             api = ScopedApi(scope)
+            with self.registry.lock:
+                scope.connections += 1
+            send_lock = threading.Lock()
             send_frame(conn, {"project": scope.project})
             while True:
                 message = recv_frame(conn)
@@ -249,11 +265,12 @@ class Helper:
                     self.in_flight += 1
                     self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
-                    reply = run_request(api, scope, message)
+                    reply = run_beating(conn, send_lock, run_request, api, scope, message)
                 finally:
                     with self.lock:
                         self.in_flight -= 1
-                send_frame(conn, reply)
+                with send_lock:
+                    send_frame(conn, reply)
         except (OSError, ValueError):
             return
         finally:

@@ -34,6 +34,8 @@ import sys
 import types
 import zipimport
 
+from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import _private, private_directory
+
 SWITCH_ENV = "GCE_COS_API_HELPER"
 TRUE_VALUES = ("1", "true", "yes", "on")
 # Set to 0/false/no/off, the helper path compiles as the plain path does (PYTHONDONTWRITEBYTECODE is
@@ -49,38 +51,6 @@ KEEP_ENTRIES = 400
 # Names imported in this process, by how their code was obtained (read by tests and the bench).
 FROM_CACHE = []
 COMPILED = []
-
-
-def private_directory():
-    """(path, problem): the user's 0700 directory for the helper's sockets and this cache.
-
-    problem is None when the directory exists (it is created 0700), is a directory and not a
-    link, belongs to the user and has no group or other bits; otherwise a sentence saying why not.
-    """
-    uid = os.getuid()
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    if base and os.path.isdir(base) and os.stat(base).st_uid == uid:
-        path = os.path.join(base, "gce-cos")
-    else:
-        path = os.path.join("/tmp", "gce-cos-%d" % uid)
-    return path, _private(path, uid)
-
-
-def _private(path, uid):
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        return "cannot create %s (%s)" % (path, exc.strerror)
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
-        return "%s is not a private directory of uid %d (mode %o): remove it, it is created 0700" % (
-            path,
-            uid,
-            st.st_mode,
-        )
-    return None
 
 
 def cache_key(name, source):

@@ -94,16 +94,33 @@ def to_dict(message):
     )
 
 
-def merge_pages(pager):
-    """The pages of a pager as one dict: list fields concatenated, the rest from the last page."""
+def merge_pages(pages):
+    """Pages as one dict: list fields concatenated, aggregated ``items`` merged, the rest from the last page."""
     out = {}
-    for page in pager.pages:
+    for page in pages:
         for key, value in to_dict(page).items():
             if isinstance(value, list):
                 out.setdefault(key, []).extend(value)
+            elif key == "items" and isinstance(value, dict):
+                for scope, scoped in value.items():
+                    into = out.setdefault(key, {}).setdefault(scope, {})
+                    for field, part in scoped.items():
+                        if isinstance(part, list):
+                            into.setdefault(field, []).extend(part)
+                        else:
+                            into[field] = part
             elif key != "nextPageToken":
                 out[key] = value
     return out
+
+
+def drop_unknown_request_id(service, method, fields):
+    """The id every mutation gets through the API helper goes, for the few methods that take none.
+
+    (images and snapshots setLabels)
+    """
+    if "request_id" in fields and "request_id" not in ComputeApi._request_class(service, method).meta.fields:
+        del fields["request_id"]
 
 
 class ComputeApi:
@@ -200,8 +217,11 @@ class ComputeApi:
         return getattr(compute_types(), name)
 
     def call(self, service, method, action, resource, /, retry=True, timeout=None, **fields):
-        """Run one API method with retries; returns the response as a dict (or a list for lists).
+        """Run one API method with retries; returns the response as plain JSON data, every page read.
 
+        ``list`` methods return the list of items; ``aggregated_list`` returns the ``items`` map
+        ({"zones/z": {"instances": [...]}, ...}) merged over the pages; other list methods
+        (listManagedInstances) return the pages merged into one dict; the rest return a dict.
         Mutations get a ``request_id`` once, reused by every retry. ``timeout`` bounds the
         HTTP exchange (default 60 s, 130 s for operation waits, which the server holds ~2 min).
         ``retry`` is True, False, or a number of seconds that bounds the retries' total time.
@@ -220,14 +240,24 @@ class ComputeApi:
             policy.deadline = min(policy.deadline, float(retry))
         try:
             response = policy.call(attempt) if retry else attempt()
+            if not hasattr(response, "pages"):
+                return to_dict(response)
+
+            def counted_pages():
+                # The pager fetches each further page as it is read: one request each.
+                for number, page in enumerate(response.pages):
+                    if number:
+                        self.request_count += 1
+                    yield page
+
+            merged = merge_pages(counted_pages())
         except Exception as exc:
             raise self.translate(exc, action, resource)
-        if method in ("list", "aggregated_list"):
-            return response
-        if hasattr(response, "pages"):
-            # Other list methods (listManagedInstances): every page, as one answer.
-            return merge_pages(response)
-        return to_dict(response)
+        if method == "list":
+            return merged.get("items") or []
+        if method == "aggregated_list":
+            return merged.get("items") or {}
+        return merged
 
     def get(self, service, action, resource, /, **fields):
         """GET a resource; None when it does not exist (404)."""
@@ -240,11 +270,7 @@ class ComputeApi:
 
     def list(self, service, action, resource, /, **fields):
         """All items of a list call, following pages."""
-        pager = self.call(service, "list", action, resource, **fields)
-        try:
-            return [to_dict(item) for item in pager]
-        except Exception as exc:
-            raise self.translate(exc, action, resource)
+        return self.call(service, "list", action, resource, **fields)
 
     def translate(self, exc, action, resource):
         if isinstance(exc, GcpError):

@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils.gcp_names import instance_phrase
 from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
 
 # Compute Engine limits: per value, and keys plus values per instance.
@@ -121,7 +122,7 @@ def set_metadata(gcp, zone, name, instance, change, read, hint=CONTAINER_HINT):
     (a concurrent writer made the same change). Size limits are checked on what is sent
     (``hint`` completes the error).
     """
-    resource = "instance %r in %s" % (name, zone)
+    resource = instance_phrase(name, zone)
 
     def write(inst):
         if inst is None:

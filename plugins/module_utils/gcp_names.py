@@ -107,3 +107,8 @@ def same(a, b):
 
 def self_link(path):
     return "https://www.googleapis.com/compute/v1/" + relative(path)
+
+
+def instance_phrase(name, zone):
+    """How every message names one instance: ``instance 'web' in us-central1-a``."""
+    return "instance %r in %s" % (name, zone)

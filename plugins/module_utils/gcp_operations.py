@@ -13,8 +13,9 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpTimeoutError, operation_error
+from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, operation_error
 from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename
+from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Deadline, poll
 
 
 def operation_scope(op):
@@ -28,23 +29,26 @@ def operation_scope(op):
 
 def wait_for_operation(api, op, action, resource, timeout, clock=time.monotonic):
     """Block until ``op`` is DONE; raise GcpOperationError if it failed, GcpTimeoutError on timeout."""
-    deadline = clock() + timeout
+    if op.get("status") != "DONE":
+        op = _poll_operation(api, op, action, resource, timeout, clock)
+    if (op.get("error") or {}).get("errors"):
+        raise operation_error(op, action, resource)
+    return op
+
+
+def _poll_operation(api, op, action, resource, timeout, clock):
+    deadline = Deadline(timeout, clock)
     service, scope = operation_scope(op)
-    while op.get("status") != "DONE":
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise GcpTimeoutError(
-                "%s %s: timed out after %ds waiting for operation %s (still %s on the server); "
-                "raise wait_timeout, or re-run the task to pick up where it stopped"
-                % (action, resource, int(timeout), op.get("name"), op.get("status", "PENDING")),
-                reason="timeout",
-            )
+    last = {"op": op, "took": 0.0}
+
+    def wait_once():
+        remaining = max(deadline.remaining(), 0.5)
         started = clock()
         try:
             # The server holds a wait up to ~2 min whatever our deadline; the HTTP timeout
             # keeps wait_timeout honest when less than that remains. A wait changes nothing,
             # so 503s and rate limits are retried whatever the timeout, within what remains.
-            op = api.call(
+            last["op"] = api.call(
                 service,
                 "wait",
                 action,
@@ -52,19 +56,25 @@ def wait_for_operation(api, op, action, resource, timeout, clock=time.monotonic)
                 retry=max(remaining, 1.0),
                 timeout=min(remaining, 120.0) + 10.0 if remaining > 120 else remaining + 0.5,
                 project=api.project,
-                operation=op["name"],
+                operation=last["op"]["name"],
                 **scope
             )
         except GcpError as exc:
             if exc.reason != "timeout":
                 raise
-            continue
-        if op.get("status") != "DONE" and clock() - started < 0.5:
-            # A server that answers a wait at once without DONE must not make this loop spin.
-            time.sleep(min(0.5, max(0.0, deadline - clock())))
-    if (op.get("error") or {}).get("errors"):
-        raise operation_error(op, action, resource)
-    return op
+        last["took"] = clock() - started
+        return last["op"]
+
+    def describe(current):
+        return (
+            "%s %s: timed out after %ds waiting for operation %s (still %s on the server); "
+            "raise wait_timeout, or re-run the task to pick up where it stopped"
+            % (action, resource, int(timeout), current.get("name"), current.get("status", "PENDING"))
+        )
+
+    # A wait is itself the pause; a server that answers at once without DONE must not make this spin.
+    return poll(wait_once, lambda current: current.get("status") == "DONE", deadline, describe,
+                delay=lambda _current: 0.5 if last["took"] < 0.5 else 0.0)
 
 
 def mutate(api, service, method, action, resource, timeout, /, wait=True, **fields):

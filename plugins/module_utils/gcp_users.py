@@ -22,21 +22,19 @@ _USED_BY_RE = re.compile(r"already being used by '([^']+)'")
 
 def group_references(gcp):
     """{"templates": {path: [groups]}, "health_checks": {path: [groups]}} over every group, zonal and regional."""
-    pager = gcp.api.call(
+    scopes = gcp.api.call(
         "instance_group_managers", "aggregated_list", "look up", "managed instance groups", project=gcp.api.project
     )
     out = {"templates": {}, "health_checks": {}}
-    try:
-        for _scope, scoped in pager:
-            for igm in scoped.instance_group_managers:
-                group = relative(igm.self_link)
-                templates = set([igm.instance_template] + [v.instance_template for v in igm.versions])
-                checks = set(p.health_check for p in igm.auto_healing_policies)
-                for kind, refs in (("templates", templates), ("health_checks", checks)):
-                    for ref in sorted(r for r in refs if r):
-                        out[kind].setdefault(relative(ref), []).append(group)
-    except Exception as exc:
-        raise gcp.api.translate(exc, "look up", "managed instance groups")
+    for _scope, scoped in sorted(scopes.items()):
+        for igm in scoped.get("instanceGroupManagers") or []:
+            group = relative(igm["selfLink"])
+            versions = igm.get("versions") or []
+            templates = set([igm.get("instanceTemplate")] + [v.get("instanceTemplate") for v in versions])
+            checks = set(p.get("healthCheck") for p in igm.get("autoHealingPolicies") or [])
+            for kind, refs in (("templates", templates), ("health_checks", checks)):
+                for ref in sorted(r for r in refs if r):
+                    out[kind].setdefault(relative(ref), []).append(group)
     return out
 
 

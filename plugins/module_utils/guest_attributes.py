@@ -16,7 +16,9 @@ __metaclass__ = type
 import json
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpTimeoutError
+from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils.gcp_names import instance_phrase
+from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, poll
 from ansible_collections.gce.cos.plugins.module_utils.vm_contract import AGENT_REPORT_KEY, GUEST_ATTRIBUTE_NAMESPACE
 
 NAMESPACE = GUEST_ATTRIBUTE_NAMESPACE
@@ -60,7 +62,7 @@ def read_reports(api, zone, instance):
             "instances",
             "get_guest_attributes",
             "read guest attributes",
-            "instance %r in %s" % (instance, zone),
+            instance_phrase(instance, zone),
             project=api.project,
             zone=zone,
             instance=instance,
@@ -131,13 +133,13 @@ def wait_for_reports(read, targets, timeout, sleep=time.sleep, clock=time.monoto
     Raises AgentFailure at the first container that failed at its wanted revision (or kept
     restarting there, MAX_RESTARTS times), and GcpTimeoutError (listing what is still
     awaited, with the last error seen at the wanted revision) after ``timeout`` seconds.
+    Reads come 1 s apart, growing to 5 s, and every 0.5 s while an awaited container is "starting".
     """
-    deadline = clock() + timeout
-    delay = FIRST_DELAY
     last_errors = {}
-    while True:
-        reports = read()
-        pending = []
+    pending = []
+
+    def done(reports):
+        del pending[:]
         for name in sorted(targets):
             report = reports.get(name)
             target = targets[name]
@@ -150,16 +152,14 @@ def wait_for_reports(read, targets, timeout, sleep=time.sleep, clock=time.monoto
                 raise AgentFailure(name, report)
             if result is None:
                 pending.append(name)
-        if not pending:
-            return reports
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise GcpTimeoutError(timeout_message(pending, targets, reports, timeout, last_errors), reason="timeout")
-        if any(near_running(reports.get(name), targets[name]) for name in pending):
-            sleep(min(NEAR_DELAY, remaining))
-        else:
-            sleep(min(delay, remaining))
-            delay = min(MAX_DELAY, delay * GROWTH)
+        return not pending
+
+    def starting(reports):
+        return any(near_running(reports.get(name), targets[name]) for name in pending)
+
+    return poll(read, done, timeout, lambda reports: timeout_message(pending, targets, reports, timeout, last_errors),
+                delay=Backoff(FIRST_DELAY, GROWTH, MAX_DELAY, near=starting, near_delay=NEAR_DELAY),
+                sleep=sleep, clock=clock)
 
 
 class AgentFailure(Exception):

@@ -46,27 +46,20 @@ def combined_filter(filters):
 
 
 def list_instances(api, project, filter_expr=None, zones=None):
-    """(instances, pages): every instance of the project, one aggregatedList request per page."""
+    """Every instance of the project (in the given zones), one aggregatedList request per page."""
     resource = "instances of project %s" % project
     fields = {"project": project, "max_results": PAGE_SIZE}
     if filter_expr:
         fields["filter"] = filter_expr
-    from ansible_collections.gce.cos.plugins.module_utils.gcp_client import to_dict
-
-    pager = api.call("instances", "aggregated_list", "list", resource, **fields)
+    scopes = api.call("instances", "aggregated_list", "list", resource, **fields)
     wanted = set(zones or [])
-    out, pages = [], 0
-    try:
-        for page in pager.pages:
-            pages += 1
-            for scope, scoped in sorted((to_dict(page).get("items") or {}).items()):
-                zone = scope.rsplit("/", 1)[-1]
-                if wanted and zone not in wanted:
-                    continue
-                out.extend(scoped.get("instances") or [])
-    except Exception as exc:
-        raise api.translate(exc, "list", resource)
-    return out, pages
+    out = []
+    for scope, scoped in sorted(scopes.items()):
+        zone = scope.rsplit("/", 1)[-1]
+        if wanted and zone not in wanted:
+            continue
+        out.extend(scoped.get("instances") or [])
+    return out
 
 
 def konlet_templates(api, project):
@@ -76,36 +69,18 @@ def konlet_templates(api, project):
     them. Global templates, one instanceTemplates.list request per page.
     """
     resource = "instance templates of project %s" % project
-    from ansible_collections.gce.cos.plugins.module_utils.gcp_client import _compute_package, to_dict
-    from ansible_collections.gce.cos.plugins.module_utils.version import USER_AGENT
-    from google.api_core.client_options import ClientOptions
-    from google.api_core.gapic_v1.client_info import ClientInfo
-
-    # The shared client layer has no instance-templates service yet: same endpoint, credentials and errors.
-    _compute_package()
-    from google.cloud.compute_v1.services.instance_templates import InstanceTemplatesClient
-
     out = []
-    try:
-        client = InstanceTemplatesClient(
-            credentials=api.credentials, transport="rest", client_info=ClientInfo(user_agent=USER_AGENT),
-            client_options=ClientOptions(api_endpoint=api.api_endpoint) if api.api_endpoint else None)
-        request = {"project": project, "max_results": PAGE_SIZE}
-        for page in client.list(request=request, timeout=60.0).pages:
-            for tmpl in to_dict(page).get("items") or []:
-                metadata = metadata_of(tmpl.get("properties") or {})
-                if konlet.METADATA_KEY not in metadata:
-                    continue
-                entry = {"project": project, "name": tmpl.get("name"), "self_link": tmpl.get("selfLink"),
-                         "image": None}
-                try:
-                    containers = konlet.parse(metadata[konlet.METADATA_KEY])["containers"]
-                    entry["image"] = containers[0]["image"] if len(containers) == 1 else None
-                except konlet.KonletError as exc:
-                    entry["error"] = str(exc)
-                out.append(entry)
-    except Exception as exc:
-        raise api.translate(exc, "list", resource)
+    for tmpl in api.list("instance_templates", "list", resource, project=project, max_results=PAGE_SIZE):
+        metadata = metadata_of(tmpl.get("properties") or {})
+        if konlet.METADATA_KEY not in metadata:
+            continue
+        entry = {"project": project, "name": tmpl.get("name"), "self_link": tmpl.get("selfLink"), "image": None}
+        try:
+            containers = konlet.parse(metadata[konlet.METADATA_KEY])["containers"]
+            entry["image"] = containers[0]["image"] if len(containers) == 1 else None
+        except konlet.KonletError as exc:
+            entry["error"] = str(exc)
+        out.append(entry)
     return out
 
 

@@ -1,9 +1,11 @@
 """Run by a play's command task: what the API helpers of a run directory look like, as one JSON line.
 
-    python api_helper_probe.py RUN_DIR [--kill]
+    python api_helper_probe.py RUN_DIR [--kill | --stop]
 
 Prints the directory's mode, each file's mode and owner, and each listening helper's stats
-(its pid and which clients it holds for which scope). ``--kill`` then SIGKILLs those helpers.
+(its pid and which clients it holds for which scope). ``--kill`` then SIGKILLs those helpers,
+``--stop`` SIGSTOPs them (frozen: they accept connections but never answer). A helper that does
+not answer within 5 s is listed with an error.
 """
 
 import json
@@ -39,6 +41,7 @@ def probe(run_dir):
                                  "socket": stat.S_ISSOCK(st.st_mode)}
         if stat.S_ISSOCK(st.st_mode):
             sock = socket.socket(socket.AF_UNIX)
+            sock.settimeout(5)
             try:
                 sock.connect(path)
                 result["helpers"].append(frame(sock, {"op": "stats"}))
@@ -52,7 +55,8 @@ def probe(run_dir):
 if __name__ == "__main__":
     found = probe(sys.argv[1])
     print(json.dumps(found))
-    if "--kill" in sys.argv:
-        for helper in found["helpers"]:
-            if "pid" in helper:
-                os.kill(helper["pid"], signal.SIGKILL)
+    for flag, sig in (("--kill", signal.SIGKILL), ("--stop", signal.SIGSTOP)):
+        if flag in sys.argv:
+            for helper in found["helpers"]:
+                if "pid" in helper:
+                    os.kill(helper["pid"], sig)

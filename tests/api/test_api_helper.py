@@ -72,8 +72,8 @@ def make_env(lgce, run_dir, tmp_path, helper, **extra):
     return env
 
 
-def probe_task(run_dir, kill=False):
-    cmd = [sys.executable, PROBE, run_dir] + (["--kill"] if kill else [])
+def probe_task(run_dir, kill=False, stop=False):
+    cmd = [sys.executable, PROBE, run_dir] + (["--kill"] if kill else []) + (["--stop"] if stop else [])
     return {"name": "probe", "ansible.builtin.command": {"argv": cmd}, "changed_when": False,
             "check_mode": False}
 
@@ -286,8 +286,8 @@ def test_scopes_never_share_a_client_and_a_token_is_refreshed_once(lgce, run_dir
     scopes = helpers[0]["scopes"]
     keys = sorted((s["credential"], s["project"], s["endpoint"]) for s in scopes)
     assert len(keys) == 6 == len(set(keys)), scopes
-    client_ids = [cid for s in scopes for cid in s["clients"].values()]
-    assert len(client_ids) == len(set(client_ids)) == 6, "no client serves two scopes"
+    # Every connection (task) builds its own instances client: no requests session serves two threads.
+    assert sorted((s["connections"], s["clients_built"]) for s in scopes) == [(1, 1)] * 4 + [(2, 2)] * 2, scopes
     credentials = {s["credential"] for s in scopes}
     assert len(credentials) == 3, "two tokens and one key"
     key_scopes = [s for s in scopes if s["refreshes"]]
@@ -350,41 +350,103 @@ def test_helper_killed_between_tasks_is_replaced(lgce, run_dir, tmp_path):
 
 def test_helper_killed_during_an_operation_wait(lgce, run_dir, tmp_path):
     """SIGKILL while a module waits on its operation: the wait goes on in a new helper, nothing is sent twice."""
-    lgce.reset()
-    lgce.config(operation_delay=8)
-    path = write_play(tmp_path, [{"gce.cos.cos_disk": {"name": "wd", "zone": DEFAULT_ZONE, "size_gb": 10}},
-                                 probe_task(run_dir)])
-    env = make_env(lgce, run_dir, tmp_path, True)
-    proc = subprocess.Popen([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(path)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        killed = None
-        deadline = time.monotonic() + 300
-        while killed is None and time.monotonic() < deadline and proc.poll() is None:
-            # The log records a request once answered: the insert is, its operation's wait is now running.
-            if any(r["mutating"] for r in lgce.requests()):
-                time.sleep(1)
-                helpers = [h for h in _probe(run_dir)["helpers"] if "pid" in h]
-                if helpers:
-                    killed = helpers[0]["pid"]
-                    os.kill(killed, signal.SIGKILL)
-            time.sleep(0.05)
-        out = proc.communicate(timeout=600)[0]
-        sent = [r for r in lgce.requests() if r["mutating"]]
-    finally:
-        lgce.reset()
-        if proc.poll() is None:
-            proc.kill()
-    assert killed is not None, "the helper was seen during the wait\n" + out[-4000:]
-    assert proc.returncode == 0, out[-6000:]
-    got = results(tmp_path)
-    assert got["r0"]["changed"] is True and got["r0"]["disk"]["status"] == "READY"
+    killed, out, sent, got = _signal_during_disk_wait(lgce, run_dir, tmp_path, signal.SIGKILL, 8,
+                                                      [probe_task(run_dir)])
     after = probe_of(got["r1"])["helpers"]
     assert [line for line in out.splitlines() if "API helper" in line] == [], "a new helper took over, no fallback"
     # A new helper exists only if the module had to reconnect: the kill hit it during the wait.
     assert len(after) == 1 and after[0].get("pid") not in (None, killed), after
     assert len(sent) == 1, "the insert was sent once; only the wait was sent again"
     assert wait_gone(after[0]["pid"]) and wait_gone(killed)
+
+
+def test_a_stopped_helper_is_left_within_seconds_and_replaced(lgce, run_dir, tmp_path):
+    """SIGSTOP between tasks: the helper accepts connections but never answers. The next task runs
+    without it (a warning says why) instead of hanging; the task after that starts a new helper."""
+    tasks = [
+        {"gce.cos.cos_instance_info": {"zone": DEFAULT_ZONE, "name": "s"}},
+        probe_task(run_dir, stop=True),
+        {"gce.cos.cos_disk": {"name": "sd", "zone": DEFAULT_ZONE, "size_gb": 10}},
+        {"gce.cos.cos_disk": {"name": "sd", "zone": DEFAULT_ZONE, "size_gb": 10}},
+        probe_task(run_dir),
+    ]
+    lgce.reset()
+    path = write_play(tmp_path, tasks)
+    stopped = None
+    try:
+        # A generous bound: the old module waited on a stopped helper for ever.
+        proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(path)],
+                              env=make_env(lgce, run_dir, tmp_path, True), capture_output=True, text=True,
+                              timeout=300, check=False)
+        got = results(tmp_path) if proc.returncode == 0 else None
+        if got:
+            stopped = probe_of(got["r1"])["helpers"][0]["pid"]
+    finally:
+        _kill_frozen(run_dir, stopped)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert got["r2"]["changed"] is True and got["r2"]["disk"]["sizeGb"] == 10
+    warnings = " ".join(got["r2"].get("warnings") or [])
+    assert "API helper is not available" in warnings and "did not answer" in warnings, got["r2"]
+    assert got["r3"]["changed"] is False and not got["r3"].get("warnings"), "a new helper served the next task"
+    after = [h for h in probe_of(got["r4"])["helpers"] if "pid" in h]
+    assert len(after) == 1 and after[0]["pid"] != stopped, after
+    assert len([r for r in lgce.requests() if r["mutating"]]) == 1
+    assert wait_gone(after[0]["pid"]) and wait_gone(stopped)
+
+
+def test_a_helper_frozen_during_an_operation_wait(lgce, run_dir, tmp_path):
+    """SIGSTOP while a module waits on its operation: its heartbeats stop, the module finishes the wait
+    on the plain path (a warning says so) within seconds, and nothing is sent twice."""
+    frozen, _out, sent, got = _signal_during_disk_wait(lgce, run_dir, tmp_path, signal.SIGSTOP, 20, [])
+    warnings = " ".join(got["r0"].get("warnings") or [])
+    assert "API helper stopped answering" in warnings and "no sign of life" in warnings, got["r0"]
+    assert len(sent) == 1, "the insert was sent once; only the wait was sent again"
+    assert wait_gone(frozen)
+
+
+def _signal_during_disk_wait(lgce, run_dir, tmp_path, sig, delay, more_tasks):
+    """Run a play that creates a disk (its operation takes ``delay`` s), then ``more_tasks``; once the
+    insert is answered and the helper has a call in flight (the operation's wait), send ``sig`` to the
+    helper. The play must succeed with the disk created. (pid signalled, output, mutating requests, results)."""
+    lgce.reset()
+    lgce.config(operation_delay=delay)
+    disk = {"gce.cos.cos_disk": {"name": "wd", "zone": DEFAULT_ZONE, "size_gb": 10}}
+    path = write_play(tmp_path, [disk, *more_tasks])
+    env = make_env(lgce, run_dir, tmp_path, True)
+    proc = subprocess.Popen([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pid = None
+    try:
+        deadline = time.monotonic() + 300
+        while pid is None and time.monotonic() < deadline and proc.poll() is None:
+            # The log records a request once answered: once the insert is, a call in flight is its wait.
+            if any(r["mutating"] for r in lgce.requests()):
+                helpers = [h for h in _probe(run_dir)["helpers"] if h.get("in_flight")]
+                if helpers:
+                    pid = helpers[0]["pid"]
+                    os.kill(pid, sig)
+            time.sleep(0.05)
+        # A generous bound: a module once waited on a frozen helper for ever.
+        out = proc.communicate(timeout=300)[0]
+        sent = [r for r in lgce.requests() if r["mutating"]]
+    finally:
+        lgce.reset()
+        if proc.poll() is None:
+            proc.kill()
+        if sig == signal.SIGSTOP:
+            _kill_frozen(run_dir, pid)
+    assert pid is not None, "the helper was seen during the wait\n" + out[-4000:]
+    assert proc.returncode == 0, out[-6000:]
+    got = results(tmp_path)
+    assert got["r0"]["changed"] is True and got["r0"]["disk"]["status"] == "READY"
+    return pid, out, sent, got
+
+
+def _kill_frozen(run_dir, pid):
+    """SIGKILL a helper a test froze (it cannot notice its play's end while stopped)."""
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _probe(run_dir):
@@ -438,11 +500,12 @@ def test_another_user_is_refused(lgce, run_dir, tmp_path):
     if os.getuid() != 0:
         pytest.fail("this test needs root to act as another user (setuid to nobody)")
     import ansible_collections.gce.cos.plugins.module_utils.api_helper_client as client
+    import ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol as protocol
 
     env_backup = os.environ.get("XDG_RUNTIME_DIR")
     os.environ["XDG_RUNTIME_DIR"] = run_dir
     try:
-        owner = (os.getpid(), client.process_stat(os.getpid())[1])
+        owner = (os.getpid(), protocol.process_stat(os.getpid())[1])
         hello = client.hello_message({"auth_kind": "accesstoken", "access_token": "t", "project": DEFAULT_PROJECT,
                                       "api_endpoint": lgce.url})
         api = client.HelperApi(hello, owner, plain=None, idle_timeout=60)

@@ -433,7 +433,7 @@ def test_wait_step_returns_not_done_and_the_next_run_resumes(localgce):
             runs.append(r)
             if r["done"]:
                 break
-        assert runs[-1]["done"] and runs[-1]["waiting"] == ""
+        assert runs[-1]["done"] and runs[-1]["waiting"] == "", [(r["waiting"], r["changed"]) for r in runs][-4:]
         assert not runs[0]["done"] and runs[0]["changed"]
         # What the first run waits for: the first batch's agent report. Each run starts at least one batch, even
         # on a machine so slow that the step ran out before it (else the rollout would never move).

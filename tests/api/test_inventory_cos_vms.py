@@ -335,9 +335,9 @@ def test_pages_are_followed_one_request_each(localgce, monkeypatch):
     monkeypatch.setattr(vm_inventory, "PAGE_SIZE", 5)
     localgce.clear_requests()
     api = ComputeApi(Credentials(token="t"), "test-project", localgce.url, auth_kind="accesstoken")
-    instances, pages = vm_inventory.list_instances(api, "test-project")
+    instances = vm_inventory.list_instances(api, "test-project")
     assert sorted(i["name"] for i in instances) == ["vm-%02d" % i for i in range(17)]
-    assert pages == 4
+    assert api.request_count == 4
     reqs = api_requests(localgce)
     assert len(reqs) == 4 and all(r["query"]["maxResults"] == "5" for r in reqs)
     assert [("pageToken" in r["query"]) for r in reqs] == [False, True, True, True]

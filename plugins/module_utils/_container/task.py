@@ -13,6 +13,7 @@ from ansible_collections.gce.cos.plugins.module_utils import (
     container_unit,
     vm_contract,
 )
+from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
 from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import (
     describe_changes,
@@ -58,7 +59,8 @@ class ContainerTask:
         self.p = gcp.params
         self.zone = self.p["zone"]
         self.name = self.p["instance"]
-        self.resource = "instance %r in %s" % (self.name, self.zone)
+        self.instance = InstanceApi(gcp, self.name, self.zone)
+        self.resource = self.instance.what
         self.builds = request["builds"]
         self.remove = request["remove"]
         self.single = request["single"]
@@ -71,9 +73,7 @@ class ContainerTask:
 
     # reads ----------------------------------------------------------------------------------
     def read(self):
-        return self.gcp.api.get(
-            "instances", "read", self.resource, project=self.gcp.api.project, zone=self.zone, instance=self.name
-        )
+        return self.instance.read()
 
     def must_read(self):
         inst = self.read()
@@ -269,7 +269,7 @@ class ContainerTask:
         return self.result(plan, entries, restarted)
 
     def power(self, verb):
-        return self.gcp.mutate("instances", verb + "_unary", verb, self.resource, zone=self.zone, instance=self.name)
+        return self.instance.power(verb)
 
     def entries(self, current):
         out = []

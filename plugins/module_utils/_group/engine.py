@@ -41,9 +41,11 @@ from ansible_collections.gce.cos.plugins.module_utils._group.options import (
     resolve,
     validate_group_params,
 )
+from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpTimeoutError
 from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, relative
 from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, Deadline, PollTimeout, poll
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     AgentFailure,
     read_reports,
@@ -489,8 +491,7 @@ class GroupEngine:
             link = relative(managed.get("instance"))
             parts = link.split("/")
             zone, name = parts[3], parts[5]
-            inst = self.gcp.api.get("instances", "read", "instance %r in %s" % (name, zone), project=self.project,
-                                    zone=zone, instance=name)
+            inst = InstanceApi(self.gcp, name, zone).read()
             if inst is None:
                 continue
             items = (inst.get("metadata") or {}).get("items") or []
@@ -592,26 +593,28 @@ class GroupEngine:
 
     def wait_healthy(self, names, number, overall):
         deadline, by_step = self.deadline(overall)
-        delay = FIRST_DELAY
-        while True:
+
+        def unhealthy():
             health = {}
             for managed in self.managed_instances():
                 name = basename(managed.get("instance"))
                 if name in names:
                     states = [h.get("detailedHealthState") for h in managed.get("instanceHealth") or []]
                     health[name] = states[0] if states else "UNKNOWN"
-            unhealthy = {n: health.get(n, "GONE") for n in names if health.get(n) != HEALTHY}
-            if not unhealthy:
-                return
-            if time.monotonic() >= deadline:
-                states = ", ".join("%s %s" % kv for kv in sorted(unhealthy.items()))
-                if by_step:
-                    raise StepElapsed("%s: the cos agents report the new revisions; the health check says %s"
-                                      % (self.where(number), states))
-                self.stop(number, ", ".join(sorted(unhealthy)), "the cos agent reports the new revision, "
-                          "but the health check says %s after %ds" % (states, self.gcp.wait_timeout))
-            time.sleep(min(delay, max(0.1, deadline - time.monotonic())))
-            delay = min(MAX_DELAY, delay * 1.5)
+            return {n: health.get(n, "GONE") for n in names if health.get(n) != HEALTHY}
+
+        def describe(sick):
+            return ", ".join("%s %s" % kv for kv in sorted(sick.items()))
+
+        try:
+            poll(unhealthy, lambda sick: not sick, Deadline(0, at=deadline), describe,
+                 delay=Backoff(FIRST_DELAY, 1.5, MAX_DELAY))
+        except PollTimeout as exc:
+            if by_step:
+                raise StepElapsed("%s: the cos agents report the new revisions; the health check says %s"
+                                  % (self.where(number), exc))
+            self.stop(number, ", ".join(sorted(exc.value)), "the cos agent reports the new revision, "
+                      "but the health check says %s after %ds" % (exc, self.gcp.wait_timeout))
 
     def stop(self, number, vm, why):
         """Fail the rollout at VM ``vm`` of batch ``number`` (None: while checking the VMs refreshed before)."""
@@ -664,21 +667,23 @@ class GroupEngine:
 
     def wait_stable(self, after):
         deadline, by_step = self.deadline(time.monotonic() + self.gcp.wait_timeout)
-        delay = FIRST_DELAY
         want_version = after["update_policy"].get("type") != "OPPORTUNISTIC"
-        while True:
+
+        def read():
             igm = self.read()
             if igm is None:
                 raise GcpError("%s disappeared while the module waited for it to be stable" % self.resource)
-            if self.settled(igm, after):
-                return igm
-            if time.monotonic() >= deadline:
-                if by_step:
-                    # The plan's steps are all done: this run only waited after them.
-                    raise StepElapsed(self.pending_message(igm, want_version, step=True))
-                raise GroupFailed(self.pending_message(igm, want_version), dict(self.rollout))
-            time.sleep(min(delay, max(0.1, deadline - time.monotonic())))
-            delay = min(MAX_DELAY, delay * 1.5)
+            return igm
+
+        try:
+            return poll(read, lambda igm: self.settled(igm, after), Deadline(0, at=deadline),
+                        lambda igm: self.pending_message(igm, want_version, step=by_step),
+                        delay=Backoff(FIRST_DELAY, 1.5, MAX_DELAY))
+        except PollTimeout as exc:
+            if by_step:
+                # The plan's steps are all done: this run only waited after them.
+                raise StepElapsed(str(exc))
+            raise GroupFailed(str(exc), dict(self.rollout))
 
     def pending_message(self, igm, want_version, step=False):
         actions = {k: v for k, v in (igm.get("currentActions") or {}).items() if k != "none" and v}

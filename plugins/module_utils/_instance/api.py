@@ -2,21 +2,28 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The API calls on one instance: reads, look-ups, power actions and the in-place change rows.
 
-Everything cos_instance sends goes through an ``InstanceApi``, which names the instance the
-same way in every message and waits on every operation (through GcpModule.mutate).
+Every module's read, power action and label change of one instance goes through an ``InstanceApi``
+(cos_instance, cos_container, cos_instance_info, the group's rollout), which names the instance
+the same way in every message (gcp_names.instance_phrase) and waits on every operation (through
+GcpModule.mutate).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import time
-
 from ansible_collections.gce.cos.plugins.module_utils._instance.options import DEFAULT_IMAGE_FAMILY, is_ipv4
 from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, region_of, relative
+from ansible_collections.gce.cos.plugins.module_utils.gcp_names import (
+    basename,
+    instance_phrase,
+    qualify,
+    region_of,
+    relative,
+)
 from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
+from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, poll
 
 
 class InstanceApi:
@@ -24,7 +31,7 @@ class InstanceApi:
         self.gcp = gcp
         self.name = name
         self.zone = zone
-        self.what = "instance %r in %s" % (name, zone)
+        self.what = instance_phrase(name, zone)
         self.short = "instance %r" % name
 
     @property
@@ -46,7 +53,7 @@ class InstanceApi:
 
     def elsewhere(self):
         """The zone of another instance of this name, if any (an instance cannot change zone)."""
-        pager = self.gcp.api.call(
+        scopes = self.gcp.api.call(
             "instances",
             "aggregated_list",
             "look up",
@@ -54,13 +61,10 @@ class InstanceApi:
             project=self.project,
             filter="name = %s" % self.name,
         )
-        try:
-            for _scope, scoped in pager:
-                for inst in scoped.instances:
-                    if inst.name == self.name and basename(inst.zone) != self.zone:
-                        return basename(inst.zone)
-        except Exception as exc:
-            raise self.gcp.api.translate(exc, "look up", "instances named %r" % self.name)
+        for _scope, scoped in sorted(scopes.items()):
+            for inst in scoped.get("instances") or []:
+                if inst.get("name") == self.name and basename(inst.get("zone", "")) != self.zone:
+                    return basename(inst["zone"])
         return None
 
     def resolve_image(self, params):
@@ -152,20 +156,21 @@ class InstanceApi:
     # power ----------------------------------------------------------------------------------
     def wait_stopped(self):
         """A STOPPING instance cannot be started or changed: wait (bounded) until it is TERMINATED."""
-        deadline = time.monotonic() + self.gcp.wait_timeout
-        while True:
-            inst = self.must_read()
-            if inst.get("status") not in ("STOPPING", "SUSPENDING"):
-                return inst
-            if time.monotonic() > deadline:
-                raise GcpError(
-                    "wait for %s to stop: still %s after %ds; raise wait_timeout, or re-run the task"
-                    % (self.what, inst.get("status"), self.gcp.wait_timeout)
-                )
-            time.sleep(1)
+        return poll(
+            self.must_read,
+            lambda inst: inst.get("status") not in ("STOPPING", "SUSPENDING"),
+            self.gcp.wait_timeout,
+            lambda inst: "wait for %s to stop: still %s after %ds; raise wait_timeout, or re-run the task"
+            % (self.what, inst.get("status"), self.gcp.wait_timeout),
+            delay=Backoff(first=1.0, growth=1.0),
+        )
 
     def stop(self):
         return self.call("stop_unary", "stop")
+
+    def power(self, verb):
+        """``start`` or ``stop``, waited on (no wait for a stopping instance first)."""
+        return self.call(verb + "_unary", verb)
 
     def start(self, stopping=False):
         """Start the instance; ``stopping``: it was still stopping when read, so wait for that first."""

@@ -6,8 +6,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
 from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error, zone_error
+from ansible_collections.gce.cos.plugins.module_utils.gcp_names import instance_phrase, name_error, zone_error
 from ansible_collections.gce.cos.plugins.module_utils.gcp_params import raise_input_errors
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     compare,
@@ -46,10 +47,7 @@ def read_instances(gcp):
     validate_instance_info_params(params)
     zone = params["zone"]
     if params["name"]:
-        found = gcp.api.get(
-            "instances", "read", "instance %r in %s" % (params["name"], zone),
-            project=gcp.api.project, zone=zone, instance=params["name"],
-        )
+        found = InstanceApi(gcp, params["name"], zone).read()
         instances = [found] if found else []
     else:
         instances = gcp.api.list(
@@ -58,7 +56,7 @@ def read_instances(gcp):
         )
     result = dict(changed=False, instances=[summarize(i) for i in instances])
     if params["compare_containers"] is not None:
-        what = "instance %r in %s" % (params["name"], zone)
+        what = instance_phrase(params["name"], zone)
         reports = read_reports(gcp.api, zone, params["name"]) if instances else {}
         result["agent"] = compare(reports, wait_targets(params["compare_containers"]), what)
         result["agent"]["entries"] = with_reports(params["compare_containers"], reports)

@@ -22,7 +22,7 @@ SERVER = "ansible_collections.gce.cos.plugins.module_utils.api_helper_server"
 ON_DEMAND = tuple("ansible_collections.gce.cos.plugins.module_utils." + m for m in ("konlet", "cloud_config"))
 
 # The module's import, then what HelperApi does before its first exchange: read the helper's
-# sources, name its socket, build the hello; then a reply read as a message.
+# sources, name its socket, build the hello.
 PROBE = """
 import importlib, json, sys
 importlib.import_module("ansible_collections.gce.cos.plugins.modules." + sys.argv[1])
@@ -30,7 +30,6 @@ from ansible_collections.gce.cos.plugins.module_utils import api_helper_client a
 sources = client.helper_sources()
 client.socket_name((1, 1), sources)
 client.hello_message({"auth_kind": "accesstoken", "access_token": "t", "project": "p"})
-assert client.MessageView({"selfLink": "x"}).self_link == "x"
 print(json.dumps({"modules": sorted(sys.modules), "sources": {k: len(v) for k, v in sources.items()}}))
 """
 
