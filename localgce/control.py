@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 
-from . import errors, guest_metadata, secrets
+from . import errors, guest_metadata, references, secrets
 from .resources import instance_group_managers, instances
 from .resources.snapshots import make_snapshot
 from .responses import json_response
@@ -127,7 +127,7 @@ def _route(app, method, route, query, data):
     if route == "instance-status" and method == "POST":
         _need(data, "project", "zone", "instance", "status")
         with store.lock:
-            inst = store.must(instances.inst_path(data["project"], data["zone"], data["instance"]))
+            inst = store.must(references.instance_path(data["project"], data["zone"], data["instance"]))
             inst["status"] = data["status"]
             store.changed()
             return _resp(200, inst)
@@ -143,7 +143,7 @@ def _route(app, method, route, query, data):
     if route == "serial" and method == "POST":
         _need(data, "project", "zone", "instance", "text")
         with store.lock:
-            path = instances.inst_path(data["project"], data["zone"], data["instance"])
+            path = references.instance_path(data["project"], data["zone"], data["instance"])
             store.must(path)
             instances.serial_append(store, path, data["text"])
         return _resp(200, {})

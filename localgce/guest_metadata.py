@@ -28,7 +28,8 @@ import threading
 import time
 
 from . import util
-from .resources.instances import guest_attributes, inst_path
+from .references import instance_path
+from .resources.instances import guest_attributes
 from .responses import Response
 
 PREFIX = "/_localgce/guest/"
@@ -103,7 +104,7 @@ def build_tree(store, project, zone, inst):
         disk = store.get(util.strip_url(boot["source"])) or {}
         image = util.strip_url(disk.get("sourceImage", ""))
     sched = inst.get("scheduling", {})
-    ga = guest_attributes(store, inst_path(project, zone, inst["name"]))
+    ga = guest_attributes(store, instance_path(project, zone, inst["name"]))
     return {
         "instance": {
             "attributes": _attrs(inst.get("metadata")),
@@ -346,7 +347,7 @@ def _handle(app, method, path, query, headers, body):
     is_dir = not sub or sub[-1] == ""
     sub = [p for p in sub if p]
     store = app.store
-    ipath = inst_path(project, zone, name)
+    ipath = instance_path(project, zone, name)
     with store.lock:
         inst = store.get(ipath)
         if inst is None:
@@ -443,7 +444,7 @@ def _write_guest_attribute(store, project, zone, inst, rest, method, body, verdi
     if len(rest) != 2 or not all(_GA_NAME.fullmatch(p) for p in rest):
         return _answer(400, "Guest attribute path must be NAMESPACE/KEY\n", "text/html")
     ns, key = rest
-    attrs = guest_attributes(store, inst_path(project, zone, inst["name"]))
+    attrs = guest_attributes(store, instance_path(project, zone, inst["name"]))
     if method == "PUT":
         if len(body) > MAX_GA_VALUE:
             return _answer(400, "Guest attribute value too large\n", "text/html")
@@ -471,7 +472,7 @@ def _write_guest_attribute(store, project, zone, inst, rest, method, body, verdi
 
 def set_guest_attribute(store, project, zone, instance, namespace, key, value):
     """Server-side write (control API and tests); None deletes."""
-    path = inst_path(project, zone, instance)
+    path = instance_path(project, zone, instance)
     with store.lock:
         store.must(path)
         attrs = guest_attributes(store, path)

@@ -75,8 +75,7 @@ def delete(ctx):
     path = _path(ctx, ctx.params["address"])
     addr = ctx.store.must(path)
     if addr.get("users"):
-        raise errors.ApiError(400, "resourceInUseByAnotherResource",
-                              f"The address resource '{path}' is already being used by '{addr['users'][0]}'")
+        raise errors.in_use(path, addr["users"][0], "address")
     return ctx.op("delete", path, scope=f"regions/{ctx.params['region']}", target_id=addr["id"],
                   done=lambda: ctx.store.delete(path))
 
@@ -98,8 +97,7 @@ def check_claimable(store, project, region, ip, field):
         raise errors.invalid_field(field, ip, "Specified IP address is not reserved or is not in the same region "
                                    "as the instance.")
     if addr.get("users"):
-        raise errors.ApiError(400, "resourceInUseByAnotherResource",
-                              f"The address resource '{path}' is already being used by '{addr['users'][0]}'")
+        raise errors.in_use(path, addr["users"][0], "address")
     return addr
 
 

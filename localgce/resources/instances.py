@@ -17,6 +17,7 @@ import ipaddress
 import os
 
 from .. import catalog, errors, util
+from ..references import instance_path
 from . import addresses, aggregated_response, disks, handles, instance_templates, list_response
 from .machine_types import machine_type_res
 from .metadata_items import check_metadata
@@ -31,12 +32,8 @@ DEFAULT_SCOPES = [
 ]
 
 
-def inst_path(project, zone, name):
-    return f"projects/{project}/zones/{zone}/instances/{name}"
-
-
 def _path(ctx):
-    return inst_path(ctx.project, ctx.params["zone"], ctx.params["instance"])
+    return instance_path(ctx.project, ctx.params["zone"], ctx.params["instance"])
 
 
 def _scope(ctx):
@@ -231,7 +228,7 @@ def insert(ctx):
     if ctx.query.get("sourceInstanceTemplate"):
         body = instance_templates.instance_body(store, project, zone, ctx.query["sourceInstanceTemplate"], body)
     name = body["name"]
-    path = inst_path(project, zone, name)
+    path = instance_path(project, zone, name)
     if store.get(path) is not None:
         raise errors.already_exists(path)
     mt = _machine_type(project, zone, body.get("machineType"), "resource.machineType")
@@ -597,7 +594,7 @@ def set_service_account(ctx):
 @handles("compute.instances.setDeletionProtection")
 def set_deletion_protection(ctx):
     p = ctx.params
-    path = inst_path(ctx.project, p["zone"], p["resource"])
+    path = instance_path(ctx.project, p["zone"], p["resource"])
     inst = ctx.store.must(path)
     value = ctx.query.get("deletionProtection", True)
 
@@ -935,4 +932,4 @@ def get_serial_port_output(ctx):
     }
 
 
-__all__ = ["guest_attributes", "inst_path", "machine_type_res"]
+__all__ = ["guest_attributes", "machine_type_res"]
