@@ -161,7 +161,7 @@ def _is_dir(node):
     return isinstance(node, dict) or (isinstance(node, list) and any(isinstance(v, (dict, list)) for v in node))
 
 
-def _render(node, is_dir, query, name=""):
+def _render(node, query, name=""):
     alt = query.get("alt", [""])[-1]
     recursive = query.get("recursive", ["false"])[-1].lower() == "true"
     if isinstance(node, list) and not _is_dir(node):
@@ -354,7 +354,7 @@ def _handle(app, method, path, query, headers, body):
             return _answer(404, f"Instance {ipath} not found\n", "text/html")
         # Service-account tokens are generated on each request, never part of the tree.
         if len(sub) == 4 and sub[:2] == ["instance", "service-accounts"] and sub[3] in ("token", "identity"):
-            return _token(app, store, project, zone, inst, sub[2], sub[3], query)
+            return _token(app, inst, sub[2], sub[3], query)
         if len(sub) >= 2 and sub[:2] == ["instance", "guest-attributes"] and method in ("PUT", "DELETE", "GET"):
             resp, verdict = _guest_attributes(app, store, project, zone, inst, sub[2:], method, body)
             if resp is None:  # a read: served from the tree (listing, recursive JSON, long-poll)
@@ -406,11 +406,11 @@ def _read(app, store, project, zone, name, ipath, sub, is_dir, query):
                 etag = _etag(node)
                 if etag != base:
                     break
-    data, ctype = _render(node, is_dir, query, sub[-1] if sub else "")
+    data, ctype = _render(node, query, sub[-1] if sub else "")
     return _answer(200, data, ctype, etag)
 
 
-def _token(app, store, project, zone, inst, account, what, query):
+def _token(app, inst, account, what, query):
     sas = inst.get("serviceAccounts", [])
     default = sas[0] if sas else None
     sa = default if account == "default" else next((s for s in sas if s["email"] == account), None)

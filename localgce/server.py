@@ -212,7 +212,7 @@ class App:
                 return json_response(status, errors.rpc_error(status, exc.message)), None
             raise exc
         if path == "/token":
-            return token.handle(self, method, headers, body), None
+            return token.handle(method, headers, body), None
         if path == "/tokeninfo":
             return token.tokeninfo(self, method, query, body), None
         if (auth is not None and auth.startswith("expired")) or (auth is None and self.require_auth):

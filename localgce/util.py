@@ -99,7 +99,7 @@ def last(value):
     return value.rstrip("/").rsplit("/", 1)[-1] if value else value
 
 
-def ref_path(value, project, field, *, zone=None, region=None, kind=None):
+def ref_path(value, project, field, *, kind=None):
     """Normalise a full or partial URL into 'projects/P/...'.
 
     Accepts what the real API accepts: a full URL, 'projects/P/...', 'zones/Z/...',

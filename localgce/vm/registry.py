@@ -125,13 +125,6 @@ class Registry:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.headers, exc.read()
 
-    def manifest_digest(self, repo, tag):
-        status, headers, _body = self.request("HEAD", "/v2/%s/manifests/%s" % (repo, tag),
-                                             headers={"Accept": MANIFEST_V2})
-        if status != 200:
-            return None
-        return headers.get("Docker-Content-Digest")
-
     def describe(self):
         out = {"address": self.address, "pid": self.proc.pid, "auth": bool(self.auth)}
         if self.auth:

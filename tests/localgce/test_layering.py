@@ -85,9 +85,9 @@ def find_cycle(graph):
         state[node] = "open"
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return trail[trail.index(nxt):] + [nxt]
+                return [*trail[trail.index(nxt):], nxt]
             if nxt not in state:
-                found = visit(nxt, trail + [nxt])
+                found = visit(nxt, [*trail, nxt])
                 if found:
                     return found
         state[node] = "done"
