@@ -23,16 +23,16 @@ def groups(store, project=None):
             yield from items.values()
 
 
-def template_users(store, project, template_link):
-    """The selfLinks of the groups with a version on this instance template."""
+def template_users(store, project, template):
+    """The selfLinks of the groups with a version on this instance template (a record)."""
     return [g["selfLink"] for g in groups(store, project)
-            if any(v["instanceTemplate"] == template_link for v in g.get("versions") or [])]
+            if any(v["instanceTemplate"] == template["selfLink"] for v in g.get("versions") or [])]
 
 
-def health_check_users(store, project, health_check_link):
-    """The selfLinks of the groups whose autohealing names this health check."""
+def health_check_users(store, project, health_check):
+    """The selfLinks of the groups whose autohealing names this health check (a record)."""
     return [g["selfLink"] for g in groups(store, project)
-            if any(p.get("healthCheck") == health_check_link for p in g.get("autoHealingPolicies") or [])]
+            if any(p.get("healthCheck") == health_check["selfLink"] for p in g.get("autoHealingPolicies") or [])]
 
 
 def autohealed_groups(store):

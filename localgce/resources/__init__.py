@@ -214,25 +214,35 @@ def aggregated_response(ctx, kind, key, scopes, self_path):
     return out
 
 
-# -- global-or-regional resources -----------------------------------------------------------
-class GlobalOrRegional:
-    """What a resource with a global and a regional collection (healthChecks and
-    regionHealthChecks, instanceTemplates and regionInstanceTemplates) does alike: its path from
-    the request, insert's record, get, list, aggregatedList, and a delete refused while
-    ``users(store, project, selfLink)`` names a user. A module registers the methods as its
-    handlers."""
+# -- the handlers stored resources share ------------------------------------------------------
+_SCOPE_PARAM = {"zones": "zone", "regions": "region"}
 
-    def __init__(self, collection, param, *, kind, aggregated_kind, users):
+
+class Collection:
+    """What the stored resource types do alike: the record's path from the request, insert's
+    record, get, list, aggregatedList, and a delete refused while the resource has a user. A module
+    registers the methods it needs as its handlers, e.g. ``get = handles("compute.disks.get")(DISKS.get)``.
+
+    ``scopes`` are where the type lives: ``("global",)``, ``("zones",)``, ``("regions",)``, or
+    ``("global", "regions")`` (healthChecks and regionHealthChecks: regional when the request names a
+    region). ``users(store, project, record)`` lists what uses a record, as the delete error names it."""
+
+    def __init__(self, collection, param, *, kind, scopes, aggregated_kind=None, users=None):
         self.collection = collection  # "healthChecks"
         self.param = param  # the request's name parameter, "healthCheck"
         self.kind = kind  # "compute#healthCheck"
-        self.aggregated_kind = aggregated_kind
+        self.scopes = scopes
+        self.aggregated_kind = aggregated_kind or kind + "AggregatedList"
         self.users = users
         # The API's name of the type in errors: "health_check".
         self.label = re.sub(r"(?<!^)([A-Z])", r"_\1", param).lower()
 
     def scope(self, ctx):
-        return f"regions/{ctx.params['region']}" if "region" in ctx.params else "global"
+        """The request's zone or region where the type has one, else 'global'."""
+        for scope in ("zones", "regions"):
+            if scope in self.scopes and _SCOPE_PARAM[scope] in ctx.params:
+                return f"{scope}/{ctx.params[_SCOPE_PARAM[scope]]}"
+        return "global"
 
     def path(self, ctx, name=None):
         return f"projects/{ctx.project}/{self.scope(ctx)}/{self.collection}/{name or ctx.params[self.param]}"
@@ -261,17 +271,19 @@ class GlobalOrRegional:
         return list_response(ctx, self.kind + "List", ctx.store.list(coll), coll)
 
     def aggregated(self, ctx):
-        """Global records under 'global', and a scope per region."""
+        """Every scope the type lives in, with its records: 'global', then each zone or region."""
         found = dict(ctx.store.colls_matching(ctx.project, self.collection))
-        scopes = [("global", found.get("global", []))] + [(f"regions/{r}", found.get(f"regions/{r}", []))
-                                                          for r in catalog.REGIONS]
-        return aggregated_response(ctx, self.aggregated_kind, self.collection, scopes,
+        names = ["global"] if "global" in self.scopes else []
+        names += [f"zones/{z}" for z in catalog.ZONES] if "zones" in self.scopes else []
+        names += [f"regions/{r}" for r in catalog.REGIONS] if "regions" in self.scopes else []
+        return aggregated_response(ctx, self.aggregated_kind, self.collection,
+                                   [(name, found.get(name, [])) for name in names],
                                    f"projects/{ctx.project}/aggregated/{self.collection}")
 
     def delete(self, ctx):
         path = self.path(ctx)
         record = ctx.store.must(path)
-        used = self.users(ctx.store, ctx.project, record["selfLink"])
+        used = self.users(ctx.store, ctx.project, record) if self.users else []
         if used:
             raise errors.in_use(path, util.strip_url(used[0]), self.label)
         return ctx.op("delete", path, scope=self.scope(ctx), target_id=record["id"],

@@ -4,8 +4,11 @@ setLabels, createSnapshot."""
 from __future__ import annotations
 
 from .. import catalog, errors, util
-from . import aggregated_response, handles, images, list_response
+from . import Collection, handles, images
 from .snapshots import make_snapshot
+
+DISKS = Collection("disks", "disk", kind="compute#disk", scopes=("zones",),
+                   users=lambda _store, _project, disk: disk.get("users") or [])
 
 
 def disk_path(project, zone, name):
@@ -90,14 +93,6 @@ def new_disk(store, project, zone, name, spec, field="resource", warnings=None):
     return path, disk
 
 
-def _disk(ctx):
-    return disk_path(ctx.project, ctx.params["zone"], ctx.params["disk"])
-
-
-def _scope(ctx):
-    return f"zones/{ctx.params['zone']}"
-
-
 @handles("compute.disks.insert")
 def insert(ctx):
     body = dict(ctx.body)
@@ -115,45 +110,19 @@ def insert(ctx):
     def done():
         disk["status"] = "READY"
 
-    return ctx.op("insert", path, scope=_scope(ctx), target_id=disk["id"], immediate=immediate, done=done,
+    return ctx.op("insert", path, scope=DISKS.scope(ctx), target_id=disk["id"], immediate=immediate, done=done,
                   warnings=warnings)
 
 
-@handles("compute.disks.get")
-def get(ctx):
-    return ctx.store.must(_disk(ctx))
-
-
-@handles("compute.disks.list")
-def list_(ctx):
-    coll = f"projects/{ctx.project}/zones/{ctx.params['zone']}/disks"
-    return list_response(ctx, "compute#diskList", ctx.store.list(coll), coll)
-
-
-@handles("compute.disks.aggregatedList")
-def aggregated(ctx):
-    found = dict(ctx.store.colls_matching(ctx.project, "disks"))
-    scopes = [(f"zones/{z}", found.get(f"zones/{z}", [])) for z in catalog.ZONES]
-    return aggregated_response(ctx, "compute#diskAggregatedList", "disks", scopes,
-                               f"projects/{ctx.project}/aggregated/disks")
-
-
-@handles("compute.disks.delete")
-def delete(ctx):
-    path = _disk(ctx)
-    disk = ctx.store.must(path)
-    if disk.get("users"):
-        raise errors.in_use(path, util.strip_url(disk["users"][0]))
-
-    def done():
-        ctx.store.delete(path)
-
-    return ctx.op("delete", path, scope=_scope(ctx), target_id=disk["id"], done=done)
+get = handles("compute.disks.get")(DISKS.get)
+list_ = handles("compute.disks.list")(DISKS.list_)
+aggregated = handles("compute.disks.aggregatedList")(DISKS.aggregated)
+delete = handles("compute.disks.delete")(DISKS.delete)
 
 
 @handles("compute.disks.resize")
 def resize(ctx):
-    path = _disk(ctx)
+    path = DISKS.path(ctx)
     disk = ctx.store.must(path)
     new = int(ctx.body.get("sizeGb") or 0)
     cur = int(disk["sizeGb"])
@@ -172,7 +141,7 @@ def resize(ctx):
                 if ad.get("source") == disk["selfLink"]:
                     ad["diskSizeGb"] = str(new)
 
-    return ctx.op("resizeDisk", path, scope=_scope(ctx), target_id=disk["id"], done=done)
+    return ctx.op("resizeDisk", path, scope=DISKS.scope(ctx), target_id=disk["id"], done=done)
 
 
 def check_label_fingerprint(res, body):
@@ -196,14 +165,14 @@ def set_labels(ctx):
     labels = ctx.body.get("labels") or {}
     util.check_labels("labels", labels)
     check_label_fingerprint(disk, ctx.body)
-    return ctx.op("setLabels", path, scope=_scope(ctx), target_id=disk["id"],
+    return ctx.op("setLabels", path, scope=DISKS.scope(ctx), target_id=disk["id"],
                   done=lambda: apply_labels(disk, labels))
 
 
 @handles("compute.disks.createSnapshot")
 def create_snapshot(ctx):
-    path = _disk(ctx)
+    path = DISKS.path(ctx)
     disk = ctx.store.must(path)
     snap_path, snap = make_snapshot(ctx.store, ctx.project, ctx.body, disk)
-    return ctx.op("createSnapshot", path, scope=_scope(ctx), target_id=disk["id"],
+    return ctx.op("createSnapshot", path, scope=DISKS.scope(ctx), target_id=disk["id"],
                   immediate=lambda: ctx.store.put(snap_path, snap), done=lambda: snap.update(status="READY"))

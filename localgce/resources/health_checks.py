@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 from .. import errors, references
-from . import GlobalOrRegional, handles
+from . import Collection, handles
 
 TYPES = {"HTTP": "httpHealthCheck", "HTTPS": "httpsHealthCheck", "TCP": "tcpHealthCheck"}
 DEFAULT_PORT = {"HTTP": 80, "HTTPS": 443, "TCP": 80}
-HEALTH_CHECKS = GlobalOrRegional("healthChecks", "healthCheck", kind="compute#healthCheck",
-                                 aggregated_kind="compute#healthChecksAggregatedList",
-                                 users=references.health_check_users)
+HEALTH_CHECKS = Collection("healthChecks", "healthCheck", kind="compute#healthCheck", scopes=("global", "regions"),
+                           aggregated_kind="compute#healthChecksAggregatedList", users=references.health_check_users)
 
 
 def _normalised(body, field="resource"):

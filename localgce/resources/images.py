@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from .. import errors, util
-from . import handles, list_response
+from . import Collection, handles
+
+IMAGES = Collection("images", "image", kind="compute#image", scopes=("global",))
 
 
 def is_active(img):
@@ -53,9 +55,8 @@ def resolve(store, path):
     return img
 
 
-@handles("compute.images.get")
-def get(ctx):
-    return ctx.store.must(f"projects/{ctx.project}/global/images/{ctx.params['image']}")
+get = handles("compute.images.get")(IMAGES.get)
+list_ = handles("compute.images.list")(IMAGES.list_)
 
 
 @handles("compute.images.getFromFamily")
@@ -65,12 +66,6 @@ def get_from_family(ctx):
     if img is None:
         raise errors.not_found(f"projects/{ctx.project}/global/images/family/{family}")
     return img
-
-
-@handles("compute.images.list")
-def list_(ctx):
-    coll = f"projects/{ctx.project}/global/images"
-    return list_response(ctx, "compute#imageList", ctx.store.list(coll), coll)
 
 
 @handles("compute.imageFamilyViews.get")

@@ -6,11 +6,10 @@ from __future__ import annotations
 import copy
 
 from .. import catalog, errors, references, util
-from . import GlobalOrRegional, handles, images
+from . import Collection, handles, images
 
-INSTANCE_TEMPLATES = GlobalOrRegional("instanceTemplates", "instanceTemplate", kind="compute#instanceTemplate",
-                                      aggregated_kind="compute#instanceTemplateAggregatedList",
-                                      users=references.template_users)
+INSTANCE_TEMPLATES = Collection("instanceTemplates", "instanceTemplate", kind="compute#instanceTemplate",
+                                scopes=("global", "regions"), users=references.template_users)
 
 
 def _check_properties(store, project, props):

@@ -18,9 +18,11 @@ import os
 
 from .. import catalog, errors, util
 from ..references import instance_path
-from . import addresses, aggregated_response, disks, handles, instance_templates, list_response
+from . import Collection, addresses, disks, handles, instance_templates
 from .machine_types import machine_type_res
 from .metadata_items import check_metadata
+
+INSTANCES = Collection("instances", "instance", kind="compute#instance", scopes=("zones",))
 
 DEFAULT_SCOPES = [
     "https://www.googleapis.com/auth/devstorage.read_only",
@@ -30,14 +32,6 @@ DEFAULT_SCOPES = [
     "https://www.googleapis.com/auth/service.management.readonly",
     "https://www.googleapis.com/auth/trace.append",
 ]
-
-
-def _path(ctx):
-    return instance_path(ctx.project, ctx.params["zone"], ctx.params["instance"])
-
-
-def _scope(ctx):
-    return f"zones/{ctx.params['zone']}"
 
 
 def serial_append(store, path, text):
@@ -347,8 +341,8 @@ def insert(ctx):
         serial_append(store, path, f"localgce: instance {name} booting\n")
         ctx.backend.boot(inst)
 
-    return ctx.op("insert", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate, running=running,
-                  ready=_ready(ctx, path, inst), warnings=warnings)
+    return ctx.op("insert", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], immediate=immediate,
+                  running=running, ready=_ready(ctx, path, inst), warnings=warnings)
 
 
 def _ready(ctx, path, inst):
@@ -372,23 +366,9 @@ def _ready(ctx, path, inst):
 
 
 # -- read ------------------------------------------------------------------------------------
-@handles("compute.instances.get")
-def get(ctx):
-    return ctx.store.must(_path(ctx))
-
-
-@handles("compute.instances.list")
-def list_(ctx):
-    coll = f"projects/{ctx.project}/zones/{ctx.params['zone']}/instances"
-    return list_response(ctx, "compute#instanceList", ctx.store.list(coll), coll)
-
-
-@handles("compute.instances.aggregatedList")
-def aggregated(ctx):
-    found = dict(ctx.store.colls_matching(ctx.project, "instances"))
-    scopes = [(f"zones/{z}", found.get(f"zones/{z}", [])) for z in catalog.ZONES]
-    return aggregated_response(ctx, "compute#instanceAggregatedList", "instances", scopes,
-                               f"projects/{ctx.project}/aggregated/instances")
+get = handles("compute.instances.get")(INSTANCES.get)
+list_ = handles("compute.instances.list")(INSTANCES.list_)
+aggregated = handles("compute.instances.aggregatedList")(INSTANCES.aggregated)
 
 
 # -- power -----------------------------------------------------------------------------------
@@ -418,7 +398,7 @@ def _release_addresses(store, project, inst):
 
 @handles("compute.instances.delete")
 def delete(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     if inst.get("deletionProtection"):
         raise errors.ApiError(400, "invalidResourceUsage",
@@ -438,12 +418,12 @@ def delete(ctx):
         _release_addresses(ctx.store, ctx.project, inst)
         ctx.store.delete(path)
 
-    return ctx.op("delete", path, scope=_scope(ctx), target_id=inst["id"], running=running, done=done)
+    return ctx.op("delete", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], running=running, done=done)
 
 
 @handles("compute.instances.stop")
 def stop(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
 
     def running():
@@ -457,12 +437,12 @@ def stop(ctx):
             inst["lastStopTimestamp"] = util.now()
             serial_append(ctx.store, path, f"localgce: instance {inst['name']} stopped\n")
 
-    return ctx.op("stop", path, scope=_scope(ctx), target_id=inst["id"], running=running, done=done)
+    return ctx.op("stop", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], running=running, done=done)
 
 
 @handles("compute.instances.start")
 def start(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     if inst["status"] in ("STOPPING", "SUSPENDING"):
         raise errors.ApiError(400, "resourceNotReady", f"The resource '{path}' is not ready")
@@ -473,13 +453,13 @@ def start(ctx):
             serial_append(ctx.store, path, f"localgce: instance {inst['name']} booting\n")
             ctx.backend.boot(inst)
 
-    return ctx.op("start", path, scope=_scope(ctx), target_id=inst["id"], running=running,
+    return ctx.op("start", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], running=running,
                   ready=_ready(ctx, path, inst))
 
 
 @handles("compute.instances.reset")
 def reset(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     if inst["status"] != "RUNNING":
         raise errors.ApiError(400, "resourceNotReady", f"The resource '{path}' is not ready")
@@ -488,7 +468,7 @@ def reset(ctx):
         serial_append(ctx.store, path, f"localgce: instance {inst['name']} reset\n")
         ctx.backend.reset(inst)
 
-    return ctx.op("reset", path, scope=_scope(ctx), target_id=inst["id"], running=running)
+    return ctx.op("reset", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], running=running)
 
 
 # -- setters ---------------------------------------------------------------------------------
@@ -498,7 +478,7 @@ def _touch(inst):
 
 @handles("compute.instances.setMetadata")
 def set_metadata(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     body = ctx.body
     if not util.same_fingerprint(body.get("fingerprint"), inst["metadata"].get("fingerprint")):
@@ -512,12 +492,12 @@ def set_metadata(ctx):
         inst["metadata"] = md
         _touch(inst)
 
-    return ctx.op("setMetadata", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("setMetadata", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 @handles("compute.instances.setLabels")
 def set_labels(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     labels = ctx.body.get("labels") or {}
     util.check_labels("labels", labels)
@@ -527,12 +507,12 @@ def set_labels(ctx):
         disks.apply_labels(inst, labels)
         _touch(inst)
 
-    return ctx.op("setLabels", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("setLabels", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 @handles("compute.instances.setTags")
 def set_tags(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     if not util.same_fingerprint(ctx.body.get("fingerprint"), inst["tags"].get("fingerprint")):
         raise errors.condition_not_met("Supplied fingerprint does not match current tags fingerprint.")
@@ -544,7 +524,7 @@ def set_tags(ctx):
             inst["tags"]["items"] = items
         _touch(inst)
 
-    return ctx.op("setTags", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("setTags", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 def _require_terminated(inst, what):
@@ -558,7 +538,7 @@ def _require_terminated(inst, what):
 
 @handles("compute.instances.setMachineType")
 def set_machine_type(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     mt = _machine_type(ctx.project, ctx.params["zone"], ctx.body.get("machineType"), "machineType")
     _require_terminated(inst, "machine type")
@@ -569,12 +549,12 @@ def set_machine_type(ctx):
         inst["cpuPlatform"] = catalog.CPU_PLATFORM.get(family, "Intel Broadwell")
         _touch(inst)
 
-    return ctx.op("setMachineType", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("setMachineType", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 @handles("compute.instances.setServiceAccount")
 def set_service_account(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     _require_terminated(inst, "service account")
     body = ctx.body
@@ -588,7 +568,7 @@ def set_service_account(ctx):
             inst.pop("serviceAccounts", None)
         _touch(inst)
 
-    return ctx.op("setServiceAccount", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("setServiceAccount", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 @handles("compute.instances.setDeletionProtection")
@@ -601,7 +581,7 @@ def set_deletion_protection(ctx):
     def done():
         inst["deletionProtection"] = bool(value)
 
-    return ctx.op("setDeletionProtection", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("setDeletionProtection", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 @handles("compute.instances.setScheduling")
@@ -609,7 +589,7 @@ def set_scheduling(ctx):
     """The new Scheduling replaces the old one (defaults filled in as at insert). Preemptibility never
     changes; the provisioning model changes only on a stopped (TERMINATED) instance; onHostMaintenance
     and automaticRestart of a standard VM change on a running one too."""
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     current = inst.get("scheduling") or {}
     sched = _scheduling(ctx.body, "scheduling")
@@ -623,7 +603,7 @@ def set_scheduling(ctx):
         inst["scheduling"] = sched
         _touch(inst)
 
-    return ctx.op("setScheduling", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("setScheduling", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 SHIELDED_FIELDS = ("enableSecureBoot", "enableVtpm", "enableIntegrityMonitoring")
@@ -632,7 +612,7 @@ SHIELDED_FIELDS = ("enableSecureBoot", "enableVtpm", "enableIntegrityMonitoring"
 @handles("compute.instances.updateShieldedInstanceConfig")
 def update_shielded_instance_config(ctx):
     """PATCH semantics: the given fields change, on a stopped (TERMINATED) instance only."""
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     change = {k: bool(ctx.body[k]) for k in SHIELDED_FIELDS if k in ctx.body}
     _require_terminated(inst, "Shielded VM config")
@@ -641,7 +621,7 @@ def update_shielded_instance_config(ctx):
         inst.setdefault("shieldedInstanceConfig", {}).update(change)
         _touch(inst)
 
-    return ctx.op("updateShieldedInstanceConfig", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("updateShieldedInstanceConfig", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 def _nic(inst, name):
@@ -654,7 +634,7 @@ def _nic(inst, name):
 @handles("compute.instances.addAccessConfig")
 def add_access_config(ctx):
     """One access config per interface; an ephemeral address, or a reserved static one (natIP)."""
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     nic = _nic(inst, ctx.query["networkInterface"])
     if nic.get("accessConfigs"):
@@ -676,13 +656,13 @@ def add_access_config(ctx):
         nic["fingerprint"] = util.fingerprint()
         _touch(inst)
 
-    return ctx.op("addAccessConfig", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate,
+    return ctx.op("addAccessConfig", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], immediate=immediate,
                   done=done)
 
 
 @handles("compute.instances.deleteAccessConfig")
 def delete_access_config(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     nic = _nic(inst, ctx.query["networkInterface"])
     name = ctx.query["accessConfig"]
@@ -702,7 +682,7 @@ def delete_access_config(ctx):
                           inst["selfLink"])
         _touch(inst)
 
-    return ctx.op("deleteAccessConfig", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("deleteAccessConfig", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 # instances.update (PUT): the whole resource with the instance fingerprint. localgce applies the
@@ -740,7 +720,7 @@ SCHEDULING_COMPARED = ("preemptible", "provisioningModel", "onHostMaintenance", 
 
 @handles("compute.instances.update")
 def update(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     body = ctx.body
     if not util.same_fingerprint(body.get("fingerprint"), inst.get("fingerprint")):
@@ -774,13 +754,13 @@ def update(ctx):
         inst["deletionProtection"] = bool(body.get("deletionProtection", False))
         _touch(inst)
 
-    return ctx.op("update", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("update", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 # -- disks -----------------------------------------------------------------------------------
 @handles("compute.instances.attachDisk")
 def attach_disk(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     spec = ctx.body
     if not spec.get("source"):
@@ -812,7 +792,7 @@ def attach_disk(ctx):
         if hook:
             hook(inst, ad)
 
-    return ctx.op("attachDisk", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate, done=done)
+    return ctx.op("attachDisk", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], immediate=immediate, done=done)
 
 
 def _attached_by_device(inst, device):
@@ -826,7 +806,7 @@ def _attached_by_device(inst, device):
 
 @handles("compute.instances.detachDisk")
 def detach_disk(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     ad = _attached_by_device(inst, ctx.query["deviceName"])
     if ad.get("boot") and inst["status"] != "TERMINATED":
@@ -851,12 +831,12 @@ def detach_disk(ctx):
             disk["lastDetachTimestamp"] = util.now()
         _touch(inst)
 
-    return ctx.op("detachDisk", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("detachDisk", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 @handles("compute.instances.setDiskAutoDelete")
 def set_disk_auto_delete(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     ad = _attached_by_device(inst, ctx.query["deviceName"])
     value = bool(ctx.query["autoDelete"])
@@ -865,7 +845,7 @@ def set_disk_auto_delete(ctx):
         ad["autoDelete"] = value
         _touch(inst)
 
-    return ctx.op("setDiskAutoDelete", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return ctx.op("setDiskAutoDelete", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
 
 
 # -- guest attributes and serial port ---------------------------------------------------------
@@ -876,7 +856,7 @@ def guest_attributes(store, path):
 
 @handles("compute.instances.getGuestAttributes")
 def get_guest_attributes(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     ctx.store.must(path)
     attrs = guest_attributes(ctx.store, path)
     out = {"kind": "compute#guestAttributes", "selfLink": util.link(path + "/getGuestAttributes")}
@@ -910,7 +890,7 @@ def get_guest_attributes(ctx):
 
 @handles("compute.instances.getSerialPortOutput")
 def get_serial_port_output(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     inst = ctx.store.must(path)
     port = ctx.query.get("port", 1)
     if not 1 <= int(port) <= 4:
