@@ -263,6 +263,16 @@ class Collection:
         return ctx.op("insert", path, scope=self.scope(ctx), target_id=record["id"],
                       immediate=lambda: ctx.store.put(path, record))
 
+    def must(self, ctx):
+        """(path, record) of the record the request names; a 404 when there is none."""
+        path = self.path(ctx)
+        return path, ctx.store.must(path)
+
+    def op(self, ctx, op_type, record, **callbacks):
+        """The operation of a request on ``record`` (see ``Ctx.op``)."""
+        return ctx.op(op_type, util.strip_url(record["selfLink"]), scope=self.scope(ctx), target_id=record["id"],
+                      **callbacks)
+
     def get(self, ctx):
         return ctx.store.must(self.path(ctx))
 

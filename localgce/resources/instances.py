@@ -341,8 +341,8 @@ def insert(ctx):
         serial_append(store, path, f"localgce: instance {name} booting\n")
         ctx.backend.boot(inst)
 
-    return ctx.op("insert", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], immediate=immediate,
-                  running=running, ready=_ready(ctx, path, inst), warnings=warnings)
+    return INSTANCES.op(ctx, "insert", inst, immediate=immediate, running=running, ready=_ready(ctx, path, inst),
+                        warnings=warnings)
 
 
 def _ready(ctx, path, inst):
@@ -398,8 +398,7 @@ def _release_addresses(store, project, inst):
 
 @handles("compute.instances.delete")
 def delete(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
     if inst.get("deletionProtection"):
         raise errors.ApiError(400, "invalidResourceUsage",
                               "Invalid resource usage: 'Resource cannot be deleted if it's protected against "
@@ -418,13 +417,12 @@ def delete(ctx):
         _release_addresses(ctx.store, ctx.project, inst)
         ctx.store.delete(path)
 
-    return ctx.op("delete", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], running=running, done=done)
+    return INSTANCES.op(ctx, "delete", inst, running=running, done=done)
 
 
 @handles("compute.instances.stop")
 def stop(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
 
     def running():
         if inst["status"] != "TERMINATED":
@@ -437,13 +435,12 @@ def stop(ctx):
             inst["lastStopTimestamp"] = util.now()
             serial_append(ctx.store, path, f"localgce: instance {inst['name']} stopped\n")
 
-    return ctx.op("stop", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], running=running, done=done)
+    return INSTANCES.op(ctx, "stop", inst, running=running, done=done)
 
 
 @handles("compute.instances.start")
 def start(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
     if inst["status"] in ("STOPPING", "SUSPENDING"):
         raise errors.ApiError(400, "resourceNotReady", f"The resource '{path}' is not ready")
 
@@ -453,14 +450,12 @@ def start(ctx):
             serial_append(ctx.store, path, f"localgce: instance {inst['name']} booting\n")
             ctx.backend.boot(inst)
 
-    return ctx.op("start", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], running=running,
-                  ready=_ready(ctx, path, inst))
+    return INSTANCES.op(ctx, "start", inst, running=running, ready=_ready(ctx, path, inst))
 
 
 @handles("compute.instances.reset")
 def reset(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
     if inst["status"] != "RUNNING":
         raise errors.ApiError(400, "resourceNotReady", f"The resource '{path}' is not ready")
 
@@ -468,7 +463,7 @@ def reset(ctx):
         serial_append(ctx.store, path, f"localgce: instance {inst['name']} reset\n")
         ctx.backend.reset(inst)
 
-    return ctx.op("reset", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], running=running)
+    return INSTANCES.op(ctx, "reset", inst, running=running)
 
 
 # -- setters ---------------------------------------------------------------------------------
@@ -476,55 +471,59 @@ def _touch(inst):
     inst["fingerprint"] = util.fingerprint()
 
 
+def _update(ctx, op_type, inst, change):
+    """The operation of a request that changes the instance: ``change()``, then a new fingerprint."""
+
+    def done():
+        change()
+        _touch(inst)
+
+    return INSTANCES.op(ctx, op_type, inst, done=done)
+
+
 @handles("compute.instances.setMetadata")
 def set_metadata(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     body = ctx.body
     if not util.same_fingerprint(body.get("fingerprint"), inst["metadata"].get("fingerprint")):
         raise errors.condition_not_met("Supplied fingerprint does not match current metadata fingerprint.")
     items = check_metadata(body.get("items") or [], "metadata")
 
-    def done():
+    def change():
         md = {"kind": "compute#metadata", "fingerprint": util.fingerprint()}
         if items:
             md["items"] = items
         inst["metadata"] = md
-        _touch(inst)
 
-    return ctx.op("setMetadata", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setMetadata", inst, change)
 
 
 @handles("compute.instances.setLabels")
 def set_labels(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     labels = ctx.body.get("labels") or {}
     util.check_labels("labels", labels)
     disks.check_label_fingerprint(inst, ctx.body)
 
-    def done():
+    def change():
         disks.apply_labels(inst, labels)
-        _touch(inst)
 
-    return ctx.op("setLabels", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setLabels", inst, change)
 
 
 @handles("compute.instances.setTags")
 def set_tags(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     if not util.same_fingerprint(ctx.body.get("fingerprint"), inst["tags"].get("fingerprint")):
         raise errors.condition_not_met("Supplied fingerprint does not match current tags fingerprint.")
     items = list(ctx.body.get("items") or [])
 
-    def done():
+    def change():
         inst["tags"] = {"fingerprint": util.fingerprint()}
         if items:
             inst["tags"]["items"] = items
-        _touch(inst)
 
-    return ctx.op("setTags", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setTags", inst, change)
 
 
 def _require_terminated(inst, what):
@@ -538,37 +537,33 @@ def _require_terminated(inst, what):
 
 @handles("compute.instances.setMachineType")
 def set_machine_type(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     mt = _machine_type(ctx.project, ctx.params["zone"], ctx.body.get("machineType"), "machineType")
     _require_terminated(inst, "machine type")
 
-    def done():
+    def change():
         inst["machineType"] = mt
         family = util.last(mt).split("-")[0]
         inst["cpuPlatform"] = catalog.CPU_PLATFORM.get(family, "Intel Broadwell")
-        _touch(inst)
 
-    return ctx.op("setMachineType", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setMachineType", inst, change)
 
 
 @handles("compute.instances.setServiceAccount")
 def set_service_account(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     _require_terminated(inst, "service account")
     body = ctx.body
     sas = [] if not body.get("email") and not body.get("scopes") else _service_accounts(ctx.store, ctx.project,
                                                                                          [body])
 
-    def done():
+    def change():
         if sas:
             inst["serviceAccounts"] = sas
         else:
             inst.pop("serviceAccounts", None)
-        _touch(inst)
 
-    return ctx.op("setServiceAccount", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setServiceAccount", inst, change)
 
 
 @handles("compute.instances.setDeletionProtection")
@@ -581,7 +576,7 @@ def set_deletion_protection(ctx):
     def done():
         inst["deletionProtection"] = bool(value)
 
-    return ctx.op("setDeletionProtection", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return INSTANCES.op(ctx, "setDeletionProtection", inst, done=done)
 
 
 @handles("compute.instances.setScheduling")
@@ -589,8 +584,7 @@ def set_scheduling(ctx):
     """The new Scheduling replaces the old one (defaults filled in as at insert). Preemptibility never
     changes; the provisioning model changes only on a stopped (TERMINATED) instance; onHostMaintenance
     and automaticRestart of a standard VM change on a running one too."""
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     current = inst.get("scheduling") or {}
     sched = _scheduling(ctx.body, "scheduling")
     if sched["preemptible"] != bool(current.get("preemptible", False)):
@@ -599,11 +593,10 @@ def set_scheduling(ctx):
     if sched["provisioningModel"] != current.get("provisioningModel", "STANDARD"):
         _require_terminated(inst, "provisioning model")
 
-    def done():
+    def change():
         inst["scheduling"] = sched
-        _touch(inst)
 
-    return ctx.op("setScheduling", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setScheduling", inst, change)
 
 
 SHIELDED_FIELDS = ("enableSecureBoot", "enableVtpm", "enableIntegrityMonitoring")
@@ -612,16 +605,14 @@ SHIELDED_FIELDS = ("enableSecureBoot", "enableVtpm", "enableIntegrityMonitoring"
 @handles("compute.instances.updateShieldedInstanceConfig")
 def update_shielded_instance_config(ctx):
     """PATCH semantics: the given fields change, on a stopped (TERMINATED) instance only."""
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
-    change = {k: bool(ctx.body[k]) for k in SHIELDED_FIELDS if k in ctx.body}
+    inst = INSTANCES.get(ctx)
+    fields = {k: bool(ctx.body[k]) for k in SHIELDED_FIELDS if k in ctx.body}
     _require_terminated(inst, "Shielded VM config")
 
-    def done():
-        inst.setdefault("shieldedInstanceConfig", {}).update(change)
-        _touch(inst)
+    def change():
+        inst.setdefault("shieldedInstanceConfig", {}).update(fields)
 
-    return ctx.op("updateShieldedInstanceConfig", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "updateShieldedInstanceConfig", inst, change)
 
 
 def _nic(inst, name):
@@ -634,8 +625,7 @@ def _nic(inst, name):
 @handles("compute.instances.addAccessConfig")
 def add_access_config(ctx):
     """One access config per interface; an ephemeral address, or a reserved static one (natIP)."""
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     nic = _nic(inst, ctx.query["networkInterface"])
     if nic.get("accessConfigs"):
         raise errors.invalid("Invalid value for field 'resource': ''. At most one access config currently "
@@ -656,14 +646,12 @@ def add_access_config(ctx):
         nic["fingerprint"] = util.fingerprint()
         _touch(inst)
 
-    return ctx.op("addAccessConfig", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], immediate=immediate,
-                  done=done)
+    return INSTANCES.op(ctx, "addAccessConfig", inst, immediate=immediate, done=done)
 
 
 @handles("compute.instances.deleteAccessConfig")
 def delete_access_config(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     nic = _nic(inst, ctx.query["networkInterface"])
     name = ctx.query["accessConfig"]
     ac = next((a for a in nic.get("accessConfigs", []) if a.get("name") == name), None)
@@ -671,7 +659,7 @@ def delete_access_config(ctx):
         raise errors.invalid_field("accessConfig", name, "No access config with this name on the network "
                                    "interface.")
 
-    def done():
+    def change():
         if ac not in nic.get("accessConfigs", []):
             return
         nic["accessConfigs"].remove(ac)
@@ -680,9 +668,8 @@ def delete_access_config(ctx):
         nic["fingerprint"] = util.fingerprint()
         addresses.release(ctx.store, ctx.project, catalog.ZONES[ctx.params["zone"]], ac.get("natIP"),
                           inst["selfLink"])
-        _touch(inst)
 
-    return ctx.op("deleteAccessConfig", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "deleteAccessConfig", inst, change)
 
 
 # instances.update (PUT): the whole resource with the instance fingerprint. localgce applies the
@@ -720,8 +707,7 @@ SCHEDULING_COMPARED = ("preemptible", "provisioningModel", "onHostMaintenance", 
 
 @handles("compute.instances.update")
 def update(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     body = ctx.body
     if not util.same_fingerprint(body.get("fingerprint"), inst.get("fingerprint")):
         raise errors.condition_not_met("Supplied fingerprint does not match current instance fingerprint.")
@@ -736,7 +722,7 @@ def update(ctx):
     items = check_metadata((body.get("metadata") or {}).get("items") or [], "resource.metadata")
     tags = list((body.get("tags") or {}).get("items") or [])
 
-    def done():
+    def change():
         if body.get("description"):
             inst["description"] = body["description"]
         else:
@@ -752,16 +738,14 @@ def update(ctx):
             if tags:
                 inst["tags"]["items"] = tags
         inst["deletionProtection"] = bool(body.get("deletionProtection", False))
-        _touch(inst)
 
-    return ctx.op("update", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "update", inst, change)
 
 
 # -- disks -----------------------------------------------------------------------------------
 @handles("compute.instances.attachDisk")
 def attach_disk(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
     spec = ctx.body
     if not spec.get("source"):
         raise errors.required("resource.source")
@@ -792,7 +776,7 @@ def attach_disk(ctx):
         if hook:
             hook(inst, ad)
 
-    return ctx.op("attachDisk", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], immediate=immediate, done=done)
+    return INSTANCES.op(ctx, "attachDisk", inst, immediate=immediate, done=done)
 
 
 def _attached_by_device(inst, device):
@@ -806,15 +790,14 @@ def _attached_by_device(inst, device):
 
 @handles("compute.instances.detachDisk")
 def detach_disk(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     ad = _attached_by_device(inst, ctx.query["deviceName"])
     if ad.get("boot") and inst["status"] != "TERMINATED":
         raise errors.ApiError(400, "invalidResourceUsage",
                               "Invalid resource usage: 'The boot disk can only be detached from a stopped "
                               "instance.'.")
 
-    def done():
+    def change():
         if ad not in inst.get("disks", []):
             return
         inst["disks"].remove(ad)
@@ -829,23 +812,20 @@ def detach_disk(ctx):
             else:
                 disk.pop("users", None)
             disk["lastDetachTimestamp"] = util.now()
-        _touch(inst)
 
-    return ctx.op("detachDisk", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "detachDisk", inst, change)
 
 
 @handles("compute.instances.setDiskAutoDelete")
 def set_disk_auto_delete(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     ad = _attached_by_device(inst, ctx.query["deviceName"])
     value = bool(ctx.query["autoDelete"])
 
-    def done():
+    def change():
         ad["autoDelete"] = value
-        _touch(inst)
 
-    return ctx.op("setDiskAutoDelete", path, scope=INSTANCES.scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setDiskAutoDelete", inst, change)
 
 
 # -- guest attributes and serial port ---------------------------------------------------------
@@ -890,8 +870,7 @@ def get_guest_attributes(ctx):
 
 @handles("compute.instances.getSerialPortOutput")
 def get_serial_port_output(ctx):
-    path = INSTANCES.path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
     port = ctx.query.get("port", 1)
     if not 1 <= int(port) <= 4:
         raise errors.invalid_field("port", port, "Must be between 1 and 4.")

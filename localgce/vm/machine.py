@@ -31,6 +31,7 @@ What a boot sets up on the host, and power_off() removes:
 """
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -131,6 +132,13 @@ class VirtualMachine:
     def __init__(self, state_dir, rootfs=None):
         require_simulator()
         self.state_dir = os.path.abspath(state_dir)
+        at = functools.partial(os.path.join, self.state_dir)
+        self.var_dir = at("var")  # the persistent /var
+        self.home_dir = at("home")  # the persistent /home
+        self.vpc_hosts_path = at("vpc-hosts")
+        self.stateful_image = at("stateful.img")  # the stateful volume (ext4), mounted at the agent's
+        self.stateful_dir = at("stateful")  # state dir through the write log, and its mount point
+        self.console_path = at("console.log")
         self.rootfs = rootfs
         self.key = uuid.uuid4().hex[:10]
         self.netns = None
@@ -153,31 +161,6 @@ class VirtualMachine:
         self.logging = LoggingAgent(self.state_dir)
 
     # ----- paths
-    @property
-    def var_dir(self):
-        return os.path.join(self.state_dir, "var")
-
-    @property
-    def home_dir(self):
-        return os.path.join(self.state_dir, "home")
-
-    @property
-    def vpc_hosts_path(self):
-        return os.path.join(self.state_dir, "vpc-hosts")
-
-    @property
-    def stateful_image(self):
-        """The VM's stateful volume (ext4), mounted at the agent's state dir through the write log."""
-        return os.path.join(self.state_dir, "stateful.img")
-
-    @property
-    def stateful_dir(self):
-        return os.path.join(self.state_dir, "stateful")
-
-    @property
-    def console_path(self):
-        return os.path.join(self.state_dir, "console.log")
-
     @property
     def network_netns(self):
         """Path of the network namespace on the other end of the VM's interface (its "VPC")."""
