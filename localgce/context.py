@@ -28,7 +28,7 @@ class Ctx:
         return self.app.backend
 
     def op(self, op_type, target_path, *, scope, target_id=None, **callbacks):
-        fault = self.app.faults.take(self.http_method, self.path, "op")
+        fault = self.app.faults.take(self.http_method, self.path, lambda f: "status" not in f)
         return self.app.ops.submit(
             project=self.project,
             scope=scope,

@@ -81,23 +81,14 @@ def _route(app, method, route, query, data):
     if route == "reset" and method == "POST":
         app.reset()
         return _resp(200, {})
-    if route == "faults":
+    if route in ("faults", "guest-faults"):
+        faults = app.faults if route == "faults" else app.guest_faults
         if method == "GET":
-            with app.faults.lock:
-                return _resp(200, list(app.faults.items))
+            return _resp(200, faults.list())
         if method == "POST":
-            return _resp(200, app.faults.add(data))
+            return _resp(200, faults.add(data))
         if method == "DELETE":
-            app.faults.clear()
-            return _resp(200, {})
-    if route == "guest-faults":
-        if method == "GET":
-            with app.guest_faults.lock:
-                return _resp(200, [dict(f) for f in app.guest_faults.items])
-        if method == "POST":
-            return _resp(200, app.guest_faults.add(data))
-        if method == "DELETE":
-            app.guest_faults.clear()
+            faults.clear()
             return _resp(200, {})
     if route == "guest-budget":
         if method == "GET":

@@ -28,6 +28,7 @@ import threading
 import time
 
 from . import util
+from .faults import Faults
 from .references import instance_path
 from .resources.instances import guest_attributes
 from .responses import Response
@@ -265,47 +266,17 @@ class GuestBudget:
             self.per_minute, self.per_second, self.enforce = self.PER_MINUTE, self.PER_SECOND, True
 
 
-class GuestFaults:
+def _guest_fault(spec):
+    if "instance" not in spec or "status" not in spec:
+        raise ValueError("a guest fault needs instance and status")
+    spec["status"] = int(spec["status"])
+
+
+def guest_faults():
     """Injected metadata-server faults (control API /_localgce/guest-faults): each answers the
     requests of one instance whose method and path (below computeMetadata/v1/) match with
-    ``status``, ``count`` times (-1: until cleared)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.items = []
-
-    def add(self, spec):
-        spec = dict(spec)
-        if "instance" not in spec or "status" not in spec:
-            raise ValueError("a guest fault needs instance and status")
-        spec["status"] = int(spec["status"])
-        spec.setdefault("method", None)
-        spec.setdefault("path", ".*")
-        spec["count"] = int(spec.get("count", -1))
-        spec["hits"] = 0
-        re.compile(spec["path"])
-        with self.lock:
-            self.items.append(spec)
-        return spec
-
-    def take(self, instance, method, sub_path):
-        with self.lock:
-            for f in self.items:
-                if f["instance"] != instance or (f["method"] and f["method"].upper() != method):
-                    continue
-                if not re.search(f["path"], sub_path):
-                    continue
-                f["hits"] += 1
-                if f["count"] > 0:
-                    f["count"] -= 1
-                    if f["count"] == 0:
-                        self.items.remove(f)
-                return f
-        return None
-
-    def clear(self):
-        with self.lock:
-            self.items.clear()
+    ``status``, ``count`` times (-1, the default: until cleared)."""
+    return Faults(_guest_fault, default_count=-1, until_cleared=True)
 
 
 def handle(app, method, path, query, headers, body):
@@ -329,7 +300,7 @@ def _injected_fault(app, method, path):
     parts = path[len(PREFIX):].split("/", 5)
     if faults is None or len(parts) < 5:
         return None
-    return faults.take(parts[2], method, parts[5] if len(parts) > 5 else "")
+    return faults.take(method, parts[5] if len(parts) > 5 else "", lambda f: f["instance"] == parts[2])
 
 
 def _handle(app, method, path, query, headers, body):

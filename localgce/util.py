@@ -154,3 +154,13 @@ def merge_patch(target, patch):
         else:
             out[key] = merge_patch(out.get(key), value)
     return out
+
+
+def inherit_source(record, field, source):
+    """A disk or snapshot made from ``source`` (an image, snapshot or disk record): ``field`` and
+    ``field + "Id"`` name it (``sourceImage``, ``sourceImageId``), and the OS facts carry over."""
+    record[field] = source["selfLink"]
+    record[field + "Id"] = source["id"]
+    for key in ("licenses", "guestOsFeatures", "architecture"):
+        if source.get(key):
+            record[key] = source[key]

@@ -79,17 +79,9 @@ def new_disk(store, project, zone, name, spec, field="resource", warnings=None):
     if labels:
         disk["labels"] = dict(labels)
     if image:
-        disk["sourceImage"] = image["selfLink"]
-        disk["sourceImageId"] = image["id"]
-        for key in ("licenses", "guestOsFeatures", "architecture"):
-            if image.get(key):
-                disk[key] = image[key]
+        util.inherit_source(disk, "sourceImage", image)
     if snapshot:
-        disk["sourceSnapshot"] = snapshot["selfLink"]
-        disk["sourceSnapshotId"] = snapshot["id"]
-        for key in ("licenses", "guestOsFeatures", "architecture"):
-            if snapshot.get(key):
-                disk[key] = snapshot[key]
+        util.inherit_source(disk, "sourceSnapshot", snapshot)
     return path, disk
 
 

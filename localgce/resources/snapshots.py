@@ -36,11 +36,7 @@ def make_snapshot(store, project, body, disk=None):
         util.check_labels("resource.labels", body["labels"])
         snap["labels"] = dict(body["labels"])
     if disk:
-        snap["sourceDisk"] = disk["selfLink"]
-        snap["sourceDiskId"] = disk["id"]
-        for key in ("licenses", "guestOsFeatures", "architecture"):
-            if disk.get(key):
-                snap[key] = disk[key]
+        util.inherit_source(snap, "sourceDisk", disk)
     return path, snap
 
 
