@@ -251,6 +251,31 @@ class App:
             return json_response(200, handler(ctx)), m.id
 
 
+def start(host, port, *, vms=False, vm_state=None, vm_ports=None, **app_opts):
+    """An App bound to a Server (not serving yet), with a VmService when ``vms`` asks for VMs and
+    the host can boot them (see ``vm.service.decide``): (app, server, service or None).
+    ``app_opts`` go to ``App``; the VMs' ``vm_state`` dir and ``vm_ports`` go to the VmService."""
+    service, reason = None, "VMs disabled (API only)"
+    if vms:
+        from .vm import service as vm_service
+
+        enabled, reason = vm_service.decide(vms)
+        if enabled:
+            service = vm_service.VmService(vm_state, vm_ports or vm_service.DEFAULT_VM_PORTS)
+            app_opts["backend"] = service.backend
+    try:
+        app = App(**app_opts)
+        server = Server(host, port, app)
+    except BaseException:
+        if service:
+            service.close()
+        raise
+    app.vms_reason = reason
+    if service:
+        service.bind(app)
+    return app, server, service
+
+
 def _check_request_id(value):
     """The API accepts only a non-zero UUID as requestId."""
     try:

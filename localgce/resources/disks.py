@@ -24,9 +24,7 @@ def resolve_source(store, project, spec, field, warnings=None):
         images.check_usable(image, warnings)
     if spec.get("sourceSnapshot"):
         path = util.ref_path(spec["sourceSnapshot"], project, f"{field}.sourceSnapshot", kind="snapshots")
-        snapshot = store.get(path)
-        if snapshot is None:
-            raise errors.not_found(path)
+        snapshot = store.must(path)
     return image, snapshot
 
 

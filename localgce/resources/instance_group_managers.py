@@ -74,8 +74,7 @@ def _template_path(project, ref, field):
 
 def _check_template(store, project, ref, field):
     path = _template_path(project, ref, field)
-    if store.get(path) is None:
-        raise errors.not_found(path)
+    store.must(path)
     return util.link(path)
 
 
@@ -86,8 +85,7 @@ def _check_health_checks(store, project, policies):
         if not pol.get("healthCheck"):
             raise errors.required(field)
         path = util.ref_path(pol["healthCheck"], project, field, kind="healthChecks")
-        if store.get(path) is None:
-            raise errors.not_found(path)
+        store.must(path)
         out.append({"healthCheck": util.link(path), "initialDelaySec": int(pol.get("initialDelaySec", 300))})
     if len(out) > 1:
         raise errors.invalid("Invalid value for field 'resource.autoHealingPolicies': at most one policy.")

@@ -36,8 +36,7 @@ def _check_properties(store, project, props):
         if nic.get("network"):
             npath = util.ref_path(nic["network"], project, f"{field}.networkInterfaces[{i}].network",
                                   kind="networks")
-            if store.get(npath) is None:
-                raise errors.not_found(npath)
+            store.must(npath)
 
 
 @handles("compute.instanceTemplates.insert", "compute.regionInstanceTemplates.insert")
@@ -61,9 +60,7 @@ delete = handles("compute.instanceTemplates.delete",
 def instance_body(store, project, zone, template_ref, body):
     """An instances.insert body from a template plus the request's own fields (which win)."""
     path = util.ref_path(template_ref, project, "sourceInstanceTemplate", kind="instanceTemplates")
-    tmpl = store.get(path)
-    if tmpl is None:
-        raise errors.not_found(path)
+    tmpl = store.must(path)
     props = copy.deepcopy(tmpl["properties"])
     props.get("metadata", {}).pop("kind", None)
     if props.get("machineType"):

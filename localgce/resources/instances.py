@@ -96,13 +96,10 @@ def _nics(store, project, zone, specs, claims):
         net_path = sub_path = None
         if spec.get("network"):
             net_path = util.ref_path(spec["network"], project, f"{field}.network", kind="networks")
-            if store.get(net_path) is None:
-                raise errors.not_found(net_path)
+            store.must(net_path)
         if spec.get("subnetwork"):
             sub_path = util.ref_path(spec["subnetwork"], project, f"{field}.subnetwork", kind="subnetworks")
-            sub = store.get(sub_path)
-            if sub is None:
-                raise errors.not_found(sub_path)
+            sub = store.must(sub_path)
             if sub_path.split("/")[3] != region:
                 raise errors.invalid_field(f"{field}.subnetwork", spec["subnetwork"],
                                            "Subnetwork must be in the instance's region.")
@@ -113,8 +110,7 @@ def _nics(store, project, zone, specs, claims):
                                            "Subnetwork does not belong to the network.")
         if net_path is None:
             net_path = f"projects/{project}/global/networks/default"
-            if store.get(net_path) is None:
-                raise errors.not_found(net_path)
+            store.must(net_path)
         if sub_path is None:
             net = store.get(net_path)
             cands = [s for s in net.get("subnetworks", []) if f"/regions/{region}/" in s]
@@ -244,9 +240,7 @@ def insert(ctx):
         boot = i == 0
         if spec.get("source"):
             dpath = util.ref_path(spec["source"], project, f"{field}.source", kind="disks")
-            disk = store.get(dpath)
-            if disk is None:
-                raise errors.not_found(dpath)
+            disk = store.must(dpath)
             if dpath.split("/")[3] != zone:
                 raise errors.invalid_field(f"{field}.source", spec["source"], "Disk must be in the instance's zone.")
             _check_attachable(store, dpath, disk, spec.get("mode") or "READ_WRITE")
@@ -750,9 +744,7 @@ def attach_disk(ctx):
     if not spec.get("source"):
         raise errors.required("resource.source")
     dpath = util.ref_path(spec["source"], ctx.project, "resource.source", kind="disks")
-    disk = ctx.store.get(dpath)
-    if disk is None:
-        raise errors.not_found(dpath)
+    disk = ctx.store.must(dpath)
     if dpath.split("/")[3] != ctx.params["zone"]:
         raise errors.invalid_field("resource.source", spec["source"], "Disk must be in the instance's zone.")
     if inst["selfLink"] in (disk.get("users") or []):
