@@ -677,33 +677,32 @@ def _named(ctx, igm, field="instances"):
     return names
 
 
+def _on_members(ctx, op_type, names, act):
+    """A mutation that runs ``act(group, names)`` on the members ``names`` when the operation is done."""
+    return _mutation(ctx, op_type, lambda current: act(_Group(ctx, current), names))
+
+
 @handles("compute.instanceGroupManagers.deleteInstances", "compute.regionInstanceGroupManagers.deleteInstances")
 def delete_instances(ctx):
-    igm = ctx.store.must(_path(ctx))
-    names = _named(ctx, igm)
-
-    def change(current):
-        group = _Group(ctx, current)
+    def act(group, names):
         for name in names:
             group.delete(name, keep_disks=False)
             del group.members[name]
-        current["targetSize"] = max(0, int(current.get("targetSize") or 0) - len(names))
+        group.igm["targetSize"] = max(0, int(group.igm.get("targetSize") or 0) - len(names))
 
-    return _mutation(ctx, "compute.instanceGroupManagers.deleteInstances", change)
+    names = _named(ctx, ctx.store.must(_path(ctx)))
+    return _on_members(ctx, "compute.instanceGroupManagers.deleteInstances", names, act)
 
 
 @handles("compute.instanceGroupManagers.recreateInstances", "compute.regionInstanceGroupManagers.recreateInstances")
 def recreate_instances(ctx):
-    igm = ctx.store.must(_path(ctx))
-    names = _named(ctx, igm)
-
-    def change(current):
-        group = _Group(ctx, current)
-        desired = dict(group.moves(_desired_templates(current)))
+    def act(group, names):
+        desired = dict(group.moves(_desired_templates(group.igm)))
         for name in names:
             group.recreate(name, desired.get(name, group.members[name]["template"]))
 
-    return _mutation(ctx, "compute.instanceGroupManagers.recreateInstances", change)
+    names = _named(ctx, ctx.store.must(_path(ctx)))
+    return _on_members(ctx, "compute.instanceGroupManagers.recreateInstances", names, act)
 
 
 @handles("compute.instanceGroupManagers.applyUpdatesToInstances",
@@ -715,9 +714,8 @@ def apply_updates(ctx):
     names = sorted(members) if body.get("allInstances") else _named(ctx, igm)
     minimal = body.get("minimalAction") or "NONE"
 
-    def change(current):
-        group = _Group(ctx, current)
-        desired = dict(group.moves(_desired_templates(current)))
+    def act(group, names):
+        desired = dict(group.moves(_desired_templates(group.igm)))
         for name in names:
             if name in desired and minimal in ("REPLACE", "RESTART", "NONE", "REFRESH"):
                 # A new template needs REPLACE; the API does it whatever the minimal action.
@@ -725,7 +723,7 @@ def apply_updates(ctx):
             else:
                 group.refresh(name)
 
-    return _mutation(ctx, "compute.instanceGroupManagers.applyUpdatesToInstances", change)
+    return _on_members(ctx, "compute.instanceGroupManagers.applyUpdatesToInstances", names, act)
 
 
 @handles("compute.instanceGroupManagers.delete", "compute.regionInstanceGroupManagers.delete")

@@ -20,7 +20,7 @@ from .. import catalog, errors, util
 from ..references import instance_path
 from . import Collection, addresses, disks, handles, instance_templates
 from .machine_types import machine_type_res
-from .metadata_items import check_metadata
+from .metadata_items import check_metadata, new_metadata
 
 INSTANCES = Collection("instances", "instance", kind="compute#instance", scopes=("zones",))
 
@@ -484,10 +484,7 @@ def set_metadata(ctx):
     items = check_metadata(body.get("items") or [], "metadata")
 
     def change():
-        md = {"kind": "compute#metadata", "fingerprint": util.fingerprint()}
-        if items:
-            md["items"] = items
-        inst["metadata"] = md
+        inst["metadata"] = new_metadata(items)
 
     return _update(ctx, "setMetadata", inst, change)
 
@@ -724,9 +721,7 @@ def update(ctx):
         if labels != (inst.get("labels") or {}):
             disks.apply_labels(inst, labels)
         if items != (inst["metadata"].get("items") or []):
-            inst["metadata"] = {"kind": "compute#metadata", "fingerprint": util.fingerprint()}
-            if items:
-                inst["metadata"]["items"] = items
+            inst["metadata"] = new_metadata(items)
         if tags != (inst["tags"].get("items") or []):
             inst["tags"] = {"fingerprint": util.fingerprint()}
             if tags:

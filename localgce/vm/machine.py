@@ -42,8 +42,8 @@ import time
 import uuid
 
 from . import image as image_mod
+from . import reap, require_simulator
 from . import relay as relay_mod
-from . import require_simulator
 from .logging_agent import LoggingAgent
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -542,10 +542,7 @@ class VirtualMachine:
 
     def _stop_disks(self, errors):
         """Unmount the stateful volume, detach the loops, then flush (orderly) or drop (after a cut)."""
-        if _mounted(self.stateful_dir) and \
-                subprocess.run(["umount", self.stateful_dir], capture_output=True).returncode != 0 and \
-                subprocess.run(["umount", "-l", self.stateful_dir], capture_output=True).returncode != 0:
-            errors.append("mount %s" % self.stateful_dir)
+        _unmount(self.stateful_dir, errors)
         for loop in [*self.loops, *([self.stateful_loop] if self.stateful_loop else [])]:
             if subprocess.run(["losetup", "-d", loop], capture_output=True).returncode != 0:
                 errors.append("loop %s" % loop)
@@ -561,19 +558,12 @@ class VirtualMachine:
                 finally:
                     os.close(fd)
         # After a cut the connection is aborted (stat answers ENOTCONN): read mountinfo, not stat.
-        if _mounted(self.writelog_dir) and \
-                subprocess.run(["umount", self.writelog_dir], capture_output=True).returncode != 0 and \
-                subprocess.run(["umount", "-l", self.writelog_dir], capture_output=True).returncode != 0:
-            errors.append("mount %s" % self.writelog_dir)
+        _unmount(self.writelog_dir, errors)
         if self.writelog is not None:
             # It exits once the kernel releases the mount (a lazy unmount waits for the last loop
             # reference to go). Everything was flushed above and the loops are detached, so a
             # write log still there after a while has nothing left to lose: it is killed.
-            try:
-                self.writelog.wait(10)
-            except subprocess.TimeoutExpired:
-                self.writelog.kill()
-                self.writelog.wait()
+            reap(self.writelog)
             self.writelog = None
         with contextlib.suppress(OSError):
             os.rmdir(self.writelog_dir)
@@ -628,15 +618,14 @@ class VirtualMachine:
         if not self.running():
             return
         self._kill_writelog()
-        pid1 = self.pid1 or self._find_pid1()
+        self._kill_init(self.pid1 or self._find_pid1())
+
+    def _kill_init(self, pid1):
+        """SIGKILL the VM's init (which kills everything in its PID namespace), then reap nspawn."""
         if pid1:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid1, signal.SIGKILL)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        reap(self.proc)
 
     def _shutdown(self, timeout, container_stop_timeout=2):
         if not self.running():
@@ -658,14 +647,7 @@ class VirtualMachine:
             return
         except subprocess.TimeoutExpired:
             pass
-        if pid1:
-            with contextlib.suppress(ProcessLookupError):  # killing the PID ns init kills all in it
-                os.kill(pid1, signal.SIGKILL)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self._kill_init(pid1)
 
     def _teardown(self, keep_network):
         if self.proc is not None and self.proc.poll() is None:
@@ -695,11 +677,7 @@ class VirtualMachine:
             self.logging.stop()
             if self.relay is not None:
                 self.relay.terminate()
-                try:
-                    self.relay.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.relay.kill()
-                    self.relay.wait()
+                reap(self.relay)
                 self.relay.stdout.close()
                 self.relay = None
             if self.netns is not None:
@@ -724,6 +702,14 @@ def _mounted(path):
     """path is a mount point (from mountinfo: stat fails on an aborted FUSE mount)."""
     with open("/proc/self/mountinfo") as f:
         return any(line.split()[4] == path for line in f)
+
+
+def _unmount(path, errors):
+    """Unmount path if it is mounted, lazily when it is busy; a failure is added to ``errors``."""
+    if _mounted(path) and \
+            subprocess.run(["umount", path], capture_output=True).returncode != 0 and \
+            subprocess.run(["umount", "-l", path], capture_output=True).returncode != 0:
+        errors.append("mount %s" % path)
 
 
 def _machine_name(name):
