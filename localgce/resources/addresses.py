@@ -80,7 +80,7 @@ def check_claimable(store, project, region, ip, field):
         raise errors.invalid_field(field, ip, "Specified IP address is not reserved or is not in the same region "
                                    "as the instance.")
     if addr.get("users"):
-        raise errors.in_use(path, addr["users"][0], "address")
+        raise errors.in_use(path, util.strip_url(addr["users"][0]), "address")
     return addr
 
 
