@@ -113,3 +113,12 @@ def test_import_graph_sees_the_known_edges():
 def test_localgce_has_no_import_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "localgce has an import cycle: " + " -> ".join(cycle or [])
+
+
+def test_references_and_the_health_prober_import_no_resource_handler():
+    """What resources know of each other goes through references.py, and the prober is given its
+    sources and converge step: neither may import a handler (that is how the cycle came)."""
+    graph = import_graph()
+    for module in ("localgce.references", "localgce.health_probes"):
+        handlers = sorted(m for m in graph[module] if m.startswith("localgce.resources"))
+        assert handlers == [], f"{module} imports {handlers}"
