@@ -84,29 +84,16 @@ def main(argv=None):
         print("localgce: cannot start: " + problem, file=sys.stderr, flush=True)
         return 2
 
-    from .server import App, Server
+    from .server import start
 
-    service, reason = None, "VMs disabled by --no-vms (API only)"
-    if not args.no_vms:
-        from .vm import service as vm_service
-
-        enabled, why = vm_service.decide("auto")
-        if enabled:
-            service = vm_service.VmService(args.vm_state, args.vm_port or vm_service.DEFAULT_VM_PORTS)
-        else:
-            reason = why + "; running API-only"
-    try:
-        app = App(projects=args.project, operation_delay=args.operation_delay, state_file=args.state,
-                  require_auth=args.require_auth, wait_timeout=args.wait_timeout,
-                  backend=service.backend if service else None)
-        server = Server(args.host, args.port, app)
-    except BaseException:
-        if service:
-            service.close()
-        raise
-    app.vms_reason = reason
-    if service:
-        service.bind(app)
+    app, server, service = start(args.host, args.port, vms=not args.no_vms and "auto", vm_state=args.vm_state,
+                                 vm_ports=args.vm_port, projects=args.project, operation_delay=args.operation_delay,
+                                 state_file=args.state, require_auth=args.require_auth,
+                                 wait_timeout=args.wait_timeout)
+    if args.no_vms:
+        app.vms_reason = "VMs disabled by --no-vms (API only)"
+    elif service is None:
+        app.vms_reason += "; running API-only"
     stop_on_signals(server)
     # The listening line comes first: scripts wait for it.
     print(f"localgce: listening on {app.base_url}", flush=True)
@@ -116,7 +103,7 @@ def main(argv=None):
               % (app.base_url, regs["public"]["address"], regs["private"]["address"], regs["private"]["username"]),
               flush=True)
     elif not args.no_vms:
-        print(f"localgce: {reason}", flush=True)
+        print(f"localgce: {app.vms_reason}", flush=True)
     from . import gcloud
 
     project = args.project[0] if args.project else "my-project"

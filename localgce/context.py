@@ -7,10 +7,12 @@ from __future__ import annotations
 class Ctx:
     """What a resource handler gets: the parsed, validated request plus the app."""
 
-    __slots__ = ("app", "body", "http_method", "method", "params", "path", "project", "query")
+    __slots__ = ("app", "backend", "body", "http_method", "method", "params", "path", "project", "query", "store")
 
     def __init__(self, app, http_method, path, method, params, query, body):
         self.app = app
+        self.store = app.store
+        self.backend = app.backend
         self.http_method = http_method
         self.path = path
         self.method = method
@@ -19,16 +21,8 @@ class Ctx:
         self.body = body
         self.project = params.get("project")
 
-    @property
-    def store(self):
-        return self.app.store
-
-    @property
-    def backend(self):
-        return self.app.backend
-
     def op(self, op_type, target_path, *, scope, target_id=None, **callbacks):
-        fault = self.app.faults.take(self.http_method, self.path, "op")
+        fault = self.app.faults.take(self.http_method, self.path, lambda f: "status" not in f)
         return self.app.ops.submit(
             project=self.project,
             scope=scope,

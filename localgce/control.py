@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 
-from . import errors, guest_metadata, secrets
+from . import errors, guest_metadata, references, secrets
 from .resources import instance_group_managers, instances
 from .resources.snapshots import make_snapshot
 from .responses import json_response
@@ -81,23 +81,14 @@ def _route(app, method, route, query, data):
     if route == "reset" and method == "POST":
         app.reset()
         return _resp(200, {})
-    if route == "faults":
+    if route in ("faults", "guest-faults"):
+        faults = app.faults if route == "faults" else app.guest_faults
         if method == "GET":
-            with app.faults.lock:
-                return _resp(200, list(app.faults.items))
+            return _resp(200, faults.list())
         if method == "POST":
-            return _resp(200, app.faults.add(data))
+            return _resp(200, faults.add(data))
         if method == "DELETE":
-            app.faults.clear()
-            return _resp(200, {})
-    if route == "guest-faults":
-        if method == "GET":
-            with app.guest_faults.lock:
-                return _resp(200, [dict(f) for f in app.guest_faults.items])
-        if method == "POST":
-            return _resp(200, app.guest_faults.add(data))
-        if method == "DELETE":
-            app.guest_faults.clear()
+            faults.clear()
             return _resp(200, {})
     if route == "guest-budget":
         if method == "GET":
@@ -127,7 +118,7 @@ def _route(app, method, route, query, data):
     if route == "instance-status" and method == "POST":
         _need(data, "project", "zone", "instance", "status")
         with store.lock:
-            inst = store.must(instances.inst_path(data["project"], data["zone"], data["instance"]))
+            inst = store.must(references.instance_path(data["project"], data["zone"], data["instance"]))
             inst["status"] = data["status"]
             store.changed()
             return _resp(200, inst)
@@ -143,7 +134,7 @@ def _route(app, method, route, query, data):
     if route == "serial" and method == "POST":
         _need(data, "project", "zone", "instance", "text")
         with store.lock:
-            path = instances.inst_path(data["project"], data["zone"], data["instance"])
+            path = references.instance_path(data["project"], data["zone"], data["instance"])
             store.must(path)
             instances.serial_append(store, path, data["text"])
         return _resp(200, {})

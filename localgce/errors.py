@@ -133,11 +133,12 @@ def condition_not_met(message):
     return ApiError(412, "conditionNotMet", message, extra={"location": "If-Match", "locationType": "header"})
 
 
-def in_use(disk_path, user_path):
+def in_use(resource_path, user_path, resource="disk"):
+    """``resource`` names the type as the API does: disk, address, health_check, instance_template."""
     return ApiError(
         400,
         "resourceInUseByAnotherResource",
-        f"The disk resource '{disk_path}' is already being used by '{user_path}'",
+        f"The {resource} resource '{resource_path}' is already being used by '{user_path}'",
     )
 
 

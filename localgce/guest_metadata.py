@@ -28,7 +28,9 @@ import threading
 import time
 
 from . import util
-from .resources.instances import guest_attributes, inst_path
+from .faults import Faults
+from .references import instance_path
+from .resources.instances import guest_attributes
 from .responses import Response
 
 PREFIX = "/_localgce/guest/"
@@ -103,7 +105,7 @@ def build_tree(store, project, zone, inst):
         disk = store.get(util.strip_url(boot["source"])) or {}
         image = util.strip_url(disk.get("sourceImage", ""))
     sched = inst.get("scheduling", {})
-    ga = guest_attributes(store, inst_path(project, zone, inst["name"]))
+    ga = guest_attributes(store, instance_path(project, zone, inst["name"]))
     return {
         "instance": {
             "attributes": _attrs(inst.get("metadata")),
@@ -160,7 +162,7 @@ def _is_dir(node):
     return isinstance(node, dict) or (isinstance(node, list) and any(isinstance(v, (dict, list)) for v in node))
 
 
-def _render(node, is_dir, query, name=""):
+def _render(node, query, name=""):
     alt = query.get("alt", [""])[-1]
     recursive = query.get("recursive", ["false"])[-1].lower() == "true"
     if isinstance(node, list) and not _is_dir(node):
@@ -264,47 +266,17 @@ class GuestBudget:
             self.per_minute, self.per_second, self.enforce = self.PER_MINUTE, self.PER_SECOND, True
 
 
-class GuestFaults:
+def _guest_fault(spec):
+    if "instance" not in spec or "status" not in spec:
+        raise ValueError("a guest fault needs instance and status")
+    spec["status"] = int(spec["status"])
+
+
+def guest_faults():
     """Injected metadata-server faults (control API /_localgce/guest-faults): each answers the
     requests of one instance whose method and path (below computeMetadata/v1/) match with
-    ``status``, ``count`` times (-1: until cleared)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.items = []
-
-    def add(self, spec):
-        spec = dict(spec)
-        if "instance" not in spec or "status" not in spec:
-            raise ValueError("a guest fault needs instance and status")
-        spec["status"] = int(spec["status"])
-        spec.setdefault("method", None)
-        spec.setdefault("path", ".*")
-        spec["count"] = int(spec.get("count", -1))
-        spec["hits"] = 0
-        re.compile(spec["path"])
-        with self.lock:
-            self.items.append(spec)
-        return spec
-
-    def take(self, instance, method, sub_path):
-        with self.lock:
-            for f in self.items:
-                if f["instance"] != instance or (f["method"] and f["method"].upper() != method):
-                    continue
-                if not re.search(f["path"], sub_path):
-                    continue
-                f["hits"] += 1
-                if f["count"] > 0:
-                    f["count"] -= 1
-                    if f["count"] == 0:
-                        self.items.remove(f)
-                return f
-        return None
-
-    def clear(self):
-        with self.lock:
-            self.items.clear()
+    ``status``, ``count`` times (-1, the default: until cleared)."""
+    return Faults(_guest_fault, default_count=-1, until_cleared=True)
 
 
 def handle(app, method, path, query, headers, body):
@@ -328,7 +300,7 @@ def _injected_fault(app, method, path):
     parts = path[len(PREFIX):].split("/", 5)
     if faults is None or len(parts) < 5:
         return None
-    return faults.take(parts[2], method, parts[5] if len(parts) > 5 else "")
+    return faults.take(method, parts[5] if len(parts) > 5 else "", lambda f: f["instance"] == parts[2])
 
 
 def _handle(app, method, path, query, headers, body):
@@ -346,14 +318,14 @@ def _handle(app, method, path, query, headers, body):
     is_dir = not sub or sub[-1] == ""
     sub = [p for p in sub if p]
     store = app.store
-    ipath = inst_path(project, zone, name)
+    ipath = instance_path(project, zone, name)
     with store.lock:
         inst = store.get(ipath)
         if inst is None:
             return _answer(404, f"Instance {ipath} not found\n", "text/html")
         # Service-account tokens are generated on each request, never part of the tree.
         if len(sub) == 4 and sub[:2] == ["instance", "service-accounts"] and sub[3] in ("token", "identity"):
-            return _token(app, store, project, zone, inst, sub[2], sub[3], query)
+            return _token(app, inst, sub[2], sub[3], query)
         if len(sub) >= 2 and sub[:2] == ["instance", "guest-attributes"] and method in ("PUT", "DELETE", "GET"):
             resp, verdict = _guest_attributes(app, store, project, zone, inst, sub[2:], method, body)
             if resp is None:  # a read: served from the tree (listing, recursive JSON, long-poll)
@@ -405,11 +377,11 @@ def _read(app, store, project, zone, name, ipath, sub, is_dir, query):
                 etag = _etag(node)
                 if etag != base:
                     break
-    data, ctype = _render(node, is_dir, query, sub[-1] if sub else "")
+    data, ctype = _render(node, query, sub[-1] if sub else "")
     return _answer(200, data, ctype, etag)
 
 
-def _token(app, store, project, zone, inst, account, what, query):
+def _token(app, inst, account, what, query):
     sas = inst.get("serviceAccounts", [])
     default = sas[0] if sas else None
     sa = default if account == "default" else next((s for s in sas if s["email"] == account), None)
@@ -443,7 +415,7 @@ def _write_guest_attribute(store, project, zone, inst, rest, method, body, verdi
     if len(rest) != 2 or not all(_GA_NAME.fullmatch(p) for p in rest):
         return _answer(400, "Guest attribute path must be NAMESPACE/KEY\n", "text/html")
     ns, key = rest
-    attrs = guest_attributes(store, inst_path(project, zone, inst["name"]))
+    attrs = guest_attributes(store, instance_path(project, zone, inst["name"]))
     if method == "PUT":
         if len(body) > MAX_GA_VALUE:
             return _answer(400, "Guest attribute value too large\n", "text/html")
@@ -471,7 +443,7 @@ def _write_guest_attribute(store, project, zone, inst, rest, method, body, verdi
 
 def set_guest_attribute(store, project, zone, instance, namespace, key, value):
     """Server-side write (control API and tests); None deletes."""
-    path = inst_path(project, zone, instance)
+    path = instance_path(project, zone, instance)
     with store.lock:
         store.must(path)
         attrs = guest_attributes(store, path)

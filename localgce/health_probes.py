@@ -13,6 +13,9 @@ timeout). A new instance under the same name (recreated, autohealed) starts agai
 After each round the prober converges the groups it watches, so autohealing happens without
 anyone calling the API, as on Compute Engine.
 
+The prober knows no resource handler: what it watches and how a group converges are given to it
+(``for_app(app, watched=..., converge=...)``, by the group handlers).
+
 In API-only mode (the null backend) nothing here runs: the API path pays nothing.
 """
 
@@ -23,9 +26,6 @@ import http.client
 import threading
 import time
 
-from . import util
-from .context import Ctx
-
 HEALTHY, UNHEALTHY, TIMEOUT, UNKNOWN = "HEALTHY", "UNHEALTHY", "TIMEOUT", "UNKNOWN"
 TICK = 0.25  # how often the prober looks for due probes, seconds
 PROBE_WORKERS = 8
@@ -35,13 +35,16 @@ def supported(backend):
     return callable(getattr(backend, "probe_socket", None))
 
 
-def for_app(app):
-    """The app's prober, started on first use; None when the backend cannot probe (API-only)."""
+def for_app(app, *, watched, converge):
+    """The app's prober, started on first use; None when the backend cannot probe (API-only).
+    ``watched(store)`` gives ``[(group, its health check or None, [(member name, instance or
+    None)])]`` for every group to probe; ``converge(group)`` runs one step of a group, with the
+    store lock held, after each round."""
     if not supported(app.backend):
         return None
     with _start_lock:
         if app.health_prober is None:
-            app.health_prober = Prober(app)
+            app.health_prober = Prober(app.store, app.backend.probe_socket, watched, converge)
     return app.health_prober
 
 
@@ -102,10 +105,13 @@ def probe(sock_factory, address, hc):
 class Prober:
     """Probes the members of every group with an autohealing policy; see the module doc."""
 
-    def __init__(self, app):
+    def __init__(self, store, probe_socket, watched, converge):
         from concurrent.futures import ThreadPoolExecutor  # only once a group needs probing
 
-        self.app = app
+        self.store = store
+        self.probe_socket = probe_socket
+        self.watched = watched
+        self.converge = converge
         self.lock = threading.Lock()
         self.members = {}  # (group selfLink, instance name) -> _Member
         self._stop = threading.Event()
@@ -133,18 +139,15 @@ class Prober:
                 print(f"localgce: health prober: {exc!r}", flush=True)
 
     def _round(self):
-        from .resources import instance_group_managers as igms  # below the server, loaded by then
-
-        store = self.app.store
+        store = self.store
         now = time.monotonic()
         due, groups = [], []
         with store.lock:
             seen = set()
-            for igm in list(igms.autohealed_groups(store)):
+            for igm, hc, members in self.watched(store):
                 link = igm["selfLink"]
-                hc = store.get(util.strip_url(igm["autoHealingPolicies"][0]["healthCheck"]))
                 groups.append(igm)
-                for name, inst in igms.member_instances(store, igm):
+                for name, inst in members:
                     key = (link, name)
                     seen.add(key)
                     with self.lock:
@@ -168,12 +171,11 @@ class Prober:
         if groups:
             with store.lock:
                 for igm in groups:
-                    if store.get(util.strip_url(igm["selfLink"])) is igm:
-                        igms.converge(_ctx(self.app, igm), igm)
+                    self.converge(igm)
 
     def _probe_one(self, m, inst, hc):
         try:
-            target = self.app.backend.probe_socket(inst)
+            target = self.probe_socket(inst)
             result = UNHEALTHY if target is None else probe(target[0], target[1], hc)
         except Exception:
             result = UNHEALTHY
@@ -188,8 +190,3 @@ class Prober:
                 if m.fails >= int(hc["unhealthyThreshold"]):
                     m.state = result
 
-
-def _ctx(app, igm):
-    path = util.strip_url(igm["selfLink"])
-    project = path.split("/")[1]
-    return Ctx(app, "GET", "/compute/v1/" + path, None, {"project": project}, {}, None)

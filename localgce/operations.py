@@ -13,10 +13,12 @@ With delay 0, everything happens inside the request and the answer is already DO
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import threading
 import time
+from collections.abc import Callable
 
 from . import errors, util
 
@@ -24,14 +26,16 @@ READY_POLL = 0.05
 READY_TIMEOUT = 600.0
 
 
+@dataclasses.dataclass
 class _Job:
-    def __init__(self, path, running, done, ready, error):
-        self.path = path
-        self.running = running
-        self.done = done
-        self.ready = ready
-        self.error = error
-        self.ready_deadline = None
+    """An operation's callbacks (see the module doc) and, once done, how long ``ready`` may take."""
+
+    path: str
+    running: Callable | None
+    done: Callable | None
+    ready: Callable | None
+    error: tuple | None  # (code, message, http status) of an injected operation error
+    ready_deadline: float | None = None
 
 
 class Operations:

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from . import backend as backend_mod
 from . import batch, catalog, control, discovery, errors, guest_metadata, resources, secrets, token, util
 from .context import Ctx
+from .faults import Faults
 from .operations import Operations
 from .responses import error_response, json_response
 from .store import Store
@@ -34,45 +35,9 @@ NON_MUTATING_POST = re.compile(
     r"(/operations/[^/]+/wait|/testIamPermissions|/listManagedInstances|/listErrors|^/token|^/tokeninfo)$")
 
 
-class Faults:
-    """Injected faults: each matches an HTTP method and a regex on the path, ``count`` times."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.items = []
-
-    def add(self, spec):
-        spec = dict(spec)
-        if not any(k in spec for k in ("status", "operation_error", "delay")):
-            raise ValueError("a fault needs one of: status, operation_error, delay")
-        spec.setdefault("method", None)
-        spec.setdefault("path", ".*")
-        spec["count"] = int(spec.get("count", 1))
-        re.compile(spec["path"])
-        with self.lock:
-            self.items.append(spec)
-        return spec
-
-    def take(self, method, path, kind):
-        """Consume one matching fault of ``kind`` ('status' or 'op'), or return None."""
-        with self.lock:
-            for f in self.items:
-                is_status = "status" in f
-                if (kind == "status") != is_status:
-                    continue
-                if f["method"] and f["method"].upper() != method:
-                    continue
-                if not re.search(f["path"], path):
-                    continue
-                f["count"] -= 1
-                if f["count"] <= 0:
-                    self.items.remove(f)
-                return f
-        return None
-
-    def clear(self):
-        with self.lock:
-            self.items.clear()
+def _api_fault(spec):
+    if not any(k in spec for k in ("status", "operation_error", "delay")):
+        raise ValueError("a fault needs one of: status, operation_error, delay")
 
 
 class App:
@@ -87,8 +52,9 @@ class App:
         self.backend = backend or backend_mod.NullBackend()
         self.require_auth = require_auth
         self.wait_timeout = wait_timeout
-        self.faults = Faults()
-        self.guest_faults = guest_metadata.GuestFaults()
+        # Compute API faults: each answers once unless its count says more.
+        self.faults = Faults(_api_fault, default_count=1, until_cleared=False)
+        self.guest_faults = guest_metadata.guest_faults()
         self.guest_budget = guest_metadata.GuestBudget()
         self.log_lock = threading.Lock()
         # Bumped when the log is cleared: a request that arrived before (a long-held operation
@@ -203,7 +169,7 @@ class App:
                 self.log.append(entry)
 
     def _api(self, method, path, query, headers, body, auth):
-        fault = self.faults.take(method, path, "status")
+        fault = self.faults.take(method, path, lambda f: "status" in f)
         if fault:
             status = int(fault["status"])
             exc = errors.ApiError(status, fault.get("reason") or errors.DEFAULT_REASON.get(status, "backendError"),
@@ -212,7 +178,7 @@ class App:
                 return json_response(status, errors.rpc_error(status, exc.message)), None
             raise exc
         if path == "/token":
-            return token.handle(self, method, headers, body), None
+            return token.handle(method, headers, body), None
         if path == "/tokeninfo":
             return token.tokeninfo(self, method, query, body), None
         if (auth is not None and auth.startswith("expired")) or (auth is None and self.require_auth):
@@ -283,6 +249,31 @@ class App:
                 if op is not None:
                     return json_response(200, op), m.id
             return json_response(200, handler(ctx)), m.id
+
+
+def start(host, port, *, vms=False, vm_state=None, vm_ports=None, **app_opts):
+    """An App bound to a Server (not serving yet), with a VmService when ``vms`` asks for VMs and
+    the host can boot them (see ``vm.service.decide``): (app, server, service or None).
+    ``app_opts`` go to ``App``; the VMs' ``vm_state`` dir and ``vm_ports`` go to the VmService."""
+    service, reason = None, "VMs disabled (API only)"
+    if vms:
+        from .vm import service as vm_service
+
+        enabled, reason = vm_service.decide(vms)
+        if enabled:
+            service = vm_service.VmService(vm_state, vm_ports or vm_service.DEFAULT_VM_PORTS)
+            app_opts["backend"] = service.backend
+    try:
+        app = App(**app_opts)
+        server = Server(host, port, app)
+    except BaseException:
+        if service:
+            service.close()
+        raise
+    app.vms_reason = reason
+    if service:
+        service.bind(app)
+    return app, server, service
 
 
 def _check_request_id(value):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 
 from . import guest_metadata, secrets
-from .server import App, Server
+from .server import start
 
 DEFAULT_PROJECT = "test-project"
 DEFAULT_ZONE = "us-central1-a"
@@ -39,25 +39,7 @@ class LocalGCE:
         with the one-line reason where the host cannot), "auto" does so when the host can,
         False (default) is API-only. ``vm_state``: the VMs' state dir (default: a temp dir,
         deleted by stop()); ``vm_ports``: VM ports forwarded to host loopback (80, 8080)."""
-        service = None
-        reason = "VMs disabled (API only)"
-        if vms:
-            from .vm import service as vm_service
-
-            enabled, reason = vm_service.decide(vms)
-            if enabled:
-                service = vm_service.VmService(vm_state, vm_ports or vm_service.DEFAULT_VM_PORTS)
-                opts["backend"] = service.backend
-        try:
-            app = App(**opts)
-            server = Server(host, port, app)
-        except BaseException:
-            if service:
-                service.close()
-            raise
-        app.vms_reason = reason
-        if service:
-            service.bind(app)
+        app, server, _service = start(host, port, vms=vms, vm_state=vm_state, vm_ports=vm_ports, **opts)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                   name="localgce-http", daemon=True)
         thread.start()

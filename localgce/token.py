@@ -80,7 +80,7 @@ def _json(status, obj):
     return json_response(status, obj)
 
 
-def handle(app, method, headers, body):
+def handle(method, headers, body):
     if method != "POST":
         return _json(405, {"error": "invalid_request", "error_description": "POST required"})
     ctype = (headers.get("Content-Type") or "").split(";")[0].strip()

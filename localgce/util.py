@@ -99,7 +99,7 @@ def last(value):
     return value.rstrip("/").rsplit("/", 1)[-1] if value else value
 
 
-def ref_path(value, project, field, *, zone=None, region=None, kind=None):
+def ref_path(value, project, field, *, kind=None):
     """Normalise a full or partial URL into 'projects/P/...'.
 
     Accepts what the real API accepts: a full URL, 'projects/P/...', 'zones/Z/...',
@@ -154,3 +154,13 @@ def merge_patch(target, patch):
         else:
             out[key] = merge_patch(out.get(key), value)
     return out
+
+
+def inherit_source(record, field, source):
+    """A disk or snapshot made from ``source`` (an image, snapshot or disk record): ``field`` and
+    ``field + "Id"`` name it (``sourceImage``, ``sourceImageId``), and the OS facts carry over."""
+    record[field] = source["selfLink"]
+    record[field + "Id"] = source["id"]
+    for key in ("licenses", "guestOsFeatures", "architecture"):
+        if source.get(key):
+            record[key] = source[key]

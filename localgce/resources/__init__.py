@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 import re
 
-from .. import errors
+from .. import catalog, errors, util
 
 HANDLERS = {}
 _loaded = False
@@ -173,8 +173,6 @@ def page(ctx, items):
 
 
 def list_response(ctx, kind, items, self_path, *, sort=True):
-    from .. import util
-
     if sort:
         items = sorted(items, key=lambda r: r.get("name", ""))
     chunk, nxt = page(ctx, items)
@@ -190,8 +188,6 @@ def aggregated_response(ctx, kind, key, scopes, self_path):
     """``scopes`` is [(scope, [items])]. Items are filtered, ordered by scope then name, and paged
     across scopes as the real API does (``maxResults``, at most 500, and ``pageToken``); every
     known scope appears on each page, those without items on it with a warning."""
-    from .. import util
-
     ordered = sorted(scopes, key=lambda s: s[0])
     flat = []
     for scope, items in ordered:
@@ -216,3 +212,89 @@ def aggregated_response(ctx, kind, key, scopes, self_path):
     if start + size < len(flat):
         out["nextPageToken"] = _token(start + size)
     return out
+
+
+# -- the handlers stored resources share ------------------------------------------------------
+_SCOPE_PARAM = {"zones": "zone", "regions": "region"}
+
+
+class Collection:
+    """What the stored resource types do alike: the record's path from the request, insert's
+    record, get, list, aggregatedList, and a delete refused while the resource has a user. A module
+    registers the methods it needs as its handlers, e.g. ``get = handles("compute.disks.get")(DISKS.get)``.
+
+    ``scopes`` are where the type lives: ``("global",)``, ``("zones",)``, ``("regions",)``, or
+    ``("global", "regions")`` (healthChecks and regionHealthChecks: regional when the request names a
+    region). ``users(store, project, record)`` lists what uses a record, as the delete error names it."""
+
+    def __init__(self, collection, param, *, kind, scopes, aggregated_kind=None, users=None):
+        self.collection = collection  # "healthChecks"
+        self.param = param  # the request's name parameter, "healthCheck"
+        self.kind = kind  # "compute#healthCheck"
+        self.scopes = scopes
+        self.aggregated_kind = aggregated_kind or kind + "AggregatedList"
+        self.users = users
+        # The API's name of the type in errors: "health_check".
+        self.label = re.sub(r"(?<!^)([A-Z])", r"_\1", param).lower()
+
+    def scope(self, ctx):
+        """The request's zone or region where the type has one, else 'global'."""
+        for scope in ("zones", "regions"):
+            if scope in self.scopes and _SCOPE_PARAM[scope] in ctx.params:
+                return f"{scope}/{ctx.params[_SCOPE_PARAM[scope]]}"
+        return "global"
+
+    def path(self, ctx, name=None):
+        return f"projects/{ctx.project}/{self.scope(ctx)}/{self.collection}/{name or ctx.params[self.param]}"
+
+    def insert(self, ctx, fields):
+        """Create the record the body names, with ``fields()`` (the type's own fields, checked; called
+        once the name is known to be free, as the API answers a duplicate before a bad field)."""
+        body = ctx.body
+        path = self.path(ctx, body["name"])
+        if ctx.store.get(path) is not None:
+            raise errors.already_exists(path)
+        record = {"kind": self.kind, "id": util.new_id(), "creationTimestamp": util.now(), "name": body["name"],
+                  "selfLink": util.link(path), **fields()}
+        if body.get("description"):
+            record["description"] = body["description"]
+        if "region" in ctx.params:
+            record["region"] = util.link(f"projects/{ctx.project}/regions/{ctx.params['region']}")
+        return ctx.op("insert", path, scope=self.scope(ctx), target_id=record["id"],
+                      immediate=lambda: ctx.store.put(path, record))
+
+    def must(self, ctx):
+        """(path, record) of the record the request names; a 404 when there is none."""
+        path = self.path(ctx)
+        return path, ctx.store.must(path)
+
+    def op(self, ctx, op_type, record, **callbacks):
+        """The operation of a request on ``record`` (see ``Ctx.op``)."""
+        return ctx.op(op_type, util.strip_url(record["selfLink"]), scope=self.scope(ctx), target_id=record["id"],
+                      **callbacks)
+
+    def get(self, ctx):
+        return ctx.store.must(self.path(ctx))
+
+    def list_(self, ctx):
+        coll = f"projects/{ctx.project}/{self.scope(ctx)}/{self.collection}"
+        return list_response(ctx, self.kind + "List", ctx.store.list(coll), coll)
+
+    def aggregated(self, ctx):
+        """Every scope the type lives in, with its records: 'global', then each zone or region."""
+        found = dict(ctx.store.colls_matching(ctx.project, self.collection))
+        names = ["global"] if "global" in self.scopes else []
+        names += [f"zones/{z}" for z in catalog.ZONES] if "zones" in self.scopes else []
+        names += [f"regions/{r}" for r in catalog.REGIONS] if "regions" in self.scopes else []
+        return aggregated_response(ctx, self.aggregated_kind, self.collection,
+                                   [(name, found.get(name, [])) for name in names],
+                                   f"projects/{ctx.project}/aggregated/{self.collection}")
+
+    def delete(self, ctx):
+        path = self.path(ctx)
+        record = ctx.store.must(path)
+        used = self.users(ctx.store, ctx.project, record) if self.users else []
+        if used:
+            raise errors.in_use(path, util.strip_url(used[0]), self.label)
+        return ctx.op("delete", path, scope=self.scope(ctx), target_id=record["id"],
+                      done=lambda: ctx.store.delete(path))

@@ -11,17 +11,16 @@ import ipaddress
 import os
 
 from .. import catalog, errors, util
-from . import handles, list_response
+from . import Collection, handles
 
-
-def _path(ctx, name):
-    return f"projects/{ctx.project}/regions/{ctx.params['region']}/addresses/{name}"
+ADDRESSES = Collection("addresses", "address", kind="compute#address", scopes=("regions",),
+                       users=lambda _store, _project, addr: addr.get("users") or [])
 
 
 @handles("compute.addresses.insert")
 def insert(ctx):
     body = ctx.body
-    path = _path(ctx, body["name"])
+    path = ADDRESSES.path(ctx, body["name"])
     if ctx.store.get(path) is not None:
         raise errors.already_exists(path)
     kind = body.get("addressType") or "EXTERNAL"
@@ -59,26 +58,9 @@ def insert(ctx):
                   immediate=lambda: ctx.store.put(path, addr))
 
 
-@handles("compute.addresses.get")
-def get(ctx):
-    return ctx.store.must(_path(ctx, ctx.params["address"]))
-
-
-@handles("compute.addresses.list")
-def list_(ctx):
-    coll = f"projects/{ctx.project}/regions/{ctx.params['region']}/addresses"
-    return list_response(ctx, "compute#addressList", ctx.store.list(coll), coll)
-
-
-@handles("compute.addresses.delete")
-def delete(ctx):
-    path = _path(ctx, ctx.params["address"])
-    addr = ctx.store.must(path)
-    if addr.get("users"):
-        raise errors.ApiError(400, "resourceInUseByAnotherResource",
-                              f"The address resource '{path}' is already being used by '{addr['users'][0]}'")
-    return ctx.op("delete", path, scope=f"regions/{ctx.params['region']}", target_id=addr["id"],
-                  done=lambda: ctx.store.delete(path))
+get = handles("compute.addresses.get")(ADDRESSES.get)
+list_ = handles("compute.addresses.list")(ADDRESSES.list_)
+delete = handles("compute.addresses.delete")(ADDRESSES.delete)
 
 
 # -- static external addresses used by instances' access configs --------------------------------
@@ -98,8 +80,7 @@ def check_claimable(store, project, region, ip, field):
         raise errors.invalid_field(field, ip, "Specified IP address is not reserved or is not in the same region "
                                    "as the instance.")
     if addr.get("users"):
-        raise errors.ApiError(400, "resourceInUseByAnotherResource",
-                              f"The address resource '{path}' is already being used by '{addr['users'][0]}'")
+        raise errors.in_use(path, util.strip_url(addr["users"][0]), "address")
     return addr
 
 

@@ -4,8 +4,11 @@ setLabels, createSnapshot."""
 from __future__ import annotations
 
 from .. import catalog, errors, util
-from . import aggregated_response, handles, images, list_response
+from . import Collection, handles, images
 from .snapshots import make_snapshot
+
+DISKS = Collection("disks", "disk", kind="compute#disk", scopes=("zones",),
+                   users=lambda _store, _project, disk: disk.get("users") or [])
 
 
 def disk_path(project, zone, name):
@@ -21,9 +24,7 @@ def resolve_source(store, project, spec, field, warnings=None):
         images.check_usable(image, warnings)
     if spec.get("sourceSnapshot"):
         path = util.ref_path(spec["sourceSnapshot"], project, f"{field}.sourceSnapshot", kind="snapshots")
-        snapshot = store.get(path)
-        if snapshot is None:
-            raise errors.not_found(path)
+        snapshot = store.must(path)
     return image, snapshot
 
 
@@ -76,26 +77,10 @@ def new_disk(store, project, zone, name, spec, field="resource", warnings=None):
     if labels:
         disk["labels"] = dict(labels)
     if image:
-        disk["sourceImage"] = image["selfLink"]
-        disk["sourceImageId"] = image["id"]
-        for key in ("licenses", "guestOsFeatures", "architecture"):
-            if image.get(key):
-                disk[key] = image[key]
+        util.inherit_source(disk, "sourceImage", image)
     if snapshot:
-        disk["sourceSnapshot"] = snapshot["selfLink"]
-        disk["sourceSnapshotId"] = snapshot["id"]
-        for key in ("licenses", "guestOsFeatures", "architecture"):
-            if snapshot.get(key):
-                disk[key] = snapshot[key]
+        util.inherit_source(disk, "sourceSnapshot", snapshot)
     return path, disk
-
-
-def _disk(ctx):
-    return disk_path(ctx.project, ctx.params["zone"], ctx.params["disk"])
-
-
-def _scope(ctx):
-    return f"zones/{ctx.params['zone']}"
 
 
 @handles("compute.disks.insert")
@@ -115,45 +100,19 @@ def insert(ctx):
     def done():
         disk["status"] = "READY"
 
-    return ctx.op("insert", path, scope=_scope(ctx), target_id=disk["id"], immediate=immediate, done=done,
+    return ctx.op("insert", path, scope=DISKS.scope(ctx), target_id=disk["id"], immediate=immediate, done=done,
                   warnings=warnings)
 
 
-@handles("compute.disks.get")
-def get(ctx):
-    return ctx.store.must(_disk(ctx))
-
-
-@handles("compute.disks.list")
-def list_(ctx):
-    coll = f"projects/{ctx.project}/zones/{ctx.params['zone']}/disks"
-    return list_response(ctx, "compute#diskList", ctx.store.list(coll), coll)
-
-
-@handles("compute.disks.aggregatedList")
-def aggregated(ctx):
-    found = dict(ctx.store.colls_matching(ctx.project, "disks"))
-    scopes = [(f"zones/{z}", found.get(f"zones/{z}", [])) for z in catalog.ZONES]
-    return aggregated_response(ctx, "compute#diskAggregatedList", "disks", scopes,
-                               f"projects/{ctx.project}/aggregated/disks")
-
-
-@handles("compute.disks.delete")
-def delete(ctx):
-    path = _disk(ctx)
-    disk = ctx.store.must(path)
-    if disk.get("users"):
-        raise errors.in_use(path, util.strip_url(disk["users"][0]))
-
-    def done():
-        ctx.store.delete(path)
-
-    return ctx.op("delete", path, scope=_scope(ctx), target_id=disk["id"], done=done)
+get = handles("compute.disks.get")(DISKS.get)
+list_ = handles("compute.disks.list")(DISKS.list_)
+aggregated = handles("compute.disks.aggregatedList")(DISKS.aggregated)
+delete = handles("compute.disks.delete")(DISKS.delete)
 
 
 @handles("compute.disks.resize")
 def resize(ctx):
-    path = _disk(ctx)
+    path = DISKS.path(ctx)
     disk = ctx.store.must(path)
     new = int(ctx.body.get("sizeGb") or 0)
     cur = int(disk["sizeGb"])
@@ -172,7 +131,7 @@ def resize(ctx):
                 if ad.get("source") == disk["selfLink"]:
                     ad["diskSizeGb"] = str(new)
 
-    return ctx.op("resizeDisk", path, scope=_scope(ctx), target_id=disk["id"], done=done)
+    return ctx.op("resizeDisk", path, scope=DISKS.scope(ctx), target_id=disk["id"], done=done)
 
 
 def check_label_fingerprint(res, body):
@@ -196,14 +155,14 @@ def set_labels(ctx):
     labels = ctx.body.get("labels") or {}
     util.check_labels("labels", labels)
     check_label_fingerprint(disk, ctx.body)
-    return ctx.op("setLabels", path, scope=_scope(ctx), target_id=disk["id"],
+    return ctx.op("setLabels", path, scope=DISKS.scope(ctx), target_id=disk["id"],
                   done=lambda: apply_labels(disk, labels))
 
 
 @handles("compute.disks.createSnapshot")
 def create_snapshot(ctx):
-    path = _disk(ctx)
+    path = DISKS.path(ctx)
     disk = ctx.store.must(path)
     snap_path, snap = make_snapshot(ctx.store, ctx.project, ctx.body, disk)
-    return ctx.op("createSnapshot", path, scope=_scope(ctx), target_id=disk["id"],
+    return ctx.op("createSnapshot", path, scope=DISKS.scope(ctx), target_id=disk["id"],
                   immediate=lambda: ctx.store.put(snap_path, snap), done=lambda: snap.update(status="READY"))

@@ -16,8 +16,7 @@ def _normalise(store, project, fw, field="resource"):
     """Check references and fill defaults like the API does (in place)."""
     net_path = util.ref_path(fw.get("network") or "global/networks/default", project, f"{field}.network",
                              kind="networks")
-    if store.get(net_path) is None:
-        raise errors.not_found(net_path)
+    store.must(net_path)
     fw["network"] = util.link(net_path)
     if bool(fw.get("allowed")) == bool(fw.get("denied")):
         raise errors.invalid(f"Invalid value for field '{field}': ''. Exactly one of 'allowed' or 'denied' must be "

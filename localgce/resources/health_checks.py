@@ -3,19 +3,13 @@
 
 from __future__ import annotations
 
-from .. import catalog, errors, util
-from . import aggregated_response, handles, list_response
+from .. import errors, references
+from . import Collection, handles
 
 TYPES = {"HTTP": "httpHealthCheck", "HTTPS": "httpsHealthCheck", "TCP": "tcpHealthCheck"}
 DEFAULT_PORT = {"HTTP": 80, "HTTPS": 443, "TCP": 80}
-
-
-def _scope(ctx):
-    return f"regions/{ctx.params['region']}" if "region" in ctx.params else "global"
-
-
-def _path(ctx, name):
-    return f"projects/{ctx.project}/{_scope(ctx)}/healthChecks/{name}"
+HEALTH_CHECKS = Collection("healthChecks", "healthCheck", kind="compute#healthCheck", scopes=("global", "regions"),
+                           aggregated_kind="compute#healthChecksAggregatedList", users=references.health_check_users)
 
 
 def _normalised(body, field="resource"):
@@ -42,42 +36,18 @@ def _normalised(body, field="resource"):
 
 @handles("compute.healthChecks.insert", "compute.regionHealthChecks.insert")
 def insert(ctx):
-    body = ctx.body
-    path = _path(ctx, body["name"])
-    if ctx.store.get(path) is not None:
-        raise errors.already_exists(path)
-    hc = {"kind": "compute#healthCheck", "id": util.new_id(), "creationTimestamp": util.now(),
-          "name": body["name"], "selfLink": util.link(path), **_normalised(body)}
-    if body.get("description"):
-        hc["description"] = body["description"]
-    if "region" in ctx.params:
-        hc["region"] = util.link(f"projects/{ctx.project}/regions/{ctx.params['region']}")
-    return ctx.op("insert", path, scope=_scope(ctx), target_id=hc["id"], immediate=lambda: ctx.store.put(path, hc))
+    return HEALTH_CHECKS.insert(ctx, lambda: _normalised(ctx.body))
 
 
-@handles("compute.healthChecks.get", "compute.regionHealthChecks.get")
-def get(ctx):
-    return ctx.store.must(_path(ctx, ctx.params["healthCheck"]))
-
-
-@handles("compute.healthChecks.list", "compute.regionHealthChecks.list")
-def list_(ctx):
-    coll = f"projects/{ctx.project}/{_scope(ctx)}/healthChecks"
-    return list_response(ctx, "compute#healthCheckList", ctx.store.list(coll), coll)
-
-
-@handles("compute.healthChecks.aggregatedList")
-def aggregated(ctx):
-    found = dict(ctx.store.colls_matching(ctx.project, "healthChecks"))
-    scopes = [("global", found.get("global", []))] + [(f"regions/{r}", found.get(f"regions/{r}", []))
-                                                      for r in catalog.REGIONS]
-    return aggregated_response(ctx, "compute#healthChecksAggregatedList", "healthChecks", scopes,
-                               f"projects/{ctx.project}/aggregated/healthChecks")
+get = handles("compute.healthChecks.get", "compute.regionHealthChecks.get")(HEALTH_CHECKS.get)
+list_ = handles("compute.healthChecks.list", "compute.regionHealthChecks.list")(HEALTH_CHECKS.list_)
+aggregated = handles("compute.healthChecks.aggregatedList")(HEALTH_CHECKS.aggregated)
+delete = handles("compute.healthChecks.delete", "compute.regionHealthChecks.delete")(HEALTH_CHECKS.delete)
 
 
 @handles("compute.healthChecks.patch", "compute.regionHealthChecks.patch")
 def patch(ctx):
-    path = _path(ctx, ctx.params["healthCheck"])
+    path = HEALTH_CHECKS.path(ctx)
     hc = ctx.store.must(path)
     merged = {k: v for k, v in hc.items() if k not in TYPES.values() or not ctx.body.get("type")}
     for key, value in ctx.body.items():
@@ -94,27 +64,4 @@ def patch(ctx):
         if ctx.body.get("description") is not None:
             hc["description"] = ctx.body["description"]
 
-    return ctx.op("patch", path, scope=_scope(ctx), target_id=hc["id"], done=done)
-
-
-def users(store, project, link):
-    """Managed instance groups whose autohealing names this health check."""
-    out = []
-    for coll, items in store.colls.items():
-        if coll.startswith(f"projects/{project}/") and coll.endswith("/instanceGroupManagers"):
-            for igm in items.values():
-                if any(p.get("healthCheck") == link for p in igm.get("autoHealingPolicies") or []):
-                    out.append(igm["selfLink"])
-    return out
-
-
-@handles("compute.healthChecks.delete", "compute.regionHealthChecks.delete")
-def delete(ctx):
-    path = _path(ctx, ctx.params["healthCheck"])
-    hc = ctx.store.must(path)
-    used = users(ctx.store, ctx.project, hc["selfLink"])
-    if used:
-        raise errors.ApiError(400, "resourceInUseByAnotherResource",
-                              f"The health_check resource '{path}' is already being used by "
-                              f"'{util.strip_url(used[0])}'")
-    return ctx.op("delete", path, scope=_scope(ctx), target_id=hc["id"], done=lambda: ctx.store.delete(path))
+    return ctx.op("patch", path, scope=HEALTH_CHECKS.scope(ctx), target_id=hc["id"], done=done)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from .. import errors, util
-from . import handles, list_response
+from . import Collection, handles
+
+IMAGES = Collection("images", "image", kind="compute#image", scopes=("global",))
 
 
 def is_active(img):
@@ -53,31 +55,25 @@ def resolve(store, path):
     return img
 
 
-@handles("compute.images.get")
-def get(ctx):
-    return ctx.store.must(f"projects/{ctx.project}/global/images/{ctx.params['image']}")
+get = handles("compute.images.get")(IMAGES.get)
+list_ = handles("compute.images.list")(IMAGES.list_)
+
+
+def _family_image(ctx, path):
+    """The image the request's family resolves to; a 404 names ``path``."""
+    img = from_family(ctx.store, ctx.project, ctx.params["family"])
+    if img is None:
+        raise errors.not_found(path)
+    return img
 
 
 @handles("compute.images.getFromFamily")
 def get_from_family(ctx):
-    family = ctx.params["family"]
-    img = from_family(ctx.store, ctx.project, family)
-    if img is None:
-        raise errors.not_found(f"projects/{ctx.project}/global/images/family/{family}")
-    return img
-
-
-@handles("compute.images.list")
-def list_(ctx):
-    coll = f"projects/{ctx.project}/global/images"
-    return list_response(ctx, "compute#imageList", ctx.store.list(coll), coll)
+    return _family_image(ctx, f"projects/{ctx.project}/global/images/family/{ctx.params['family']}")
 
 
 @handles("compute.imageFamilyViews.get")
 def get_family_view(ctx):
     """The image a family resolves to in one zone (gcloud's --image-family on a public project)."""
-    family = ctx.params["family"]
-    img = from_family(ctx.store, ctx.project, family)
-    if img is None:
-        raise errors.not_found(f"projects/{ctx.project}/zones/{ctx.params['zone']}/imageFamilyViews/{family}")
-    return {"image": img}
+    path = f"projects/{ctx.project}/zones/{ctx.params['zone']}/imageFamilyViews/{ctx.params['family']}"
+    return {"image": _family_image(ctx, path)}

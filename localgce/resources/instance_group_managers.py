@@ -21,15 +21,17 @@ every autohealed group after each of its rounds; in API-only mode the control AP
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
 import secrets as _secrets
 import time
 
-from .. import catalog, errors, health_probes, util
+from .. import catalog, errors, health_probes, references, util
 from ..context import Ctx
-from . import HANDLERS, aggregated_response, handles, instances, list_response
+from . import HANDLERS, aggregated_response, handles, list_response
+from .disks import apply_labels
 
 ACTIONS = ("abandoning", "creating", "creatingWithoutRetries", "deleting", "none", "recreating", "refreshing",
            "restarting", "resuming", "starting", "stopping", "suspending", "verifying")
@@ -72,8 +74,7 @@ def _template_path(project, ref, field):
 
 def _check_template(store, project, ref, field):
     path = _template_path(project, ref, field)
-    if store.get(path) is None:
-        raise errors.not_found(path)
+    store.must(path)
     return util.link(path)
 
 
@@ -84,8 +85,7 @@ def _check_health_checks(store, project, policies):
         if not pol.get("healthCheck"):
             raise errors.required(field)
         path = util.ref_path(pol["healthCheck"], project, field, kind="healthChecks")
-        if store.get(path) is None:
-            raise errors.not_found(path)
+        store.must(path)
         out.append({"healthCheck": util.link(path), "initialDelaySec": int(pol.get("initialDelaySec", 300))})
     if len(out) > 1:
         raise errors.invalid("Invalid value for field 'resource.autoHealingPolicies': at most one policy.")
@@ -142,10 +142,6 @@ def _revision(igm):
     return hashlib.sha256(json.dumps(aic, sort_keys=True).encode()).hexdigest()[:16] if aic else ""
 
 
-def _members(store, igm):
-    return store.priv(util.strip_url(igm["selfLink"])).setdefault("members", {})
-
-
 def _desired_templates(igm):
     """[(template link, wanted count)] for the versions."""
     target = int(igm.get("targetSize") or 0)
@@ -164,10 +160,13 @@ class _Group:
         self.store = ctx.store
         self.project = ctx.project
         self.igm = igm
-        self.members = _members(ctx.store, igm)
+        self.members = references.members(ctx.store, igm)
         self.health = self.store.priv(util.strip_url(igm["selfLink"])).setdefault(HEALTH, {})
         # Real probes where the backend can reach guests (VM simulator), else the control API's word.
-        self.prober = health_probes.for_app(ctx.app) if igm.get("autoHealingPolicies") else None
+        self.prober = None
+        if igm.get("autoHealingPolicies"):
+            self.prober = health_probes.for_app(ctx.app, watched=_watched,
+                                                converge=functools.partial(_converge_live, ctx.app))
 
     def health_state(self, name):
         """A member's detailedHealthState: the control API's value while one is set, else the
@@ -188,7 +187,7 @@ class _Group:
 
     def instance(self, name):
         m = self.members[name]
-        return self.store.get(instances.inst_path(self.project, m["zone"], name))
+        return self.store.get(references.instance_path(self.project, m["zone"], name))
 
     def intended_metadata(self, template):
         """The metadata the group gives a member: its template's, with allInstancesConfig laid over it
@@ -228,13 +227,13 @@ class _Group:
             body["disks"] = disks
         member = {"zone": zone, "template": template, "revision": _revision(self.igm), "created": time.time(),
                   "preserved": preserved, "action": action}
-        old = self.store.get(instances.inst_path(self.project, zone, name))
+        old = self.store.get(references.instance_path(self.project, zone, name))
         if old is not None:
             # Its old VM is still being deleted (operations take time): a later step creates it.
             self.members[name] = {**member, "created": 0, "replaced_id": old["id"]}
             return
         self._run("compute.instances.insert", {"zone": zone}, {"sourceInstanceTemplate": template}, body,
-                  instances.inst_path(self.project, zone, name))
+                  references.instance_path(self.project, zone, name))
         if replaced:
             member["replaced_id"] = replaced
         self.members[name] = member
@@ -254,7 +253,7 @@ class _Group:
                         preserved[ad["deviceName"]] = ad["source"]
             m["preserved"] = preserved if keep_disks else {}
             self._run("compute.instances.delete", {"zone": m["zone"], "instance": name}, {}, None,
-                      instances.inst_path(self.project, m["zone"], name))
+                      references.instance_path(self.project, m["zone"], name))
 
     def recreate(self, name, template):
         """Delete member NAME and create it again under its name (stateful disks kept)."""
@@ -422,7 +421,7 @@ class _Group:
             inst["metadata"] = {"kind": "compute#metadata", "fingerprint": util.fingerprint(),
                                 "items": [{"key": k, "value": v} for k, v in items.items()]}
             if aic.get("labels"):
-                instances.disks.apply_labels(inst, {**(inst.get("labels") or {}), **aic["labels"]})
+                apply_labels(inst, {**(inst.get("labels") or {}), **aic["labels"]})
             inst["fingerprint"] = util.fingerprint()
         self.members[name]["revision"] = _revision(self.igm)
 
@@ -461,7 +460,7 @@ class _Group:
     def managed(self, name):
         m = self.members[name]
         inst = self.instance(name)
-        out = {"instance": util.link(instances.inst_path(self.project, m["zone"], name)),
+        out = {"instance": util.link(references.instance_path(self.project, m["zone"], name)),
                "name": name, "currentAction": self.current_action(name).upper(),
                "version": {"instanceTemplate": m["template"]}}
         for v in self.igm["versions"]:
@@ -488,36 +487,27 @@ def converge(ctx, igm):
     return group
 
 
-def _groups_in(store, project):
-    for coll, items in store.colls.items():
-        if coll.startswith(f"projects/{project}/") and coll.endswith("/instanceGroupManagers"):
-            yield from items.values()
+def _watched(store):
+    """What the health prober probes: every autohealed group (all projects), its health check and
+    its members."""
+    return [(igm, store.get(util.strip_url(igm["autoHealingPolicies"][0]["healthCheck"])),
+             references.member_instances(store, igm))
+            for igm in references.autohealed_groups(store)]
 
 
-def template_users(store, project, template_link):
-    return [g["selfLink"] for g in _groups_in(store, project)
-            if any(v["instanceTemplate"] == template_link for v in g.get("versions") or [])]
-
-
-def autohealed_groups(store):
-    """Every group (all projects) with an autohealing policy, as live records."""
-    for coll, items in store.colls.items():
-        if coll.endswith("/instanceGroupManagers"):
-            yield from (igm for igm in items.values() if igm.get("autoHealingPolicies"))
-
-
-def member_instances(store, igm):
-    """[(member name, its instance record or None)]."""
-    project = util.strip_url(igm["selfLink"]).split("/")[1]
-    return [(name, store.get(instances.inst_path(project, m["zone"], name)))
-            for name, m in sorted(_members(store, igm).items())]
+def _converge_live(app, igm):
+    """The prober's step of a group, unless the group was deleted or replaced meanwhile."""
+    path = util.strip_url(igm["selfLink"])
+    if app.store.get(path) is igm:
+        ctx = Ctx(app, "GET", "/compute/v1/" + path, None, {"project": path.split("/")[1]}, {}, None)
+        converge(ctx, igm)
 
 
 def set_health(store, project, zone, instance, state):
     """The control API's health of a group member: one of HEALTH_STATES, or None to hand the
     member back to the prober (VM mode) or to the default HEALTHY (API-only mode). A value set
     here holds until it is cleared or the instance is recreated."""
-    inst = store.must(instances.inst_path(project, zone, instance))
+    inst = store.must(references.instance_path(project, zone, instance))
     created_by = next((i.get("value") for i in inst["metadata"].get("items") or [] if i["key"] == "created-by"),
                       None)
     if not created_by:
@@ -585,7 +575,7 @@ def _after(ctx, path):
 def _sync_group(store, igm):
     group = store.get(util.strip_url(igm["instanceGroup"]))
     if group is not None:
-        group["size"] = len(_members(store, igm))
+        group["size"] = len(references.members(store, igm))
 
 
 def _read(ctx):
@@ -676,7 +666,7 @@ def resize(ctx):
 
 
 def _named(ctx, igm, field="instances"):
-    members = _members(ctx.store, igm)
+    members = references.members(ctx.store, igm)
     names = []
     for i, ref in enumerate(ctx.body.get(field) or []):
         name = util.last(ref)
@@ -687,33 +677,32 @@ def _named(ctx, igm, field="instances"):
     return names
 
 
+def _on_members(ctx, op_type, names, act):
+    """A mutation that runs ``act(group, names)`` on the members ``names`` when the operation is done."""
+    return _mutation(ctx, op_type, lambda current: act(_Group(ctx, current), names))
+
+
 @handles("compute.instanceGroupManagers.deleteInstances", "compute.regionInstanceGroupManagers.deleteInstances")
 def delete_instances(ctx):
-    igm = ctx.store.must(_path(ctx))
-    names = _named(ctx, igm)
-
-    def change(current):
-        group = _Group(ctx, current)
+    def act(group, names):
         for name in names:
             group.delete(name, keep_disks=False)
             del group.members[name]
-        current["targetSize"] = max(0, int(current.get("targetSize") or 0) - len(names))
+        group.igm["targetSize"] = max(0, int(group.igm.get("targetSize") or 0) - len(names))
 
-    return _mutation(ctx, "compute.instanceGroupManagers.deleteInstances", change)
+    names = _named(ctx, ctx.store.must(_path(ctx)))
+    return _on_members(ctx, "compute.instanceGroupManagers.deleteInstances", names, act)
 
 
 @handles("compute.instanceGroupManagers.recreateInstances", "compute.regionInstanceGroupManagers.recreateInstances")
 def recreate_instances(ctx):
-    igm = ctx.store.must(_path(ctx))
-    names = _named(ctx, igm)
-
-    def change(current):
-        group = _Group(ctx, current)
-        desired = dict(group.moves(_desired_templates(current)))
+    def act(group, names):
+        desired = dict(group.moves(_desired_templates(group.igm)))
         for name in names:
             group.recreate(name, desired.get(name, group.members[name]["template"]))
 
-    return _mutation(ctx, "compute.instanceGroupManagers.recreateInstances", change)
+    names = _named(ctx, ctx.store.must(_path(ctx)))
+    return _on_members(ctx, "compute.instanceGroupManagers.recreateInstances", names, act)
 
 
 @handles("compute.instanceGroupManagers.applyUpdatesToInstances",
@@ -721,13 +710,12 @@ def recreate_instances(ctx):
 def apply_updates(ctx):
     igm = ctx.store.must(_path(ctx))
     body = ctx.body
-    members = _members(ctx.store, igm)
+    members = references.members(ctx.store, igm)
     names = sorted(members) if body.get("allInstances") else _named(ctx, igm)
     minimal = body.get("minimalAction") or "NONE"
 
-    def change(current):
-        group = _Group(ctx, current)
-        desired = dict(group.moves(_desired_templates(current)))
+    def act(group, names):
+        desired = dict(group.moves(_desired_templates(group.igm)))
         for name in names:
             if name in desired and minimal in ("REPLACE", "RESTART", "NONE", "REFRESH"):
                 # A new template needs REPLACE; the API does it whatever the minimal action.
@@ -735,7 +723,7 @@ def apply_updates(ctx):
             else:
                 group.refresh(name)
 
-    return _mutation(ctx, "compute.instanceGroupManagers.applyUpdatesToInstances", change)
+    return _on_members(ctx, "compute.instanceGroupManagers.applyUpdatesToInstances", names, act)
 
 
 @handles("compute.instanceGroupManagers.delete", "compute.regionInstanceGroupManagers.delete")

@@ -17,9 +17,12 @@ import ipaddress
 import os
 
 from .. import catalog, errors, util
-from . import addresses, aggregated_response, disks, handles, instance_templates, list_response
+from ..references import instance_path
+from . import Collection, addresses, disks, handles, instance_templates
 from .machine_types import machine_type_res
-from .metadata_items import check_metadata
+from .metadata_items import check_metadata, new_metadata
+
+INSTANCES = Collection("instances", "instance", kind="compute#instance", scopes=("zones",))
 
 DEFAULT_SCOPES = [
     "https://www.googleapis.com/auth/devstorage.read_only",
@@ -29,18 +32,6 @@ DEFAULT_SCOPES = [
     "https://www.googleapis.com/auth/service.management.readonly",
     "https://www.googleapis.com/auth/trace.append",
 ]
-
-
-def inst_path(project, zone, name):
-    return f"projects/{project}/zones/{zone}/instances/{name}"
-
-
-def _path(ctx):
-    return inst_path(ctx.project, ctx.params["zone"], ctx.params["instance"])
-
-
-def _scope(ctx):
-    return f"zones/{ctx.params['zone']}"
 
 
 def serial_append(store, path, text):
@@ -105,13 +96,10 @@ def _nics(store, project, zone, specs, claims):
         net_path = sub_path = None
         if spec.get("network"):
             net_path = util.ref_path(spec["network"], project, f"{field}.network", kind="networks")
-            if store.get(net_path) is None:
-                raise errors.not_found(net_path)
+            store.must(net_path)
         if spec.get("subnetwork"):
             sub_path = util.ref_path(spec["subnetwork"], project, f"{field}.subnetwork", kind="subnetworks")
-            sub = store.get(sub_path)
-            if sub is None:
-                raise errors.not_found(sub_path)
+            sub = store.must(sub_path)
             if sub_path.split("/")[3] != region:
                 raise errors.invalid_field(f"{field}.subnetwork", spec["subnetwork"],
                                            "Subnetwork must be in the instance's region.")
@@ -122,8 +110,7 @@ def _nics(store, project, zone, specs, claims):
                                            "Subnetwork does not belong to the network.")
         if net_path is None:
             net_path = f"projects/{project}/global/networks/default"
-            if store.get(net_path) is None:
-                raise errors.not_found(net_path)
+            store.must(net_path)
         if sub_path is None:
             net = store.get(net_path)
             cands = [s for s in net.get("subnetworks", []) if f"/regions/{region}/" in s]
@@ -231,7 +218,7 @@ def insert(ctx):
     if ctx.query.get("sourceInstanceTemplate"):
         body = instance_templates.instance_body(store, project, zone, ctx.query["sourceInstanceTemplate"], body)
     name = body["name"]
-    path = inst_path(project, zone, name)
+    path = instance_path(project, zone, name)
     if store.get(path) is not None:
         raise errors.already_exists(path)
     mt = _machine_type(project, zone, body.get("machineType"), "resource.machineType")
@@ -253,9 +240,7 @@ def insert(ctx):
         boot = i == 0
         if spec.get("source"):
             dpath = util.ref_path(spec["source"], project, f"{field}.source", kind="disks")
-            disk = store.get(dpath)
-            if disk is None:
-                raise errors.not_found(dpath)
+            disk = store.must(dpath)
             if dpath.split("/")[3] != zone:
                 raise errors.invalid_field(f"{field}.source", spec["source"], "Disk must be in the instance's zone.")
             _check_attachable(store, dpath, disk, spec.get("mode") or "READ_WRITE")
@@ -350,8 +335,8 @@ def insert(ctx):
         serial_append(store, path, f"localgce: instance {name} booting\n")
         ctx.backend.boot(inst)
 
-    return ctx.op("insert", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate, running=running,
-                  ready=_ready(ctx, path, inst), warnings=warnings)
+    return INSTANCES.op(ctx, "insert", inst, immediate=immediate, running=running, ready=_ready(ctx, path, inst),
+                        warnings=warnings)
 
 
 def _ready(ctx, path, inst):
@@ -375,23 +360,9 @@ def _ready(ctx, path, inst):
 
 
 # -- read ------------------------------------------------------------------------------------
-@handles("compute.instances.get")
-def get(ctx):
-    return ctx.store.must(_path(ctx))
-
-
-@handles("compute.instances.list")
-def list_(ctx):
-    coll = f"projects/{ctx.project}/zones/{ctx.params['zone']}/instances"
-    return list_response(ctx, "compute#instanceList", ctx.store.list(coll), coll)
-
-
-@handles("compute.instances.aggregatedList")
-def aggregated(ctx):
-    found = dict(ctx.store.colls_matching(ctx.project, "instances"))
-    scopes = [(f"zones/{z}", found.get(f"zones/{z}", [])) for z in catalog.ZONES]
-    return aggregated_response(ctx, "compute#instanceAggregatedList", "instances", scopes,
-                               f"projects/{ctx.project}/aggregated/instances")
+get = handles("compute.instances.get")(INSTANCES.get)
+list_ = handles("compute.instances.list")(INSTANCES.list_)
+aggregated = handles("compute.instances.aggregatedList")(INSTANCES.aggregated)
 
 
 # -- power -----------------------------------------------------------------------------------
@@ -421,8 +392,7 @@ def _release_addresses(store, project, inst):
 
 @handles("compute.instances.delete")
 def delete(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
     if inst.get("deletionProtection"):
         raise errors.ApiError(400, "invalidResourceUsage",
                               "Invalid resource usage: 'Resource cannot be deleted if it's protected against "
@@ -441,13 +411,12 @@ def delete(ctx):
         _release_addresses(ctx.store, ctx.project, inst)
         ctx.store.delete(path)
 
-    return ctx.op("delete", path, scope=_scope(ctx), target_id=inst["id"], running=running, done=done)
+    return INSTANCES.op(ctx, "delete", inst, running=running, done=done)
 
 
 @handles("compute.instances.stop")
 def stop(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
 
     def running():
         if inst["status"] != "TERMINATED":
@@ -460,13 +429,12 @@ def stop(ctx):
             inst["lastStopTimestamp"] = util.now()
             serial_append(ctx.store, path, f"localgce: instance {inst['name']} stopped\n")
 
-    return ctx.op("stop", path, scope=_scope(ctx), target_id=inst["id"], running=running, done=done)
+    return INSTANCES.op(ctx, "stop", inst, running=running, done=done)
 
 
 @handles("compute.instances.start")
 def start(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
     if inst["status"] in ("STOPPING", "SUSPENDING"):
         raise errors.ApiError(400, "resourceNotReady", f"The resource '{path}' is not ready")
 
@@ -476,14 +444,12 @@ def start(ctx):
             serial_append(ctx.store, path, f"localgce: instance {inst['name']} booting\n")
             ctx.backend.boot(inst)
 
-    return ctx.op("start", path, scope=_scope(ctx), target_id=inst["id"], running=running,
-                  ready=_ready(ctx, path, inst))
+    return INSTANCES.op(ctx, "start", inst, running=running, ready=_ready(ctx, path, inst))
 
 
 @handles("compute.instances.reset")
 def reset(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
     if inst["status"] != "RUNNING":
         raise errors.ApiError(400, "resourceNotReady", f"The resource '{path}' is not ready")
 
@@ -491,7 +457,7 @@ def reset(ctx):
         serial_append(ctx.store, path, f"localgce: instance {inst['name']} reset\n")
         ctx.backend.reset(inst)
 
-    return ctx.op("reset", path, scope=_scope(ctx), target_id=inst["id"], running=running)
+    return INSTANCES.op(ctx, "reset", inst, running=running)
 
 
 # -- setters ---------------------------------------------------------------------------------
@@ -499,55 +465,56 @@ def _touch(inst):
     inst["fingerprint"] = util.fingerprint()
 
 
+def _update(ctx, op_type, inst, change):
+    """The operation of a request that changes the instance: ``change()``, then a new fingerprint."""
+
+    def done():
+        change()
+        _touch(inst)
+
+    return INSTANCES.op(ctx, op_type, inst, done=done)
+
+
 @handles("compute.instances.setMetadata")
 def set_metadata(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     body = ctx.body
     if not util.same_fingerprint(body.get("fingerprint"), inst["metadata"].get("fingerprint")):
         raise errors.condition_not_met("Supplied fingerprint does not match current metadata fingerprint.")
     items = check_metadata(body.get("items") or [], "metadata")
 
-    def done():
-        md = {"kind": "compute#metadata", "fingerprint": util.fingerprint()}
-        if items:
-            md["items"] = items
-        inst["metadata"] = md
-        _touch(inst)
+    def change():
+        inst["metadata"] = new_metadata(items)
 
-    return ctx.op("setMetadata", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setMetadata", inst, change)
 
 
 @handles("compute.instances.setLabels")
 def set_labels(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     labels = ctx.body.get("labels") or {}
     util.check_labels("labels", labels)
     disks.check_label_fingerprint(inst, ctx.body)
 
-    def done():
+    def change():
         disks.apply_labels(inst, labels)
-        _touch(inst)
 
-    return ctx.op("setLabels", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setLabels", inst, change)
 
 
 @handles("compute.instances.setTags")
 def set_tags(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     if not util.same_fingerprint(ctx.body.get("fingerprint"), inst["tags"].get("fingerprint")):
         raise errors.condition_not_met("Supplied fingerprint does not match current tags fingerprint.")
     items = list(ctx.body.get("items") or [])
 
-    def done():
+    def change():
         inst["tags"] = {"fingerprint": util.fingerprint()}
         if items:
             inst["tags"]["items"] = items
-        _touch(inst)
 
-    return ctx.op("setTags", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setTags", inst, change)
 
 
 def _require_terminated(inst, what):
@@ -561,50 +528,46 @@ def _require_terminated(inst, what):
 
 @handles("compute.instances.setMachineType")
 def set_machine_type(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     mt = _machine_type(ctx.project, ctx.params["zone"], ctx.body.get("machineType"), "machineType")
     _require_terminated(inst, "machine type")
 
-    def done():
+    def change():
         inst["machineType"] = mt
         family = util.last(mt).split("-")[0]
         inst["cpuPlatform"] = catalog.CPU_PLATFORM.get(family, "Intel Broadwell")
-        _touch(inst)
 
-    return ctx.op("setMachineType", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setMachineType", inst, change)
 
 
 @handles("compute.instances.setServiceAccount")
 def set_service_account(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     _require_terminated(inst, "service account")
     body = ctx.body
     sas = [] if not body.get("email") and not body.get("scopes") else _service_accounts(ctx.store, ctx.project,
                                                                                          [body])
 
-    def done():
+    def change():
         if sas:
             inst["serviceAccounts"] = sas
         else:
             inst.pop("serviceAccounts", None)
-        _touch(inst)
 
-    return ctx.op("setServiceAccount", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setServiceAccount", inst, change)
 
 
 @handles("compute.instances.setDeletionProtection")
 def set_deletion_protection(ctx):
     p = ctx.params
-    path = inst_path(ctx.project, p["zone"], p["resource"])
+    path = instance_path(ctx.project, p["zone"], p["resource"])
     inst = ctx.store.must(path)
     value = ctx.query.get("deletionProtection", True)
 
     def done():
         inst["deletionProtection"] = bool(value)
 
-    return ctx.op("setDeletionProtection", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return INSTANCES.op(ctx, "setDeletionProtection", inst, done=done)
 
 
 @handles("compute.instances.setScheduling")
@@ -612,8 +575,7 @@ def set_scheduling(ctx):
     """The new Scheduling replaces the old one (defaults filled in as at insert). Preemptibility never
     changes; the provisioning model changes only on a stopped (TERMINATED) instance; onHostMaintenance
     and automaticRestart of a standard VM change on a running one too."""
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     current = inst.get("scheduling") or {}
     sched = _scheduling(ctx.body, "scheduling")
     if sched["preemptible"] != bool(current.get("preemptible", False)):
@@ -622,11 +584,10 @@ def set_scheduling(ctx):
     if sched["provisioningModel"] != current.get("provisioningModel", "STANDARD"):
         _require_terminated(inst, "provisioning model")
 
-    def done():
+    def change():
         inst["scheduling"] = sched
-        _touch(inst)
 
-    return ctx.op("setScheduling", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setScheduling", inst, change)
 
 
 SHIELDED_FIELDS = ("enableSecureBoot", "enableVtpm", "enableIntegrityMonitoring")
@@ -635,16 +596,14 @@ SHIELDED_FIELDS = ("enableSecureBoot", "enableVtpm", "enableIntegrityMonitoring"
 @handles("compute.instances.updateShieldedInstanceConfig")
 def update_shielded_instance_config(ctx):
     """PATCH semantics: the given fields change, on a stopped (TERMINATED) instance only."""
-    path = _path(ctx)
-    inst = ctx.store.must(path)
-    change = {k: bool(ctx.body[k]) for k in SHIELDED_FIELDS if k in ctx.body}
+    inst = INSTANCES.get(ctx)
+    fields = {k: bool(ctx.body[k]) for k in SHIELDED_FIELDS if k in ctx.body}
     _require_terminated(inst, "Shielded VM config")
 
-    def done():
-        inst.setdefault("shieldedInstanceConfig", {}).update(change)
-        _touch(inst)
+    def change():
+        inst.setdefault("shieldedInstanceConfig", {}).update(fields)
 
-    return ctx.op("updateShieldedInstanceConfig", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "updateShieldedInstanceConfig", inst, change)
 
 
 def _nic(inst, name):
@@ -657,8 +616,7 @@ def _nic(inst, name):
 @handles("compute.instances.addAccessConfig")
 def add_access_config(ctx):
     """One access config per interface; an ephemeral address, or a reserved static one (natIP)."""
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     nic = _nic(inst, ctx.query["networkInterface"])
     if nic.get("accessConfigs"):
         raise errors.invalid("Invalid value for field 'resource': ''. At most one access config currently "
@@ -679,14 +637,12 @@ def add_access_config(ctx):
         nic["fingerprint"] = util.fingerprint()
         _touch(inst)
 
-    return ctx.op("addAccessConfig", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate,
-                  done=done)
+    return INSTANCES.op(ctx, "addAccessConfig", inst, immediate=immediate, done=done)
 
 
 @handles("compute.instances.deleteAccessConfig")
 def delete_access_config(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     nic = _nic(inst, ctx.query["networkInterface"])
     name = ctx.query["accessConfig"]
     ac = next((a for a in nic.get("accessConfigs", []) if a.get("name") == name), None)
@@ -694,7 +650,7 @@ def delete_access_config(ctx):
         raise errors.invalid_field("accessConfig", name, "No access config with this name on the network "
                                    "interface.")
 
-    def done():
+    def change():
         if ac not in nic.get("accessConfigs", []):
             return
         nic["accessConfigs"].remove(ac)
@@ -703,9 +659,8 @@ def delete_access_config(ctx):
         nic["fingerprint"] = util.fingerprint()
         addresses.release(ctx.store, ctx.project, catalog.ZONES[ctx.params["zone"]], ac.get("natIP"),
                           inst["selfLink"])
-        _touch(inst)
 
-    return ctx.op("deleteAccessConfig", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "deleteAccessConfig", inst, change)
 
 
 # instances.update (PUT): the whole resource with the instance fingerprint. localgce applies the
@@ -743,8 +698,7 @@ SCHEDULING_COMPARED = ("preemptible", "provisioningModel", "onHostMaintenance", 
 
 @handles("compute.instances.update")
 def update(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     body = ctx.body
     if not util.same_fingerprint(body.get("fingerprint"), inst.get("fingerprint")):
         raise errors.condition_not_met("Supplied fingerprint does not match current instance fingerprint.")
@@ -759,7 +713,7 @@ def update(ctx):
     items = check_metadata((body.get("metadata") or {}).get("items") or [], "resource.metadata")
     tags = list((body.get("tags") or {}).get("items") or [])
 
-    def done():
+    def change():
         if body.get("description"):
             inst["description"] = body["description"]
         else:
@@ -767,31 +721,25 @@ def update(ctx):
         if labels != (inst.get("labels") or {}):
             disks.apply_labels(inst, labels)
         if items != (inst["metadata"].get("items") or []):
-            inst["metadata"] = {"kind": "compute#metadata", "fingerprint": util.fingerprint()}
-            if items:
-                inst["metadata"]["items"] = items
+            inst["metadata"] = new_metadata(items)
         if tags != (inst["tags"].get("items") or []):
             inst["tags"] = {"fingerprint": util.fingerprint()}
             if tags:
                 inst["tags"]["items"] = tags
         inst["deletionProtection"] = bool(body.get("deletionProtection", False))
-        _touch(inst)
 
-    return ctx.op("update", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "update", inst, change)
 
 
 # -- disks -----------------------------------------------------------------------------------
 @handles("compute.instances.attachDisk")
 def attach_disk(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
     spec = ctx.body
     if not spec.get("source"):
         raise errors.required("resource.source")
     dpath = util.ref_path(spec["source"], ctx.project, "resource.source", kind="disks")
-    disk = ctx.store.get(dpath)
-    if disk is None:
-        raise errors.not_found(dpath)
+    disk = ctx.store.must(dpath)
     if dpath.split("/")[3] != ctx.params["zone"]:
         raise errors.invalid_field("resource.source", spec["source"], "Disk must be in the instance's zone.")
     if inst["selfLink"] in (disk.get("users") or []):
@@ -815,7 +763,7 @@ def attach_disk(ctx):
         if hook:
             hook(inst, ad)
 
-    return ctx.op("attachDisk", path, scope=_scope(ctx), target_id=inst["id"], immediate=immediate, done=done)
+    return INSTANCES.op(ctx, "attachDisk", inst, immediate=immediate, done=done)
 
 
 def _attached_by_device(inst, device):
@@ -829,15 +777,14 @@ def _attached_by_device(inst, device):
 
 @handles("compute.instances.detachDisk")
 def detach_disk(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     ad = _attached_by_device(inst, ctx.query["deviceName"])
     if ad.get("boot") and inst["status"] != "TERMINATED":
         raise errors.ApiError(400, "invalidResourceUsage",
                               "Invalid resource usage: 'The boot disk can only be detached from a stopped "
                               "instance.'.")
 
-    def done():
+    def change():
         if ad not in inst.get("disks", []):
             return
         inst["disks"].remove(ad)
@@ -852,23 +799,20 @@ def detach_disk(ctx):
             else:
                 disk.pop("users", None)
             disk["lastDetachTimestamp"] = util.now()
-        _touch(inst)
 
-    return ctx.op("detachDisk", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "detachDisk", inst, change)
 
 
 @handles("compute.instances.setDiskAutoDelete")
 def set_disk_auto_delete(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    inst = INSTANCES.get(ctx)
     ad = _attached_by_device(inst, ctx.query["deviceName"])
     value = bool(ctx.query["autoDelete"])
 
-    def done():
+    def change():
         ad["autoDelete"] = value
-        _touch(inst)
 
-    return ctx.op("setDiskAutoDelete", path, scope=_scope(ctx), target_id=inst["id"], done=done)
+    return _update(ctx, "setDiskAutoDelete", inst, change)
 
 
 # -- guest attributes and serial port ---------------------------------------------------------
@@ -879,7 +823,7 @@ def guest_attributes(store, path):
 
 @handles("compute.instances.getGuestAttributes")
 def get_guest_attributes(ctx):
-    path = _path(ctx)
+    path = INSTANCES.path(ctx)
     ctx.store.must(path)
     attrs = guest_attributes(ctx.store, path)
     out = {"kind": "compute#guestAttributes", "selfLink": util.link(path + "/getGuestAttributes")}
@@ -913,8 +857,7 @@ def get_guest_attributes(ctx):
 
 @handles("compute.instances.getSerialPortOutput")
 def get_serial_port_output(ctx):
-    path = _path(ctx)
-    inst = ctx.store.must(path)
+    path, inst = INSTANCES.must(ctx)
     port = ctx.query.get("port", 1)
     if not 1 <= int(port) <= 4:
         raise errors.invalid_field("port", port, "Must be between 1 and 4.")
@@ -935,4 +878,4 @@ def get_serial_port_output(ctx):
     }
 
 
-__all__ = ["guest_attributes", "inst_path", "machine_type_res"]
+__all__ = ["guest_attributes", "machine_type_res"]

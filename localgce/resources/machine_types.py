@@ -50,33 +50,36 @@ def disk_type_res(project, zone, name):
     }
 
 
-@handles("compute.machineTypes.get")
-def get_mt(ctx):
-    return machine_type_res(ctx.project, ctx.params["zone"], ctx.params["machineType"])
+class _Catalogue:
+    """A zonal type read from the static catalogue: ``res(project, zone, name)`` for each of
+    ``names`` in every zone."""
+
+    def __init__(self, collection, param, kind, res, names):
+        self.collection, self.param, self.kind, self.res, self.names = collection, param, kind, res, names
+
+    def _items(self, project, zone):
+        return [self.res(project, zone, n) for n in self.names]
+
+    def get(self, ctx):
+        return self.res(ctx.project, ctx.params["zone"], ctx.params[self.param])
+
+    def list_(self, ctx):
+        zone = ctx.params["zone"]
+        return list_response(ctx, self.kind + "List", self._items(ctx.project, zone),
+                             f"projects/{ctx.project}/zones/{zone}/{self.collection}")
+
+    def aggregated(self, ctx):
+        scopes = [(f"zones/{z}", self._items(ctx.project, z)) for z in catalog.ZONES]
+        return aggregated_response(ctx, self.kind + "AggregatedList", self.collection, scopes,
+                                   f"projects/{ctx.project}/aggregated/{self.collection}")
 
 
-@handles("compute.machineTypes.list")
-def list_mt(ctx):
-    z = ctx.params["zone"]
-    items = [machine_type_res(ctx.project, z, n) for n in catalog.MACHINE_TYPES]
-    return list_response(ctx, "compute#machineTypeList", items, f"projects/{ctx.project}/zones/{z}/machineTypes")
+MACHINE_TYPES = _Catalogue("machineTypes", "machineType", "compute#machineType", machine_type_res,
+                           catalog.MACHINE_TYPES)
+DISK_TYPES = _Catalogue("diskTypes", "diskType", "compute#diskType", disk_type_res, catalog.DISK_TYPES)
 
-
-@handles("compute.machineTypes.aggregatedList")
-def agg_mt(ctx):
-    scopes = [(f"zones/{z}", [machine_type_res(ctx.project, z, n) for n in catalog.MACHINE_TYPES])
-              for z in catalog.ZONES]
-    return aggregated_response(ctx, "compute#machineTypeAggregatedList", "machineTypes", scopes,
-                               f"projects/{ctx.project}/aggregated/machineTypes")
-
-
-@handles("compute.diskTypes.get")
-def get_dt(ctx):
-    return disk_type_res(ctx.project, ctx.params["zone"], ctx.params["diskType"])
-
-
-@handles("compute.diskTypes.list")
-def list_dt(ctx):
-    z = ctx.params["zone"]
-    items = [disk_type_res(ctx.project, z, n) for n in catalog.DISK_TYPES]
-    return list_response(ctx, "compute#diskTypeList", items, f"projects/{ctx.project}/zones/{z}/diskTypes")
+get_mt = handles("compute.machineTypes.get")(MACHINE_TYPES.get)
+list_mt = handles("compute.machineTypes.list")(MACHINE_TYPES.list_)
+agg_mt = handles("compute.machineTypes.aggregatedList")(MACHINE_TYPES.aggregated)
+get_dt = handles("compute.diskTypes.get")(DISK_TYPES.get)
+list_dt = handles("compute.diskTypes.list")(DISK_TYPES.list_)

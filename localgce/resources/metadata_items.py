@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from .. import errors
+from .. import errors, util
 
 MAX_VALUE = 256 * 1024
 MAX_TOTAL = 512 * 1024
+
+
+def new_metadata(items):
+    """A metadata record with a new fingerprint, holding ``items`` (checked by ``check_metadata``)."""
+    md = {"kind": "compute#metadata", "fingerprint": util.fingerprint()}
+    if items:
+        md["items"] = items
+    return md
 
 
 def check_metadata(items, field):

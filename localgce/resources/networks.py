@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-from .. import catalog
-from . import aggregated_response, handles, list_response
+from . import Collection, handles
 
+NETWORKS = Collection("networks", "network", kind="compute#network", scopes=("global",))
+SUBNETWORKS = Collection("subnetworks", "subnetwork", kind="compute#subnetwork", scopes=("regions",))
 
-@handles("compute.networks.get")
-def get_network(ctx):
-    return ctx.store.must(f"projects/{ctx.project}/global/networks/{ctx.params['network']}")
-
-
-@handles("compute.networks.list")
-def list_networks(ctx):
-    coll = f"projects/{ctx.project}/global/networks"
-    return list_response(ctx, "compute#networkList", ctx.store.list(coll), coll)
-
-
-@handles("compute.subnetworks.get")
-def get_subnetwork(ctx):
-    p = ctx.params
-    return ctx.store.must(f"projects/{ctx.project}/regions/{p['region']}/subnetworks/{p['subnetwork']}")
-
-
-@handles("compute.subnetworks.list")
-def list_subnetworks(ctx):
-    coll = f"projects/{ctx.project}/regions/{ctx.params['region']}/subnetworks"
-    return list_response(ctx, "compute#subnetworkList", ctx.store.list(coll), coll)
-
-
-@handles("compute.subnetworks.aggregatedList")
-def agg_subnetworks(ctx):
-    found = dict(ctx.store.colls_matching(ctx.project, "subnetworks"))
-    scopes = [(f"regions/{r}", found.get(f"regions/{r}", [])) for r in catalog.REGIONS]
-    return aggregated_response(ctx, "compute#subnetworkAggregatedList", "subnetworks", scopes,
-                               f"projects/{ctx.project}/aggregated/subnetworks")
+get_network = handles("compute.networks.get")(NETWORKS.get)
+list_networks = handles("compute.networks.list")(NETWORKS.list_)
+get_subnetwork = handles("compute.subnetworks.get")(SUBNETWORKS.get)
+list_subnetworks = handles("compute.subnetworks.list")(SUBNETWORKS.list_)
+agg_subnetworks = handles("compute.subnetworks.aggregatedList")(SUBNETWORKS.aggregated)

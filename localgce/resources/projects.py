@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import errors, util
 from . import handles
-from .metadata_items import check_metadata
+from .metadata_items import check_metadata, new_metadata
 
 
 @handles("compute.projects.get")
@@ -24,10 +24,7 @@ def set_common(ctx):
         items = check_metadata(body.get("items") or [], "commonInstanceMetadata")
 
         def done():
-            md = {"kind": "compute#metadata", "fingerprint": util.fingerprint()}
-            if items:
-                md["items"] = items
-            proj["commonInstanceMetadata"] = md
+            proj["commonInstanceMetadata"] = new_metadata(items)
 
         return ctx.op("compute.projects.setCommonInstanceMetadata", f"projects/{ctx.project}", scope="global",
                       target_id=proj["id"], done=done)

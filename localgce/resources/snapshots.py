@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from .. import errors, util
-from . import handles, list_response
+from . import Collection, handles
+
+SNAPSHOTS = Collection("snapshots", "snapshot", kind="compute#snapshot", scopes=("global",))
 
 
 def make_snapshot(store, project, body, disk=None):
@@ -34,11 +36,7 @@ def make_snapshot(store, project, body, disk=None):
         util.check_labels("resource.labels", body["labels"])
         snap["labels"] = dict(body["labels"])
     if disk:
-        snap["sourceDisk"] = disk["selfLink"]
-        snap["sourceDiskId"] = disk["id"]
-        for key in ("licenses", "guestOsFeatures", "architecture"):
-            if disk.get(key):
-                snap[key] = disk[key]
+        util.inherit_source(snap, "sourceDisk", disk)
     return path, snap
 
 
@@ -51,19 +49,6 @@ def insert(ctx):
                   immediate=lambda: ctx.store.put(path, snap), done=lambda: snap.update(status="READY"))
 
 
-@handles("compute.snapshots.get")
-def get(ctx):
-    return ctx.store.must(f"projects/{ctx.project}/global/snapshots/{ctx.params['snapshot']}")
-
-
-@handles("compute.snapshots.list")
-def list_(ctx):
-    coll = f"projects/{ctx.project}/global/snapshots"
-    return list_response(ctx, "compute#snapshotList", ctx.store.list(coll), coll)
-
-
-@handles("compute.snapshots.delete")
-def delete(ctx):
-    path = f"projects/{ctx.project}/global/snapshots/{ctx.params['snapshot']}"
-    snap = ctx.store.must(path)
-    return ctx.op("delete", path, scope="global", target_id=snap["id"], done=lambda: ctx.store.delete(path))
+get = handles("compute.snapshots.get")(SNAPSHOTS.get)
+list_ = handles("compute.snapshots.list")(SNAPSHOTS.list_)
+delete = handles("compute.snapshots.delete")(SNAPSHOTS.delete)

@@ -6,15 +6,17 @@ from .. import catalog, errors, util
 from . import handles, list_response
 
 
+def _place(kind, first_id, names, name):
+    """What a zone and a region record share: static, UP, an id from the catalogue's order."""
+    return {"kind": kind, "id": str(first_id + sorted(names).index(name)),
+            "creationTimestamp": "1969-12-31T16:00:00.000-08:00", "name": name, "description": name,
+            "status": "UP"}
+
+
 def zone_res(project, zone):
     region = catalog.ZONES[zone]
     return {
-        "kind": "compute#zone",
-        "id": str(2000 + sorted(catalog.ZONES).index(zone)),
-        "creationTimestamp": "1969-12-31T16:00:00.000-08:00",
-        "name": zone,
-        "description": zone,
-        "status": "UP",
+        **_place("compute#zone", 2000, catalog.ZONES, zone),
         "region": util.link(f"projects/{project}/regions/{region}"),
         "selfLink": util.link(f"projects/{project}/zones/{zone}"),
         "availableCpuPlatforms": sorted(set(catalog.CPU_PLATFORM.values())),
@@ -24,12 +26,7 @@ def zone_res(project, zone):
 
 def region_res(project, region):
     return {
-        "kind": "compute#region",
-        "id": str(1000 + sorted(catalog.REGIONS).index(region)),
-        "creationTimestamp": "1969-12-31T16:00:00.000-08:00",
-        "name": region,
-        "description": region,
-        "status": "UP",
+        **_place("compute#region", 1000, catalog.REGIONS, region),
         "zones": [util.link(f"projects/{project}/zones/{z}") for z in catalog.REGIONS[region]],
         "quotas": [{"metric": "CPUS", "limit": 2400, "usage": 0}],
         "selfLink": util.link(f"projects/{project}/regions/{region}"),

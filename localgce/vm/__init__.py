@@ -6,6 +6,7 @@ A VM is a read-only Debian root filesystem (built once by ``localgce.vm.image``)
 
 import os
 import shutil
+import subprocess
 
 REQUIRED_TOOLS = ("systemd-nspawn", "debootstrap", "nsenter", "losetup", "ip", "mount", "umount")
 
@@ -42,3 +43,12 @@ def require_simulator():
     reason = unavailable_reason()
     if reason:
         raise SimulatorUnavailable(reason)
+
+
+def reap(proc, timeout=10):
+    """Wait for ``proc`` to end, killing it after ``timeout`` seconds."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

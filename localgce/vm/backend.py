@@ -19,7 +19,6 @@ reads the current metadata from the metadata server at every boot.
 ``endpoints()`` gives each instance's forwarded ports for tests and demos.
 """
 
-import json
 import os
 import queue
 import threading
@@ -282,10 +281,6 @@ class SimulatorBackend:
                    "shell": w.vm.shell_command() if w.vm.pid1 else None}
             for link, w in items
         }
-
-    def write_endpoints(self, path):
-        with open(path, "w") as f:
-            json.dump(self.endpoints(), f, indent=2, sort_keys=True)
 
     def wait_idle(self, timeout=300):
         """Block until every queued action finished (for shutdown and tests)."""

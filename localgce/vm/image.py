@@ -619,7 +619,7 @@ def _build_image(base, dest, pki, log):
     os.makedirs(os.path.join(dest, "var"))
 
 
-def _stage(name, digest, builder, log):
+def _stage(name, digest, builder):
     final = os.path.join(CACHE_DIR, "%s-%s" % (name, digest))
     if os.path.isdir(final):
         return final
@@ -641,12 +641,11 @@ def build(log=None):
     require_simulator()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     os.makedirs(CACHE_DIR, exist_ok=True)
-    base = _stage("base", base_hash(), lambda d: _build_base(os.path.join(d, "rootfs"), log), log)
+    base = _stage("base", base_hash(), lambda d: _build_base(os.path.join(d, "rootfs"), log))
     image = _stage(
         "image",
         image_hash(),
         lambda d: _build_image(os.path.join(base, "rootfs"), os.path.join(d, "rootfs"), os.path.join(d, "pki"), log),
-        log,
     )
     return os.path.join(image, "rootfs")
 

@@ -31,6 +31,7 @@ What a boot sets up on the host, and power_off() removes:
 """
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -41,8 +42,8 @@ import time
 import uuid
 
 from . import image as image_mod
+from . import reap, require_simulator
 from . import relay as relay_mod
-from . import require_simulator
 from .logging_agent import LoggingAgent
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -131,6 +132,13 @@ class VirtualMachine:
     def __init__(self, state_dir, rootfs=None):
         require_simulator()
         self.state_dir = os.path.abspath(state_dir)
+        at = functools.partial(os.path.join, self.state_dir)
+        self.var_dir = at("var")  # the persistent /var
+        self.home_dir = at("home")  # the persistent /home
+        self.vpc_hosts_path = at("vpc-hosts")
+        self.stateful_image = at("stateful.img")  # the stateful volume (ext4), mounted at the agent's
+        self.stateful_dir = at("stateful")  # state dir through the write log, and its mount point
+        self.console_path = at("console.log")
         self.rootfs = rootfs
         self.key = uuid.uuid4().hex[:10]
         self.netns = None
@@ -153,31 +161,6 @@ class VirtualMachine:
         self.logging = LoggingAgent(self.state_dir)
 
     # ----- paths
-    @property
-    def var_dir(self):
-        return os.path.join(self.state_dir, "var")
-
-    @property
-    def home_dir(self):
-        return os.path.join(self.state_dir, "home")
-
-    @property
-    def vpc_hosts_path(self):
-        return os.path.join(self.state_dir, "vpc-hosts")
-
-    @property
-    def stateful_image(self):
-        """The VM's stateful volume (ext4), mounted at the agent's state dir through the write log."""
-        return os.path.join(self.state_dir, "stateful.img")
-
-    @property
-    def stateful_dir(self):
-        return os.path.join(self.state_dir, "stateful")
-
-    @property
-    def console_path(self):
-        return os.path.join(self.state_dir, "console.log")
-
     @property
     def network_netns(self):
         """Path of the network namespace on the other end of the VM's interface (its "VPC")."""
@@ -559,10 +542,7 @@ class VirtualMachine:
 
     def _stop_disks(self, errors):
         """Unmount the stateful volume, detach the loops, then flush (orderly) or drop (after a cut)."""
-        if _mounted(self.stateful_dir) and \
-                subprocess.run(["umount", self.stateful_dir], capture_output=True).returncode != 0 and \
-                subprocess.run(["umount", "-l", self.stateful_dir], capture_output=True).returncode != 0:
-            errors.append("mount %s" % self.stateful_dir)
+        _unmount(self.stateful_dir, errors)
         for loop in [*self.loops, *([self.stateful_loop] if self.stateful_loop else [])]:
             if subprocess.run(["losetup", "-d", loop], capture_output=True).returncode != 0:
                 errors.append("loop %s" % loop)
@@ -578,19 +558,12 @@ class VirtualMachine:
                 finally:
                     os.close(fd)
         # After a cut the connection is aborted (stat answers ENOTCONN): read mountinfo, not stat.
-        if _mounted(self.writelog_dir) and \
-                subprocess.run(["umount", self.writelog_dir], capture_output=True).returncode != 0 and \
-                subprocess.run(["umount", "-l", self.writelog_dir], capture_output=True).returncode != 0:
-            errors.append("mount %s" % self.writelog_dir)
+        _unmount(self.writelog_dir, errors)
         if self.writelog is not None:
             # It exits once the kernel releases the mount (a lazy unmount waits for the last loop
             # reference to go). Everything was flushed above and the loops are detached, so a
             # write log still there after a while has nothing left to lose: it is killed.
-            try:
-                self.writelog.wait(10)
-            except subprocess.TimeoutExpired:
-                self.writelog.kill()
-                self.writelog.wait()
+            reap(self.writelog)
             self.writelog = None
         with contextlib.suppress(OSError):
             os.rmdir(self.writelog_dir)
@@ -645,15 +618,14 @@ class VirtualMachine:
         if not self.running():
             return
         self._kill_writelog()
-        pid1 = self.pid1 or self._find_pid1()
+        self._kill_init(self.pid1 or self._find_pid1())
+
+    def _kill_init(self, pid1):
+        """SIGKILL the VM's init (which kills everything in its PID namespace), then reap nspawn."""
         if pid1:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid1, signal.SIGKILL)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        reap(self.proc)
 
     def _shutdown(self, timeout, container_stop_timeout=2):
         if not self.running():
@@ -675,14 +647,7 @@ class VirtualMachine:
             return
         except subprocess.TimeoutExpired:
             pass
-        if pid1:
-            with contextlib.suppress(ProcessLookupError):  # killing the PID ns init kills all in it
-                os.kill(pid1, signal.SIGKILL)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self._kill_init(pid1)
 
     def _teardown(self, keep_network):
         if self.proc is not None and self.proc.poll() is None:
@@ -712,11 +677,7 @@ class VirtualMachine:
             self.logging.stop()
             if self.relay is not None:
                 self.relay.terminate()
-                try:
-                    self.relay.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.relay.kill()
-                    self.relay.wait()
+                reap(self.relay)
                 self.relay.stdout.close()
                 self.relay = None
             if self.netns is not None:
@@ -741,6 +702,14 @@ def _mounted(path):
     """path is a mount point (from mountinfo: stat fails on an aborted FUSE mount)."""
     with open("/proc/self/mountinfo") as f:
         return any(line.split()[4] == path for line in f)
+
+
+def _unmount(path, errors):
+    """Unmount path if it is mounted, lazily when it is busy; a failure is added to ``errors``."""
+    if _mounted(path) and \
+            subprocess.run(["umount", path], capture_output=True).returncode != 0 and \
+            subprocess.run(["umount", "-l", path], capture_output=True).returncode != 0:
+        errors.append("mount %s" % path)
 
 
 def _machine_name(name):

@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 
-from . import testimage
+from . import reap, testimage
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
@@ -125,13 +125,6 @@ class Registry:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.headers, exc.read()
 
-    def manifest_digest(self, repo, tag):
-        status, headers, _body = self.request("HEAD", "/v2/%s/manifests/%s" % (repo, tag),
-                                             headers={"Accept": MANIFEST_V2})
-        if status != 200:
-            return None
-        return headers.get("Docker-Content-Digest")
-
     def describe(self):
         out = {"address": self.address, "pid": self.proc.pid, "auth": bool(self.auth)}
         if self.auth:
@@ -141,11 +134,7 @@ class Registry:
     def close(self):
         if self.proc.poll() is None:
             self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            reap(self.proc)
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -131,6 +131,3 @@ class VmService:
             if self._own_root:
                 shutil.rmtree(self.state_root, ignore_errors=True)
 
-
-def disabled_description(reason):
-    return {"enabled": False, "reason": reason, "instances": {}, "registries": {}}

@@ -93,6 +93,8 @@ def test_group_creates_members_from_the_template(c):
     with pytest.raises(exceptions.BadRequest) as exc:
         c.templates.delete_unary(project=PROJECT, instance_template="t1")
     assert exc.value.errors[0]["reason"] == "resourceInUseByAnotherResource"
+    assert (f"The instance_template resource 'projects/{PROJECT}/global/instanceTemplates/t1' is already being "
+            f"used by 'projects/{PROJECT}/zones/{ZONE}/instanceGroupManagers/web'") in str(exc.value)
 
 
 def test_a_member_deleted_behind_the_groups_back_is_recreated(c):
@@ -244,8 +246,11 @@ def test_autohealing_recreates_an_unhealthy_member_and_keeps_stateful_disks(c):
     assert next(d.source for d in again.disks if d.device_name == "data") == data_disk
     assert managed(c)[0].instance_health[0].detailed_health_state == "HEALTHY"
     # A health check in use cannot be deleted.
-    with pytest.raises(exceptions.BadRequest):
+    with pytest.raises(exceptions.BadRequest) as exc:
         c.hc.delete_unary(project=PROJECT, health_check="hc-http")
+    assert exc.value.errors[0]["reason"] == "resourceInUseByAnotherResource"
+    assert (f"The health_check resource 'projects/{PROJECT}/global/healthChecks/hc-http' is already being used by "
+            f"'projects/{PROJECT}/zones/{ZONE}/instanceGroupManagers/") in str(exc.value)
 
 
 def test_regional_group_spreads_over_its_zones(c):

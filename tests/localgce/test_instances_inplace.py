@@ -124,8 +124,11 @@ def test_access_configs_ephemeral_and_static_on_a_running_instance(api):
     used = addresses.get(project=PROJECT, region=REGION, address="web-ip")
     assert used.status == "IN_USE" and list(used.users) == [get(api).self_link]
     # An address in use can be neither deleted nor given to a second instance.
-    with pytest.raises(exceptions.BadRequest):
+    with pytest.raises(exceptions.BadRequest) as exc:
         addresses.delete_unary(project=PROJECT, region=REGION, address="web-ip")
+    assert reason(exc) == "resourceInUseByAnotherResource"
+    assert (f"The address resource 'projects/{PROJECT}/regions/{REGION}/addresses/web-ip' is already being used "
+            f"by 'projects/{PROJECT}/zones/{ZONE}/instances/vm-1'") in str(exc.value)
     with pytest.raises(exceptions.BadRequest) as exc:
         api.create_instance("vm-2", network_interfaces=[compute_v1.NetworkInterface(
             network="global/networks/default", access_configs=[compute_v1.AccessConfig(nat_i_p=static.address)])])

@@ -47,7 +47,7 @@ def test_concurrent_builders_build_once_and_atomically(monkeypatch, tmp_path):
         with open(os.path.join(d, "done"), "w"):
             pass
 
-    threads = [threading.Thread(target=lambda: results.append(image._stage("t", "h1", builder, print)))
+    threads = [threading.Thread(target=lambda: results.append(image._stage("t", "h1", builder)))
                for _ in range(3)]
     for t in threads:
         t.start()
@@ -63,6 +63,6 @@ def test_concurrent_builders_build_once_and_atomically(monkeypatch, tmp_path):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        image._stage("t", "h2", failing, print)
+        image._stage("t", "h2", failing)
     assert sorted(p for p in os.listdir(tmp_path) if not p.startswith(".t-")) == ["t-h1"]
     assert [p for p in os.listdir(tmp_path) if p.startswith(".tmp")] == []
