@@ -24,14 +24,26 @@ PYTEST_ARGS ?=
 # pip's config here names local wheel dirs that may not exist: drop its warnings, keep its exit code.
 PIP_QUIET := grep -v '^WARNING: Location' || test $$? = 1
 
-.PHONY: help test deps venv constraints lint lint-ansible unit build ecosystem sanity units integration vm e2e vm-e2e gcloud demo clean collection
+.PHONY: help test test-checks test-vms deps venv constraints lint lint-ansible unit build ecosystem sanity units integration vm e2e vm-e2e gcloud demo clean collection
 
 help:
 	@echo "make demo   - deploy the example against localgce (no GCP account needed)"
 	@echo "make test   - every test: lint, unit, localgce, agent, build, sanity, units and integration (2.19, 2.20, 2.21)"
 
-test: deps venv lint lint-ansible unit build ecosystem sanity units integration vm e2e vm-e2e gcloud
+# Two lanes at once, each in order: the VM simulator's suites spend most of their time waiting on
+# VMs (boots, the guest-attribute budget), the others on the CPU. Each lane's output is printed
+# whole when it ends (-O). Only the checks lane rebuilds the ansible-test copy (`collection`).
+TEST_CHECKS := lint lint-ansible unit build ecosystem sanity units integration e2e gcloud
+TEST_VMS := vm vm-e2e
+test: deps venv
+	@$(MAKE) --no-print-directory -j2 -O test-checks test-vms
 	@echo "make test: all suites passed"
+
+test-checks:
+	@$(MAKE) --no-print-directory -j1 $(TEST_CHECKS)
+
+test-vms:
+	@$(MAKE) --no-print-directory -j1 $(TEST_VMS)
 
 demo: deps venv
 	$(PY) demo/run_demo.py
@@ -136,7 +148,7 @@ integration: venv collection
 	else echo "no integration targets yet"; fi
 
 # The COS VM simulator boots real systemd-nspawn machines: root only (CI is root).
-vm: venv
+vm: $(VENV)/.stamp
 	$(PY) -m pytest tests/vm $(PYTEST_ARGS)
 
 e2e: venv
@@ -148,7 +160,7 @@ gcloud: venv
 
 # Deployments through playbooks/deploy.yml onto simulated VMs; one session in file order
 # (the leak check runs last), so no -n.
-vm-e2e: venv
+vm-e2e: $(VENV)/.stamp
 	$(PY) -m pytest tests/vm_e2e $(PYTEST_ARGS)
 
 clean:
