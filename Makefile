@@ -32,11 +32,13 @@ help:
 
 # Two lanes at once, each in order: the VM simulator's suites spend most of their time waiting on
 # VMs (boots, the guest-attribute budget), the others on the CPU. Each lane's output is printed
-# whole when it ends (-O). Only the checks lane rebuilds the ansible-test copy (`collection`).
+# whole when it ends (--output-sync=recurse); a lane's make runs its suites one after another (-j1,
+# which makes print that it resets the jobserver). Only the checks lane rebuilds the ansible-test
+# copy (`collection`).
 TEST_CHECKS := lint lint-ansible unit build ecosystem sanity units integration e2e gcloud
 TEST_VMS := vm vm-e2e
 test: deps venv
-	@$(MAKE) --no-print-directory -j2 -O test-checks test-vms
+	@$(MAKE) --no-print-directory -j2 --output-sync=recurse test-checks test-vms
 	@echo "make test: all suites passed"
 
 test-checks:
