@@ -173,11 +173,11 @@ def plan(inputs):
             module_errors(template_options, template_options.validate_template_params, args[key], where, errors)
     if args["health_check"] is not None:
         module_errors(health_check_options, health_check_options.validate_health_check_params, args["health_check"],
-                       (("", PREFIX + "health_check."),), errors)
+                      (("", PREFIX + "health_check."),), errors)
         _port_errors(args["health_check"], deploy["ports"], errors)
     if args["health_firewall"] is not None and args["health_firewall"]["ports"]:
         module_errors(firewall_options, firewall_options.validate_firewall_params, args["health_firewall"],
-                       (("", PREFIX + "firewall."),), errors)
+                      (("", PREFIX + "firewall."),), errors)
     where = (("versions[1].target_size", PREFIX + "canary.target_size"), ("target_size", PREFIX + "size"),
              ("versions", PREFIX + "canary"),
              ("update_policy", PREFIX + "update_policy"), ("stateful_disks", PREFIX + "disks"),

@@ -116,9 +116,8 @@ def _containers(raw, devices, errors, warnings):
                           devices, errors)
             continue
         canon = built["spec"]
-        too_big = value_error("%s: the unit of container %s (metadata key %s)" % (path, canon["name"],
-                                                                                   built["metadata_key"]),
-                              built["unit"])
+        what = "%s: the unit of container %s (metadata key %s)" % (path, canon["name"], built["metadata_key"])
+        too_big = value_error(what, built["unit"])
         if too_big:
             errors.append("%s. Fix: make the spec smaller (fewer or shorter env values, labels or args)" % too_big)
         if canon["name"] in names:
@@ -362,7 +361,7 @@ def _instance_args(instance, disks, tags, service_account, metadata):
 
 def _disk_args(disk, zone):
     return given({"name": disk["name"], "zone": zone, "size_gb": disk.get("size_gb"), "type": disk.get("type"),
-                   "labels": disk.get("labels") or None})
+                  "labels": disk.get("labels") or None})
 
 
 def _firewall_args(firewall, ports, instance_name):
@@ -376,10 +375,10 @@ def _firewall_args(firewall, ports, instance_name):
 def _check_modules(args, errors):
     """Every task the role will run, checked by its module's rules, all before the first API call."""
     module_errors(instance_options, instance_options.validate_instance_params, args["instance"], INSTANCE_FIELDS,
-                   errors)
+                  errors)
     for i, disk in enumerate(args["disks"]):
         module_errors(disk_options, disk_options.validate_disk_params, disk, (("", "cos_deploy_disks[%d]." % i),),
-                       errors)
+                      errors)
     if args["firewall"] is not None:
         where = (("ports", "cos_deploy_firewall.extra_ports"), ("target_tags", "cos_deploy_firewall.target_tag"),
                  ("", "cos_deploy_firewall."))
