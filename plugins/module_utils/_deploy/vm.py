@@ -24,6 +24,7 @@ from ansible_collections.gce.cos.plugins.module_utils._disk import options as di
 from ansible_collections.gce.cos.plugins.module_utils._firewall import options as firewall_options
 from ansible_collections.gce.cos.plugins.module_utils._instance import options as instance_options
 from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import value_error
+from ansible_collections.gce.cos.plugins.module_utils.plain_data import without_none
 
 # The registries docker-credential-gcr logs in to with the VM's token (konlet and gcloud only ever
 # authenticated these so): the role configures it for each of them that a container's image names.
@@ -140,16 +141,7 @@ def _typed(spec):
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
     typed = ArgumentSpecValidator(container_spec.argument_spec()).validate(dict(spec)).validated_parameters
-    return {key: _without_none(typed.get(key, value)) for key, value in spec.items()}
-
-
-def _without_none(value):
-    """AnsibleModule fills every unset suboption with None; the module drops them again, and so does the role."""
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value
+    return {key: without_none(typed.get(key, value)) for key, value in spec.items()}
 
 
 def _volume_disks(path, volumes, devices, errors):
