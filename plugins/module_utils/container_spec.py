@@ -21,12 +21,8 @@ import math
 import posixpath
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils.vm_contract import STATE_DIR
+from ansible_collections.gce.cos.plugins.module_utils.vm_contract import NAME_RE, STATE_DIR
 
-# RFC1035 label: the name is used in the unit name, the docker name and the metadata key.
-NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-# Compute Engine device names follow the same rule.
-DEVICE_NAME_RE = NAME_RE
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Docker image reference grammar (distribution/reference), restricted to sha256 digests.
@@ -380,7 +376,7 @@ def _normalise_volume(chk, path, value):
         out["size"] = size
     else:
         device = vol.get("device_name")
-        if not isinstance(device, str) or not DEVICE_NAME_RE.match(device):
+        if not isinstance(device, str) or not NAME_RE.match(device):
             chk.error(join(path, "device_name"), device, "is not a disk device name",
                       "give the deviceName the disk is attached with (lowercase letters, digits, hyphens)")
         out["device_name"] = device

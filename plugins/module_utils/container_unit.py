@@ -33,6 +33,7 @@ from ansible_collections.gce.cos.plugins.module_utils.vm_contract import (
     IMAGE_LINE_PREFIX,
     READY_LINE_PREFIX,
     SPEC_LINE_PREFIX,
+    container_units,
     metadata_key,
     secrets_file,
     unit_name,
@@ -371,6 +372,19 @@ def spec_from_unit(unit_text):
         return json.loads(lines[1][len(SPEC_LINE_PREFIX):])
     except ValueError:
         return None
+
+
+def spec_of(unit_text):
+    """The spec recorded in a unit, or a stand-in for a value not written by this collection."""
+    spec = spec_from_unit(unit_text)
+    if spec is None:
+        return {"revision": revision(unit_text), "note": "no cos-spec line in this unit"}
+    return spec
+
+
+def specs_view(metadata):
+    """{container name: spec_of(its unit)} of a metadata dict: how a diff shows the containers."""
+    return {name: spec_of(unit) for name, unit in container_units(metadata).items()}
 
 
 def build(spec, path=""):

@@ -13,8 +13,8 @@ __metaclass__ = type
 
 import re
 
-# RFC1035 label as Compute Engine applies it to resource names.
-NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+from ansible_collections.gce.cos.plugins.module_utils.vm_contract import NAME_RE
+
 ZONE_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")

@@ -13,6 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
+# RFC1035 label, the one rule for every name in the contract: Compute Engine's resource and device
+# names, and a container's name (in its unit name, its docker name and its metadata key).
+NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
 # Instance metadata keys.
 METADATA_PREFIX = "cos-container-"
 USER_DATA_KEY = "user-data"

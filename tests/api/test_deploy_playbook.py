@@ -335,3 +335,25 @@ def test_every_input_error_is_reported_at_once_before_any_api_call(localgce, tmp
             'in cos_deploy_disks') in msg
     assert msg.count("quote it in YAML") == 1 and "cos_deploy_containers[0].env.DEBUG" in msg
     assert [r for r in localgce.requests() if r["path"].startswith("/compute/")] == []
+
+
+# -- issue 23: a unit too large for metadata fails before the first disk exists --------------------------
+def test_a_unit_too_large_for_metadata_fails_before_the_first_disk_exists(localgce, tmp_path):
+    """The role builds every unit (as cos_container does) in its first task: a unit over a metadata value's 256 KB
+    stops the run there, with no disk, no instance and no firewall rule created, not at the containers task."""
+    big = {"name": "big", "image": "nginx:1.27", "ports": [80], "env": {"BLOB": "x" * (256 * 1024)}}
+    varfile = tmp_path / "big.yml"
+    varfile.write_text(json.dumps({"cos_deploy_instance": {"name": "big-1", "zone": ZONE},
+                                   "cos_deploy_disks": [{"name": "big-1-data", "size_gb": 10}],
+                                   "cos_deploy_containers": [WEB, big]}))
+    env = ansible_env(localgce, tmp_path)
+    localgce.clear_requests()
+    run = run_playbook(env, "deploy", "localhost,", "-e", "@%s" % varfile)
+    assert run.returncode != 0
+    (msg,) = re.findall(r'"msg": "(.*)"', run.stdout)
+    assert msg.startswith("cos_deploy_containers[1]: the unit of container big (metadata key cos-container-big): "
+                          "the value has "), msg
+    assert "a metadata value may hold at most 262144 (256 KB)" in msg
+    assert mutations(localgce) == []
+    assert localgce.get_resource("projects/%s/zones/%s/disks/big-1-data" % (PROJECT, ZONE)) is None
+    assert instance(localgce, "big-1") is None

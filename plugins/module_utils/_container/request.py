@@ -9,25 +9,17 @@ __metaclass__ = type
 from ansible_collections.gce.cos.plugins.module_utils import container_spec, container_unit
 from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import value_error
 from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error, zone_error
+from ansible_collections.gce.cos.plugins.module_utils.plain_data import without_none
 
 # The single form's spec options (name is also the container to remove, so it stands apart).
 SPEC_OPTIONS = tuple(f for f in container_spec.FIELDS if f != "name")
-
-
-def _strip_none(value):
-    """Suboptions come back with every unset key as None; the spec wants them absent."""
-    if isinstance(value, dict):
-        return {k: _strip_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_strip_none(v) for v in value]
-    return value
 
 
 def single_spec(p):
     spec = {"name": p["name"]}
     for key in SPEC_OPTIONS:
         if p.get(key) is not None:
-            spec[key] = _strip_none(p[key])
+            spec[key] = without_none(p[key])
     return spec
 
 
@@ -93,7 +85,7 @@ def validate(p):
 
 def list_specs(entries, field="containers"):
     """[(spec, path)] of the entries of a list form option."""
-    return [(_strip_none(entry), "%s[%d]" % (field, i)) for i, entry in enumerate(entries or [])]
+    return [(without_none(entry), "%s[%d]" % (field, i)) for i, entry in enumerate(entries or [])]
 
 
 def build_all(specs):

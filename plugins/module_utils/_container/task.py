@@ -37,18 +37,6 @@ GUEST_ATTRIBUTES_KEY = vm_contract.GUEST_ATTRIBUTES_KEY
 USER_DATA_KEY = vm_contract.USER_DATA_KEY
 
 
-def spec_of(unit_text):
-    """The spec recorded in a unit, or a stand-in for a value not written by this module."""
-    spec = container_unit.spec_from_unit(unit_text)
-    if spec is None:
-        return {"revision": container_unit.revision(unit_text), "note": "no cos-spec line in this unit"}
-    return spec
-
-
-def specs_view(metadata):
-    return {name: spec_of(unit) for name, unit in vm_contract.container_units(metadata).items()}
-
-
 def guest_attributes_enabled(metadata):
     return str(metadata.get(GUEST_ATTRIBUTES_KEY, "")).strip().lower() == "true"
 
@@ -197,8 +185,8 @@ class ContainerTask:
         if errors:
             raise GcpError("; ".join(errors))
 
-        before = {"containers": specs_view(current)}
-        after = {"containers": specs_view(wanted)}
+        before = {"containers": container_unit.specs_view(current)}
+        after = {"containers": container_unit.specs_view(wanted)}
         said = ""
         if self.migrated_from is not None:
             before[KONLET_KEY] = self.migrated_from

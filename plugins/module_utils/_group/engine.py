@@ -31,9 +31,8 @@ __metaclass__ = type
 import copy
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils import vm_contract
+from ansible_collections.gce.cos.plugins.module_utils import container_unit, vm_contract
 from ansible_collections.gce.cos.plugins.module_utils._container.request import build_all, list_specs
-from ansible_collections.gce.cos.plugins.module_utils._container.task import specs_view
 from ansible_collections.gce.cos.plugins.module_utils._group.options import (
     AUTO_DELETE,
     fixed_or_percent_text,
@@ -116,7 +115,7 @@ def summary(igm):
              for d, v in disks.items()),
             key=lambda d: d["device_name"],
         ),
-        "containers": specs_view(metadata),
+        "containers": container_unit.specs_view(metadata),
         "status": {
             "is_stable": bool(status.get("isStable")),
             "version_target_reached": bool((status.get("versionTarget") or {}).get("isReached")),
@@ -294,7 +293,7 @@ class GroupEngine:
                 key=lambda d: d["device_name"],
             )
         if self.builds is not None:
-            after["containers"] = specs_view(self.wanted_metadata(self.aic_metadata(actual)))
+            after["containers"] = container_unit.specs_view(self.wanted_metadata(self.aic_metadata(actual)))
         return after
 
     @staticmethod

@@ -86,8 +86,6 @@ SIZE_HINT = "Make user_data or the metadata values smaller"
 
 MACHINE_TYPE_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
 METADATA_KEY_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-DEVICE_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-ADDRESS_NAME_RE = DEVICE_NAME_RE  # RFC1035, as every resource name
 ACCESS_CONFIG = "External NAT"  # the access config name gcloud and the Console use
 RUNNING = ("PROVISIONING", "STAGING", "RUNNING", "REPAIRING")
 SCHEDULING_OPTIONS = ("preemptible", "provisioning_model", "on_host_maintenance", "automatic_restart")
@@ -168,7 +166,7 @@ def properties_errors(p, zone=None):
         field = "disks[%d]" % i
         errors.append(name_error(field + ".name", disk["name"], "disk name"))
         device = disk["device_name"] or disk["name"]
-        if disk["device_name"] is not None and not (isinstance(device, str) and DEVICE_NAME_RE.match(device)):
+        if disk["device_name"] is not None and not (isinstance(device, str) and vm_contract.NAME_RE.match(device)):
             errors.append("%s.device_name: %r is not a valid device name (RFC1035)" % (field, device))
         if disk["name"] in names:
             errors.append("%s.name: disk %r is listed twice" % (field, disk["name"]))
@@ -184,7 +182,7 @@ def properties_errors(p, zone=None):
     if p["internal_ip"] is not None and not is_ipv4(p["internal_ip"]):
         errors.append("internal_ip: %r is not an IPv4 address" % p["internal_ip"])
     ext = p["external_ip"]
-    if ext is not None and ext not in ("ephemeral", "none") and not is_ipv4(ext) and not ADDRESS_NAME_RE.match(ext):
+    if ext is not None and ext not in ("ephemeral", "none") and not is_ipv4(ext) and not vm_contract.NAME_RE.match(ext):
         errors.append(
             "external_ip: %r is not valid: use ephemeral, none, or a reserved static address - its name or its "
             "IPv4 address" % ext

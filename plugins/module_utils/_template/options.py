@@ -21,7 +21,6 @@ from ansible_collections.gce.cos.plugins.module_utils._instance.options import (
 )
 from ansible_collections.gce.cos.plugins.module_utils._instance.options import (
     BOOT_DISK_TYPES,
-    DEVICE_NAME_RE,
     KONLET,
     SIZE_HINT,
     USER_DATA,
@@ -132,7 +131,7 @@ def template_errors(p):
     for i, disk in enumerate(p["disks"] or []):
         field = "disks[%d]" % i
         device = disk["device_name"]
-        if not (isinstance(device, str) and DEVICE_NAME_RE.match(device)):
+        if not (isinstance(device, str) and vm_contract.NAME_RE.match(device)):
             errors.append("%s.device_name: %r is not a valid device name (RFC1035)" % (field, device))
         elif device in devices:
             errors.append("%s.device_name: device name %r is used twice" % (field, device))
