@@ -262,6 +262,38 @@ options:
         C(--network), C(--restart), C(--env-file), C(-d)) are refused.
     type: list
     elements: str
+  network:
+    description:
+      - 'V(host) (konlet''s: the container shares the VM''s network, its ports are opened on the host
+        firewall) or V(bridge) (docker''s bridge network, ports not published: the cos agent forwards
+        the declared ports to the container, which start-first needs).'
+      - Default V(bridge) when the update order is start-first, else V(host).
+    type: str
+    choices:
+      - host
+      - bridge
+  order:
+    description:
+      - How an update replaces the running container. V(start-first) starts the new revision beside the
+        old one (on the bridge network), waits until it is ready (C(readiness), or C(healthcheck)), moves
+        the declared ports to it in one firewall transaction (connections already open finish on the old
+        one), lets the old one drain for C(drain) seconds, then stops it; a new revision that is not ready
+        in time is removed and the old one never stopped. V(stop-first) stops the old container, then
+        starts the new one (on the host network); one with a C(readiness) probe that is not ready in time
+        is rolled back to the previous revision.
+      - 'Default V(start-first) for a container that declares C(ports) and a C(readiness) probe (and not
+        C(network: host)), else V(stop-first). A healthcheck alone does not change the default: set V(start-first)
+        to opt in.'
+    type: str
+    choices:
+      - start-first
+      - stop-first
+  drain:
+    description:
+      - 'With V(start-first): seconds the old revision keeps running after the ports moved to the new
+        one, so that connections already open finish, before it is stopped (C(stop_timeout) then applies).
+        At most V(300). Default V(10).'
+    type: int
   containers:
     suboptions:
       name:
@@ -514,6 +546,38 @@ options:
             C(--network), C(--restart), C(--env-file), C(-d)) are refused.
         type: list
         elements: str
+      network:
+        description:
+          - 'V(host) (konlet''s: the container shares the VM''s network, its ports are opened on the host
+            firewall) or V(bridge) (docker''s bridge network, ports not published: the cos agent forwards
+            the declared ports to the container, which start-first needs).'
+          - Default V(bridge) when the update order is start-first, else V(host).
+        type: str
+        choices:
+          - host
+          - bridge
+      order:
+        description:
+          - How an update replaces the running container. V(start-first) starts the new revision beside
+            the old one (on the bridge network), waits until it is ready (C(readiness), or C(healthcheck)),
+            moves the declared ports to it in one firewall transaction (connections already open finish
+            on the old one), lets the old one drain for C(drain) seconds, then stops it; a new revision
+            that is not ready in time is removed and the old one never stopped. V(stop-first) stops the
+            old container, then starts the new one (on the host network); one with a C(readiness) probe
+            that is not ready in time is rolled back to the previous revision.
+          - 'Default V(start-first) for a container that declares C(ports) and a C(readiness) probe (and
+            not C(network: host)), else V(stop-first). A healthcheck alone does not change the default:
+            set V(start-first) to opt in.'
+        type: str
+        choices:
+          - start-first
+          - stop-first
+      drain:
+        description:
+          - 'With V(start-first): seconds the old revision keeps running after the ports moved to the
+            new one, so that connections already open finish, before it is stopped (C(stop_timeout) then
+            applies). At most V(300). Default V(10).'
+        type: int
 """
 
     # gce.cos.container_spec.containers: the list form alone, for modules with no single form.
@@ -771,4 +835,36 @@ options:
             C(--network), C(--restart), C(--env-file), C(-d)) are refused.
         type: list
         elements: str
+      network:
+        description:
+          - 'V(host) (konlet''s: the container shares the VM''s network, its ports are opened on the host
+            firewall) or V(bridge) (docker''s bridge network, ports not published: the cos agent forwards
+            the declared ports to the container, which start-first needs).'
+          - Default V(bridge) when the update order is start-first, else V(host).
+        type: str
+        choices:
+          - host
+          - bridge
+      order:
+        description:
+          - How an update replaces the running container. V(start-first) starts the new revision beside
+            the old one (on the bridge network), waits until it is ready (C(readiness), or C(healthcheck)),
+            moves the declared ports to it in one firewall transaction (connections already open finish
+            on the old one), lets the old one drain for C(drain) seconds, then stops it; a new revision
+            that is not ready in time is removed and the old one never stopped. V(stop-first) stops the
+            old container, then starts the new one (on the host network); one with a C(readiness) probe
+            that is not ready in time is rolled back to the previous revision.
+          - 'Default V(start-first) for a container that declares C(ports) and a C(readiness) probe (and
+            not C(network: host)), else V(stop-first). A healthcheck alone does not change the default:
+            set V(start-first) to opt in.'
+        type: str
+        choices:
+          - start-first
+          - stop-first
+      drain:
+        description:
+          - 'With V(start-first): seconds the old revision keeps running after the ports moved to the
+            new one, so that connections already open finish, before it is stopped (C(stop_timeout) then
+            applies). At most V(300). Default V(10).'
+        type: int
 """
