@@ -96,7 +96,9 @@ options:
       - 'Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT)
         for IPv4 and IPv6 while the container runs. COS drops every other inbound port (INPUT policy DROP,
         except SSH), so a port not listed, or listed with the wrong protocol, does not answer from outside
-        the VM. Containers use the host network, so there is no port mapping.'
+        the VM. On the host network (stop-first) there is no port mapping; a start-first container (C(order))
+        is on docker''s bridge network and the cos agent forwards these ports of the VM''s IPv4 addresses
+        to it (DNAT) once it is ready.'
     type: list
     elements: raw
   restart_policy:
@@ -204,8 +206,8 @@ options:
           - command
       port:
         description:
-          - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must be declared
-            in C(ports).'
+          - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1); a start-first
+            container at its bridge address); it must be declared in C(ports).'
         type: int
       path:
         description:
@@ -379,7 +381,9 @@ options:
           - 'Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT)
             for IPv4 and IPv6 while the container runs. COS drops every other inbound port (INPUT policy
             DROP, except SSH), so a port not listed, or listed with the wrong protocol, does not answer
-            from outside the VM. Containers use the host network, so there is no port mapping.'
+            from outside the VM. On the host network (stop-first) there is no port mapping; a start-first
+            container (C(order)) is on docker''s bridge network and the cos agent forwards these ports
+            of the VM''s IPv4 addresses to it (DNAT) once it is ready.'
         type: list
         elements: raw
       restart_policy:
@@ -488,8 +492,8 @@ options:
               - command
           port:
             description:
-              - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must
-                be declared in C(ports).'
+              - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1); a start-first
+                container at its bridge address); it must be declared in C(ports).'
             type: int
           path:
             description:
@@ -668,7 +672,9 @@ options:
           - 'Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT)
             for IPv4 and IPv6 while the container runs. COS drops every other inbound port (INPUT policy
             DROP, except SSH), so a port not listed, or listed with the wrong protocol, does not answer
-            from outside the VM. Containers use the host network, so there is no port mapping.'
+            from outside the VM. On the host network (stop-first) there is no port mapping; a start-first
+            container (C(order)) is on docker''s bridge network and the cos agent forwards these ports
+            of the VM''s IPv4 addresses to it (DNAT) once it is ready.'
         type: list
         elements: raw
       restart_policy:
@@ -777,8 +783,8 @@ options:
               - command
           port:
             description:
-              - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must
-                be declared in C(ports).'
+              - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1); a start-first
+                container at its bridge address); it must be declared in C(ports).'
             type: int
           path:
             description:

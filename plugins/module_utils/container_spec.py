@@ -551,7 +551,7 @@ def _normalise_readiness(chk, path, value, ports):
             chk.error(join(path, "port"), None, "is missing", "give the port the probe connects to on the VM")
         else:
             number = chk.integer(join(path, "port"), port, 1, 65535)
-        # Containers use the host network: the probe connects to a port the container declares.
+        # The probe connects to a port the container declares (on the host network, or at its bridge address).
         if number is not None and "%d/tcp" % number not in (ports or []):
             declared = ", ".join(p for p in (ports or []) if p.endswith("/tcp")) or "none"
             chk.error(join(path, "port"), port,
@@ -1013,8 +1013,8 @@ READINESS_ROWS = (
     Field("type", "str", "V(http), V(tcp) or V(command); inferred from C(command), C(path) or C(status) when not set.",
           choices=READINESS_TYPES),
     Field("port", "int",
-          "V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must be declared in "
-          "C(ports)."),
+          "V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1); a start-first container at "
+          "its bridge address); it must be declared in C(ports)."),
     Field("path", "str", "V(http): the path of the C(GET) request. Default C(/)."),
     Field("status", "int", "V(http): the status the answer must have. Default V(200)."),
     Field("command", "list", "V(command): a command run in the container (C(docker exec)); ready when it exits 0.",
@@ -1054,10 +1054,12 @@ ROWS = (
     Field("ports", "list",
           "Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT) for IPv4 "
           "and IPv6 while the container runs. COS drops every other inbound port (INPUT policy DROP, except SSH), so "
-          "a port not listed, or listed with the wrong protocol, does not answer from outside the VM. Containers use "
-          "the host network, so there is no port mapping.",
+          "a port not listed, or listed with the wrong protocol, does not answer from outside the VM. On the host "
+          "network (stop-first) there is no port mapping; a start-first container (C(order)) is on docker's bridge "
+          "network and the cos agent forwards these ports of the VM's IPv4 addresses to it (DNAT) once it is ready.",
           _ports, elements="raw", default="[]",
-          docker="C(iptables)/C(ip6tables -A INPUT ... -j ACCEPT) in C(ExecStartPre), removed in C(ExecStopPost)"),
+          docker="C(iptables)/C(ip6tables -A INPUT ... -j ACCEPT) in C(ExecStartPre), removed in C(ExecStopPost); "
+                 "start-first: the agent's DNAT rules"),
     Field("restart_policy", "str",
           "When systemd restarts the container - V(always), V(on-failure) (also C(on-failure:N)) or V(never).",
           _restart_policy, default="always", docker="C(Restart=always), C(on-failure) or C(no)", absent="always"),
