@@ -183,3 +183,21 @@ def test_stop_first_rollback_starts_the_previous_revision_again_and_does_not_ret
     assert guest.lifecycle_calls() == []
     assert guest.unit_text("web") == old["unit"]
     assert shows(cloud, bad["revision"], "failed")
+
+
+def test_the_log_lines_of_a_report_are_bounded_and_mask_the_containers_secret_values(guest):
+    import subprocess
+
+    secret = "s3cr3t-value-42"
+    os.makedirs(guest.secrets_dir, exist_ok=True)
+    with open(os.path.join(guest.secrets_dir, "web.env"), "w") as f:
+        f.write("DB_PASSWORD=%s\nSHORT=ab\n" % secret)
+    stub_file(guest, "containers", "web-r1", text="nginx\nsha256:1\nrunning\n")
+    lines = ["line %d %s" % (i, "x" * 150) for i in range(8)] + ["connecting with password %s ab" % secret]
+    stub_file(guest, "logs", "web-r1", text="\n".join(lines) + "\n")
+    code = 'source "$1"; last_log_lines web-r1 web; printf "%s" "$REPLY"'
+    out = subprocess.run(["bash", "-c", code, "bash", guest.agent], env=guest.env, capture_output=True, text=True,
+                         check=True).stdout
+    assert secret not in out
+    assert out.endswith("connecting with password ******** ab")  # values under 4 characters are left alone
+    assert len(out) == 600 and out.count("\n") <= 4  # the last 5 lines, then the last 600 bytes of them
