@@ -201,3 +201,36 @@ def test_the_log_lines_of_a_report_are_bounded_and_mask_the_containers_secret_va
     assert secret not in out
     assert out.endswith("connecting with password ******** ab")  # values under 4 characters are left alone
     assert len(out) == 600 and out.count("\n") <= 4  # the last 5 lines, then the last 600 bytes of them
+
+
+def test_a_revision_the_metadata_no_longer_wants_is_removed_before_it_serves(cloud, guest):
+    old, slow, fixed = build(), build(image="nginx:slow"), build(image="nginx:1.27")
+    deploy_first(cloud, guest, old)
+    cloud.set_containers({"web": slow["unit"]})
+    guest.wait_for(lambda: shows(cloud, slow["revision"], "starting"), what="the slow revision starting")
+    stub_file(guest, "exec_ok-" + container(fixed["revision"]))
+    stub_file(guest, "ip", container(fixed["revision"]), text="172.17.0.4\n")
+    cloud.set_containers({"web": fixed["unit"]})
+    guest.wait_for(lambda: shows(cloud, fixed["revision"], "running"), what="the fixed revision running")
+    assert "systemctl stop -- " + unit(slow["revision"]) in guest.calls()
+    assert nat_targets(guest) == ["172.17.0.4:%d" % PORT]
+    assert [c for c in guest.calls() if c.startswith("iptables-restore")] == [
+        "iptables-restore -w --noflush: 172.17.0.2:%d" % PORT, "iptables-restore -w --noflush: 172.17.0.4:%d" % PORT]
+    guest.wait_for(lambda: guest.units() == [unit(fixed["revision"])], what="only the fixed revision's unit")
+
+
+def test_going_back_to_stop_first_stops_the_start_first_revision_and_removes_its_port_switch(cloud, guest):
+    old = build()
+    host = build(order="stop-first", drain=None, image="nginx:1.26")
+    deploy_first(cloud, guest, old)
+    stub_file(guest, "exec_ok-web")
+    cloud.set_containers({"web": host["unit"]})
+    guest.wait_for(lambda: shows(cloud, host["revision"], "running"), what="the stop-first revision running")
+    calls = guest.calls()
+    assert calls.index("systemctl stop -- " + unit(old["revision"])) < calls.index(
+        "systemctl restart --no-block -- cos-container-web.service")
+    assert guest.units() == ["cos-container-web.service"]
+    assert nat_targets(guest) == []
+    with open(os.path.join(guest.stub_state, "iptables.rules")) as f:
+        rules = f.read()
+    assert CHAIN not in rules and "INPUT -p tcp --dport %d -j ACCEPT" % PORT in rules
