@@ -204,14 +204,18 @@ def test_the_log_lines_of_a_report_are_bounded_and_mask_the_containers_secret_va
 
 
 def test_a_revision_the_metadata_no_longer_wants_is_removed_before_it_serves(cloud, guest):
-    old, slow, fixed = build(), build(image="nginx:slow"), build(image="nginx:1.27")
+    old, fixed = build(), build(image="nginx:1.27")
+    slow = build(image="nginx:slow", readiness={"command": ["ready"], "interval": 1, "deadline": 600})
     deploy_first(cloud, guest, old)
     cloud.set_containers({"web": slow["unit"]})
-    guest.wait_for(lambda: shows(cloud, slow["revision"], "starting"), what="the slow revision starting")
+    # (The agent's log, not its report: reports wait for the guest-attribute budget.)
+    guest.wait_for(lambda: guest.calls().count("docker exec %s ready" % container(slow["revision"])) >= 2,
+                   what="the slow revision probed")
     stub_file(guest, "exec_ok-" + container(fixed["revision"]))
     stub_file(guest, "ip", container(fixed["revision"]), text="172.17.0.4\n")
     cloud.set_containers({"web": fixed["unit"]})
-    guest.wait_for(lambda: shows(cloud, fixed["revision"], "running"), what="the fixed revision running")
+    guest.wait_for(lambda: shows(cloud, fixed["revision"], "running"), timeout=120, what="the fixed revision running")
+    assert "revision %s is no longer wanted before it was ready" % slow["revision"] in guest.log()
     assert "systemctl stop -- " + unit(slow["revision"]) in guest.calls()
     assert nat_targets(guest) == ["172.17.0.4:%d" % PORT]
     assert [c for c in guest.calls() if c.startswith("iptables-restore")] == [
