@@ -33,6 +33,7 @@ from ansible_collections.gce.cos.plugins.module_utils.vm_contract import (
     IMAGE_LINE_PREFIX,
     READY_LINE_PREFIX,
     SPEC_LINE_PREFIX,
+    SWITCH_LINE_PREFIX,
     container_units,
     metadata_key,
     secrets_file,
@@ -46,6 +47,14 @@ START_TIMEOUT = "15min"
 STOP_GRACE = 30
 RESTART_SEC = 5
 REDACTED = "********"
+# A start-first unit is installed as cos-container-NAME@REVISION.service: its container is NAME-%i (systemd's
+# instance specifier), so that two revisions run side by side. Rendered through exec_quote as this word, then
+# replaced (exec_quote would double the %).
+_INSTANCE = "@@INSTANCE@@"
+# Without a readiness probe, a start-first update gated on a docker health check gives up after this long at least.
+HEALTHCHECK_DEADLINE = 60
+_DURATION_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 _BASE_DEPS = ("docker.socket", "network-online.target")
 # COS reaches gcr-online.target once gcr.io resolves and answers, and never in a VPC without a
@@ -137,21 +146,50 @@ def _flag(field):
     return ROW[field].flag
 
 
+def start_first(spec):
+    """Whether updates of this normalised spec are start-first (the agent's port switch)."""
+    return spec.get("order") == "start-first"
+
+
+def container_name(spec):
+    """The docker container's name in the unit: NAME, or NAME-%i for a start-first unit (one per revision)."""
+    return spec["name"] + "-" + _INSTANCE if start_first(spec) else spec["name"]
+
+
+def _seconds(duration):
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART_RE.findall(duration or "0s"))
+
+
+def switch_deadline(spec):
+    """Seconds a start-first revision has to become ready: the probe's deadline, or for a docker health check
+    its start period plus enough intervals for its retries (at least HEALTHCHECK_DEADLINE)."""
+    if spec.get("readiness"):
+        return spec["readiness"]["deadline"]
+    hc = spec["healthcheck"]
+    wait = _seconds(hc["start_period"]) + (hc["retries"] + 1) * (_seconds(hc["interval"]) + _seconds(hc["timeout"]))
+    return max(HEALTHCHECK_DEADLINE, int(wait + 0.999))
+
+
+def switch_line(spec):
+    """The ``# cos-switch:`` line of a start-first spec: DEADLINE DRAIN PORT/PROTO..."""
+    return SWITCH_LINE_PREFIX + " ".join([str(switch_deadline(spec)), str(spec["drain"]), *list(spec["ports"])])
+
+
 def _docker_run_groups(spec):
     """The docker run argv as groups of words; each group is one line of ExecStart."""
-    name = spec["name"]
+    name = container_name(spec)
     # The unit creates the container in ExecStartPre, starts it detached and waits for it
     # (START_AND_WAIT). No --rm: its exit status must still be there for `docker wait` however
     # quickly it exits, and `docker logs` shows its last run until the next start removes it
     # (ExecStartPre docker rm -f; the agent removes it with its unit).
-    groups = [["create"], [_flag("name"), name], ["--network", "host"]]
+    groups = [["create"], [_flag("name"), name], ["--network", spec.get("network") or "host"]]
     groups.append([_flag("log_driver"), spec["log_driver"]])
     for key in sorted(spec["log_opts"]):
         groups.append([_flag("log_opts"), "%s=%s" % (key, spec["log_opts"][key])])
     for key in sorted(spec["labels"]):
         groups.append([_flag("labels"), "%s=%s" % (key, spec["labels"][key])])
     if spec["secret_env"]:
-        groups.append(["--env-file", secrets_file(name)])
+        groups.append(["--env-file", secrets_file(spec["name"])])
     for key in sorted(spec["env"]):
         groups.append([_flag("env"), "%s=%s" % (key, spec["env"][key])])
     for vol in spec["volumes"]:
@@ -225,7 +263,7 @@ def docker_argv(spec):
     argv = ["docker"]
     for group in _docker_run_groups(spec):
         argv.extend(group)
-    return argv
+    return [w.replace(_INSTANCE, "%i") for w in argv]
 
 
 _PROBE_WORD_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/=:,@+-")
@@ -268,6 +306,7 @@ def _firewall_close(port):
 def render(spec):
     """Unit text for a normalised spec (validate() it first)."""
     name = spec["name"]
+    cname = container_name(spec)
     image = spec["image"]
     deps = ((GCR_TARGET,) if needs_gcr(image) else ()) + _BASE_DEPS
     lines = [
@@ -277,6 +316,8 @@ def render(spec):
     ]
     if spec.get("readiness"):
         lines.append(readiness_line(spec["readiness"]))
+    if start_first(spec):
+        lines.append(switch_line(spec))
     lines += [
         "[Unit]",
         "Description=gce.cos container %s" % name,
@@ -316,7 +357,7 @@ def render(spec):
         lines.append("RestartSec=%d" % RESTART_SEC)
     # docker run exits 143 when the container ends on the SIGTERM of docker stop.
     lines.append("SuccessExitStatus=143")
-    lines.append("ExecStartPre=-" + exec_line([DOCKER, "rm", "-f", name]))
+    lines.append("ExecStartPre=-" + exec_line([DOCKER, "rm", "-f", cname]))
     # konlet ran this container as klt-NAME-xxxx with docker's restart=always, and
     # /var/lib/docker outlives reboots: after a migration that container comes back with
     # the VM and holds the ports. The unit that replaces it removes it first.
@@ -335,7 +376,10 @@ def render(spec):
     if spec["secret_env"]:
         refs = ["%s=%s" % (k, spec["secret_env"][k]) for k in sorted(spec["secret_env"])]
         lines.append("ExecStartPre=" + exec_line([BASH, FETCH_SECRETS_PATH, name, *refs]))
-    for port in spec["ports"]:
+    # A start-first container is on docker's bridge network: the agent forwards its ports to it (DNAT) once it
+    # is ready, so the unit opens nothing on the host firewall.
+    host_ports = [] if start_first(spec) else spec["ports"]
+    for port in host_ports:
         lines.append("ExecStartPre=" + exec_line(_firewall_open(port, "iptables")))
         # Not every VM has IPv6; a failure there must not keep the container down.
         lines.append("ExecStartPre=-" + exec_line(_firewall_open(port, "ip6tables")))
@@ -344,16 +388,17 @@ def render(spec):
     run = ["ExecStartPre=" + exec_line([DOCKER, *groups[0]])]
     run.extend("    " + exec_line(g) for g in groups[1:])
     lines.append(" \\\n".join(run))
-    lines.append("ExecStart=" + exec_line([BASH, "-c", START_AND_WAIT, "bash", name]))
-    lines.append("ExecStop=-" + exec_line([DOCKER, "stop", "-t", str(spec["stop_timeout"]), name]))
-    if spec["secret_env"]:
+    lines.append("ExecStart=" + exec_line([BASH, "-c", START_AND_WAIT, "bash", cname]))
+    lines.append("ExecStop=-" + exec_line([DOCKER, "stop", "-t", str(spec["stop_timeout"]), cname]))
+    if spec["secret_env"] and not start_first(spec):
+        # (Two start-first revisions share the env file: the one that runs on keeps it.)
         lines.append("ExecStopPost=-" + exec_line([RM, "-f", secrets_file(name)]))
-    for port in spec["ports"]:
+    for port in host_ports:
         lines.append("ExecStopPost=-" + exec_line(_firewall_close(port)))
     lines.append("")
     lines.append("[Install]")
     lines.append("WantedBy=multi-user.target")
-    return "\n".join(lines)
+    return "\n".join(lines).replace(_INSTANCE, "%i")
 
 
 def revision(unit_text):

@@ -3,7 +3,8 @@
 """The cos agent's reports (guest attributes ``cos-agent/NAME``) and waiting on them.
 
 The agent publishes one JSON line per container, ``{"revision", "state", "image",
-"digest", "error", "restarts", "time"}``, and ``cos-agent/agent`` after each apply
+"digest", "error", "restarts", "time"}`` (with ``serving`` and ``log`` after a rollback), and ``cos-agent/agent``
+after each apply
 (docs/dev/internals.md). instances.getGuestAttributes has no long-poll, so waiting polls with
 a growing, bounded delay (paced for the API's rate quota), and a shorter fixed one once a
 container is "starting" at the wanted revision.
@@ -162,6 +163,15 @@ def wait_for_reports(read, targets, timeout, sleep=time.sleep, clock=time.monoto
                 sleep=sleep, clock=clock)
 
 
+def rollback_details(report):
+    """What a report of a rolled-back update adds to a failure message: the new revision's last log lines (the
+    serving revision is in its error text already); '' for other reports."""
+    if not (report or {}).get("serving"):
+        return ""
+    lines = (report.get("log") or "").strip()
+    return "; the last lines of its log:\n%s" % lines if lines else "; its log is empty"
+
+
 class AgentFailure(Exception):
     def __init__(self, name, report):
         self.name = name
@@ -263,6 +273,9 @@ def compare(reports, targets, what):
             entry["want_revision"] = target["revision"]
             for key in ("state", "revision", "image", "digest", "error"):
                 entry[key] = (report or {}).get(key)
+            for key in ("serving", "log"):
+                if (report or {}).get(key) and (report or {}).get("revision") == target["revision"]:
+                    entry[key] = report[key]
             entry["restarts"] = restarts(report)
         containers.append(entry)
         if result == "failed" and failed is None:
@@ -275,6 +288,7 @@ def compare(reports, targets, what):
             how = "keeps failing (systemd restarted it %d times)" % failed["restarts"]
         message = "container %s on %s %s at revision %s, as the cos agent reports: %s" % (
             failed["name"], what, how, failed["want_revision"], failed["error"] or "(no error text)")
+        message += rollback_details(failed)
     elif pending:
         last_errors = {n: reports[n]["error"] for n in pending if (reports.get(n) or {}).get("error")
                        and reports[n].get("revision") == targets[n].get("revision")}

@@ -61,6 +61,10 @@ IMAGE_LINE_PREFIX = "# cos-image: "
 # The readiness probe, when the spec has one: "TYPE INTERVAL TIMEOUT DEADLINE ARGS..." in words bash splits
 # (container_unit.readiness_line); the agent probes with it.
 READY_LINE_PREFIX = "# cos-ready: "
+# Start-first updates (the spec's order): "DEADLINE DRAIN PORT/PROTO..." (container_unit.switch_line).
+# The agent installs such a unit as cos-container-NAME@REVISION.service (its container is NAME-REVISION), starts it
+# beside the running one and moves the ports to it once it is ready.
+SWITCH_LINE_PREFIX = "# cos-switch: "
 
 
 def metadata_key(name):

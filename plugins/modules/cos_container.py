@@ -259,6 +259,16 @@ containers:
       description: The agent's error for the container; only when the task failed on it.
       type: str
       sample: "unit cos-container-web.service failed: result exit-code, exit status 125: docker: ..."
+    serving:
+      description: The revision that serves after the agent rolled a failed update back (the new revision was not
+        ready by its deadline); only when the task failed on it.
+      type: str
+      sample: 3f0c2a9e81b7d644
+    log:
+      description: The last lines of the rolled-back revision's own log (secret values masked); only when the task
+        failed on it.
+      type: str
+      sample: "panic: missing DATABASE_URL"
     restarts:
       description: How often systemd restarted the unit after failures since the agent started this revision;
         only after waiting.

@@ -35,7 +35,7 @@ class Guest:
             f.write(cos_agent.AGENT_SCRIPT)
         with open(self.fetch_secrets, "w") as f:
             f.write(cos_agent.FETCH_SECRETS_SCRIPT)
-        for name in ("docker", "journalctl", "iptables"):
+        for name in ("docker", "journalctl", "iptables", "iptables-restore"):
             os.symlink(os.path.join(STUBS, name), os.path.join(self.stub_bin, name))
         os.symlink(os.path.join(STUBS, "iptables"), os.path.join(self.stub_bin, "ip6tables"))
         wrapper = os.path.join(self.stub_bin, "systemctl")

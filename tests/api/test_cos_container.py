@@ -239,6 +239,26 @@ def test_bad_specs_fail_with_field_paths_before_any_request(localgce):
     assert localgce.requests() == []
 
 
+def test_start_first_that_cannot_work_fails_naming_the_field_before_any_request(localgce):
+    create_instance(localgce)
+    probe = {"type": "http", "port": 80}
+    result = cos(localgce, wait=False, containers=[
+        dict(WEB, readiness=probe, order="start-first", network="host"),
+        dict(DB, ports=[5432], readiness={"type": "tcp", "port": 5432}, drain=900),
+    ])
+    assert result.failed
+    msg = result["msg"]
+    assert 'containers[0].order: "start-first" cannot work with network: host' in msg
+    assert "Fix: remove network: host" in msg
+    assert "containers[1].drain: 900 is longer than the agent keeps an old revision" in msg
+    # Without the agent (apply: restart) nothing would switch the ports: refused too.
+    restart = cos(localgce, wait=False, apply="restart", containers=[dict(WEB, readiness=probe)])
+    assert restart.failed
+    assert 'containers[0].order: "start-first" (the default with ports and a readiness probe) needs the cos agent' \
+        in restart["msg"]
+    assert localgce.requests() == []
+
+
 def test_option_conflicts_fail_before_any_request(localgce):
     assert "mutually exclusive" in cos(localgce, name="web", containers=[WEB])["msg"]
     top = cos(localgce, containers=[WEB], image="nginx")

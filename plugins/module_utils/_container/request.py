@@ -80,7 +80,23 @@ def validate(p):
         specs = [(single_spec(p), "")] if single else list_specs(p["containers"])
         builds, build_errors = build_all(specs)
         errors.extend(build_errors)
+        if p.get("apply") == "restart":
+            errors.extend(restart_errors(specs, builds))
     return {"builds": builds, "remove": remove, "single": single}, [e for e in errors if e]
+
+
+def restart_errors(specs, builds):
+    """Start-first needs the cos agent: without it (apply: restart) nothing would forward the ports."""
+    paths = {spec.get("name"): path for spec, path in specs if isinstance(spec, dict)}
+    errors = []
+    for built in builds:
+        if container_unit.start_first(built["spec"]):
+            path = paths.get(built["spec"]["name"]) or ""
+            errors.append(
+                '%sorder: "start-first" (the default with ports and a readiness probe) needs the cos agent, which '
+                "starts the new revision beside the old one and forwards the ports to it; with apply: restart "
+                "nothing would. Fix: use apply: agent, or set order: stop-first" % (path + "." if path else ""))
+    return errors
 
 
 def list_specs(entries, field="containers"):

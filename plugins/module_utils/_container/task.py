@@ -28,6 +28,7 @@ from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     AgentFailure,
     read_reports,
     restarts,
+    rollback_details,
     wait_for_reports,
 )
 
@@ -318,13 +319,17 @@ class ContainerTask:
             entry = next(e for e in entries if e["name"] == exc.name)
             entry.update(state=exc.report.get("state"), error=exc.report.get("error") or "")
             entry["restarts"] = restarts(exc.report)
+            for key in ("serving", "log"):
+                if exc.report.get(key):
+                    entry[key] = exc.report[key]
             how = "failed"
             if exc.report.get("state") != FAILED:
                 # systemd keeps restarting it: a crash loop, not a passing hiccup.
                 how = "keeps failing (systemd restarted it %d times)" % entry["restarts"]
             raise ContainerFailed(
                 "container %s on %s %s at revision %s, as the cos agent reports: %s"
-                % (exc.name, self.resource, how, entry.get("revision"), exc.report.get("error") or "(no error text)"),
+                % (exc.name, self.resource, how, entry.get("revision"), exc.report.get("error") or "(no error text)")
+                + rollback_details(exc.report),
                 entries,
                 self.changed,
             )

@@ -48,6 +48,7 @@ from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, D
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     AgentFailure,
     read_reports,
+    rollback_details,
     wait_for_reports,
 )
 
@@ -570,7 +571,7 @@ class GroupEngine:
         except AgentFailure as exc:
             self.stop(number, name, "container %s failed at revision %s, as its cos agent reports: %s"
                       % (exc.name, targets.get(exc.name, {}).get("revision"), exc.report.get("error")
-                         or "(no error text)"))
+                         or "(no error text)") + rollback_details(exc.report))
         except GcpTimeoutError as exc:
             if by_step:
                 text = str(exc).replace("timed out after", "not yet after", 1).replace(

@@ -133,6 +133,17 @@ CASES = {
                                      "interval": 2, "timeout": 1, "deadline": 30}},
     "readiness-command": {"name": "db", "image": "postgres:16",
                           "readiness": {"command": ["pg_isready", "-h", "127.0.0.1", "", "it's 100%"]}},
+    # Ports and a probe: start-first by default (bridge network, NAME-%i, the agent's port switch).
+    "start-first-secrets": {"name": "api", "image": "us-docker.pkg.dev/p/r/api:2", "ports": [8080, "9090/udp"],
+                            "readiness": {"type": "tcp", "port": 8080, "deadline": 45}, "drain": 20,
+                            "secret_env": {"DB_PASSWORD": "projects/my-proj/secrets/db-password/versions/4"}},
+    # A healthcheck opts in explicitly; its deadline comes from the check's timing.
+    "start-first-healthcheck": {"name": "web", "image": "nginx:1.27", "ports": [80], "order": "start-first",
+                                "healthcheck": {"command": ["curl", "-f", "http://localhost/"], "interval": "10s",
+                                                "timeout": "5s", "retries": 3, "start_period": "30s"}},
+    # Ports and a probe, but stop-first: the host network, as before.
+    "stop-first-readiness": {"name": "web", "image": "nginx:1.27", "ports": [8080], "order": "stop-first",
+                             "readiness": {"type": "http", "port": 8080}},
 }
 
 

@@ -1,0 +1,123 @@
+"""Issue 22, items 3 and 4 on a simulated VM (the strict one: COS's default-DROP host firewall), through
+playbooks/deploy.yml: a start-first update under a steady load of HTTP requests to the VM's forwarded port 80 loses
+none of them and ends with the new revision answering; an update whose probe never succeeds is rolled back, the old
+revision answering every request meanwhile, and the playbook fails naming the reason and the serving revision."""
+
+import json
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import wait_for
+from localgce.testing import DEFAULT_ZONE
+
+VM = "sf-1"
+# The load: sequential GETs, each on a new connection (so each one is switched by the DNAT rules of its moment),
+# bounded in count and in time.
+MAX_REQUESTS = 20000
+MAX_SECONDS = 900
+PAUSE = 0.02
+
+
+def web_report(e2e):
+    path = "zones/%s/instances/%s/getGuestAttributes?queryPath=cos-agent/" % (DEFAULT_ZONE, VM)
+    got = e2e.api("GET", path) or {}
+    items = (got.get("queryValue") or {}).get("items") or []
+    value = next((i["value"] for i in items if i["key"] == "web"), None)
+    return json.loads(value) if value else None
+
+
+class Load:
+    """GET / of the VM's port 80 through its host forward until stopped; every answer or failure, in order."""
+
+    def __init__(self, url):
+        self.url, self.answers, self.failures = url, [], []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        end = time.monotonic() + MAX_SECONDS
+        while not self.stopping.is_set() and len(self.answers) + len(self.failures) < MAX_REQUESTS:
+            if time.monotonic() > end:
+                break
+            try:
+                with urllib.request.urlopen(self.url, timeout=10) as resp:
+                    self.answers.append(resp.read().decode())
+            except OSError as exc:
+                self.failures.append(repr(exc))
+            time.sleep(PAUSE)
+
+    def __enter__(self):
+        self.thread.start()
+        wait_for(lambda: len(self.answers) >= 20 or self.failures, "the load's first answers")
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive()
+
+
+def containers(vm):
+    out = vm.exec(["docker", "ps", "--format", "{{.Names}}"], check=True).stdout
+    return sorted(out.split())
+
+
+@pytest.fixture(scope="module")
+def first(e2e, tmp_path_factory):
+    run = e2e.deploy(tmp_path_factory.mktemp("deploy"), "start_first.yml")
+    assert run.rc == 0, run
+    assert e2e.http_body(VM, 80) == "web v1\n"
+    return run
+
+
+def test_a_start_first_update_under_load_loses_no_request(e2e, first, tmp_path):
+    vm = e2e.vm(VM)
+    v1 = web_report(e2e)
+    assert v1["state"] == "running", v1
+    assert containers(vm) == ["web-" + v1["revision"]]
+    with Load(e2e.url_of(VM, 80)) as load:
+        run = e2e.deploy(tmp_path, "start_first.yml", e2e_web_version="v2")
+        assert run.rc == 0, run
+        # The playbook's wait ended once v2 was ready and serving: from then on only v2 answers.
+        wait_for(lambda: load.answers[-1:] == ["web v2\n"], "v2 answering the load")
+        seen = len(load.answers)
+        wait_for(lambda: len(load.answers) >= seen + 20, "more answers")
+    assert load.failures == [], load.failures[:5]
+    assert set(load.answers) == {"web v1\n", "web v2\n"}
+    # One switch: v1 until it, v2 after it.
+    first_v2 = load.answers.index("web v2\n")
+    assert set(load.answers[first_v2:]) == {"web v2\n"}
+    v2 = web_report(e2e)
+    assert v2["state"] == "running" and v2["image"].endswith("/web:v2"), v2
+    # The old revision drained, then stopped; the port is forwarded to the new one only (IPv4, a DNAT rule).
+    wait_for(lambda: containers(vm) == ["web-" + v2["revision"]], "the old revision stopped after its drain")
+    nat = vm.exec(["iptables", "-w", "-t", "nat", "-S"], check=True).stdout
+    ip = vm.exec(["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                  "web-" + v2["revision"]], check=True).stdout.strip()
+    assert [line for line in nat.splitlines() if "DNAT" in line and "--dport 80 " in line] == [
+        line for line in nat.splitlines() if "--to-destination %s:80" % ip in line]
+
+
+def test_a_revision_that_never_becomes_ready_is_rolled_back_while_the_old_one_answers(e2e, first, tmp_path):
+    vm = e2e.vm(VM)
+    serving = web_report(e2e)
+    assert serving["state"] == "running" and serving["image"].endswith("/web:v2"), serving
+    # v1's image with a probe path it never serves: any "web v1" answer would be the new container's.
+    with Load(e2e.url_of(VM, 80)) as load:
+        run = e2e.deploy(tmp_path, "start_first.yml", e2e_web_version="v1", e2e_ready_path="/never.txt",
+                         e2e_deadline=15)
+    assert run.rc != 0, run
+    assert load.failures == [], load.failures[:5]
+    assert set(load.answers) == {"web v2\n"}
+    msg = json.dumps([r["result"].get("msg") for r in run.results if r["status"] == "failed"])
+    assert "container web on" in msg and "rolled back: not ready 15s after it started" in msg, msg
+    assert "answered 404, not 200" in msg, msg
+    assert "revision %s serves" % serving["revision"] in msg, msg
+    report = web_report(e2e)
+    assert report["state"] == "failed" and report["serving"] == serving["revision"], report
+    # The old revision was never stopped; the new one is gone.
+    assert containers(vm) == ["web-" + serving["revision"]]
+    assert e2e.http_body(VM, 80) == "web v2\n"
