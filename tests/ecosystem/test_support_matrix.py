@@ -59,7 +59,11 @@ def test_make_test_runs_sanity_units_and_integration_on_each_line():
         assert "%s sanity --venv --python %s" % (tool, python) in make_recipe("sanity"), core
         assert "%s units --local --python %s" % (tool, python) in make_recipe("units"), core
         assert "%s --python %s" % (tool, python) in make_recipe("integration"), core
-    goals = re.search(r"^test: (.*)$", read("Makefile"), re.M).group(1).split()
+    # `make test` runs its lanes; the checks lane lists the suites.
+    makefile = read("Makefile")
+    assert re.search(r"^test: .*$\n\t@\$\(MAKE\) .*\btest-checks\b", makefile, re.M)
+    assert "\t@$(MAKE) --no-print-directory -j1 $(TEST_CHECKS)" in make_recipe("test-checks")
+    goals = re.search(r"^TEST_CHECKS := (.*)$", makefile, re.M).group(1).split()
     assert {"sanity", "units", "integration"} <= set(goals)
 
 
