@@ -477,9 +477,12 @@ def test_var_full(chaos, fault):
         assert chaos.starts("front", tag) == 1
         assert not chaos.sh("ls -A %s/applied | grep '\\.tmp$'; true" % STATE_DIR)
     finally:
-        # Back onto /var, with the records the agent wrote meanwhile.
-        vm.exec(["bash", "-c", "rm -f %s/fill; cp -a %s/. /run/chaos-under/ && umount -l %s; "
-                 "umount -l /run/chaos-full; umount -l /run/chaos-under" % (STATE_DIR, STATE_DIR, STATE_DIR)])
+        # Back onto /var, with the records the agent wrote meanwhile. The agent is stopped for the
+        # copy: a record it renamed into place between the copy and the unmount would be lost (a
+        # start-first rollout records its revision after the report that ends wait_converged).
+        vm.exec(["bash", "-c", "systemctl stop cos-agent.service; rm -f %s/fill; cp -a %s/. /run/chaos-under/ && "
+                 "umount -l %s; umount -l /run/chaos-full; umount -l /run/chaos-under; "
+                 "systemctl start cos-agent.service" % (STATE_DIR, STATE_DIR, STATE_DIR)])
     fault.verify()
 
 
