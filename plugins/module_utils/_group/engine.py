@@ -54,6 +54,8 @@ from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
 
 PREFIX = vm_contract.METADATA_PREFIX
 GUEST_ATTRIBUTES_KEY = vm_contract.GUEST_ATTRIBUTES_KEY
+# Seconds a rollback waits at least for the agents' reports (a batch that timed out has no time left).
+ROLLBACK_WAIT = 120
 # The policy a new group gets when update_policy leaves a field out (what the API and gcloud use).
 CREATE_POLICY = {"type": "PROACTIVE", "minimal_action": "REPLACE", "replacement_method": "SUBSTITUTE"}
 STATEFUL_CREATE_POLICY = {"replacement_method": "RECREATE", "max_surge": "0"}
@@ -179,6 +181,8 @@ class GroupEngine:
         self.started = []  # descriptions of the plan steps this run started
         self.before_type = None
         self.current, self.batches, self.targets = [], [], {}
+        self.old_units = {}  # VM -> {container: unit} before this run refreshed it (what a rollback restores)
+        self.wanted_aic = {}
         self.wait_state = {"deadline": None}
 
     def deadline(self, overall):
@@ -477,10 +481,38 @@ class GroupEngine:
         return {k: v for k, v in (summary_.get("update_policy") or {}).items() if k != "type"}
 
     # -- the in-place rollout ---------------------------------------------------------------------
-    def batch_size(self, after):
+    @staticmethod
+    def unavailable(after):
+        """max_unavailable as a number of VMs (1 when the policy leaves it out)."""
         text = after["update_policy"].get("max_unavailable")
-        value = parse_fixed_or_percent(text) if text else {"fixed": 1}
-        return max(1, resolve(value, after["target_size"]))
+        return resolve(parse_fixed_or_percent(text) if text else {"fixed": 1}, after["target_size"])
+
+    def batch_size(self, after):
+        """VMs refreshed at once: max_unavailable. With max_unavailable 0 every changed container is start-first
+        (refuse_unavailable), so a refreshed VM keeps serving: batches of max_surge VMs, as a surge would add."""
+        size = self.unavailable(after)
+        if size == 0:
+            text = after["update_policy"].get("max_surge")
+            size = resolve(parse_fixed_or_percent(text) if text else {"fixed": 1}, after["target_size"])
+        return max(1, size)
+
+    def refuse_unavailable(self, after, current):
+        """max_unavailable 0 promises that no VM stops serving: refused, before any change, when a changed
+        container would stop on every VM while its new revision starts (stop-first with ports)."""
+        if self.unavailable(after) != 0:
+            return
+        for built in self.builds:
+            spec = built["spec"]
+            if not spec.get("ports") or container_unit.start_first(spec):
+                continue
+            old = current.get(spec["name"])
+            if old and container_unit.revision(old) != built["revision"]:
+                raise GcpError(
+                    "update_policy.max_unavailable: 0 promises that no VM of %s stops serving, but container %s "
+                    "(ports %s) updates stop-first: on each VM its ports are closed while the new revision "
+                    "starts. Give %s a readiness probe (order start-first is then its default) or order: "
+                    "start-first, or allow max_unavailable: 1" % (
+                        self.resource, spec["name"], ", ".join(str(p) for p in spec["ports"]), spec["name"]))
 
     def members(self, wanted_metadata):
         """``(lagging, current)``: [(name, zone, link)] of the group's VMs whose container keys differ from
@@ -496,11 +528,16 @@ class GroupEngine:
                 continue
             items = (inst.get("metadata") or {}).get("items") or []
             have = vm_contract.container_units({i["key"]: i.get("value") for i in items})
-            (out if have != wanted else current).append((name, zone, managed.get("instance")))
+            if have != wanted:
+                out.append((name, zone, managed.get("instance")))
+                self.old_units[name] = have
+            else:
+                current.append((name, zone, managed.get("instance")))
         return out, current
 
     def plan_rollout(self, plan, actual, before, after, in_place):
-        wanted_metadata = self.wanted_metadata(self.aic_metadata(actual))
+        self.refuse_unavailable(after, vm_contract.container_units(self.aic_metadata(actual)))
+        wanted_metadata = self.wanted_aic = self.wanted_metadata(self.aic_metadata(actual))
         lagging, current = self.members(wanted_metadata)
         size = self.batch_size(after)
         batches = [lagging[i:i + size] for i in range(0, len(lagging), size)]
@@ -569,15 +606,52 @@ class GroupEngine:
             wait_for_reports(lambda: read_reports(self.gcp.api, zone, name), targets,
                              max(0.0 if by_step else 1.0, deadline - time.monotonic()))
         except AgentFailure as exc:
-            self.stop(number, name, "container %s failed at revision %s, as its cos agent reports: %s"
-                      % (exc.name, targets.get(exc.name, {}).get("revision"), exc.report.get("error")
-                         or "(no error text)") + rollback_details(exc.report))
+            why = "container %s failed at revision %s, as its cos agent reports: %s" % (
+                exc.name, targets.get(exc.name, {}).get("revision"), exc.report.get("error") or "(no error text)")
+            self.stop(number, name, why + rollback_details(exc.report), self.roll_back(number, name))
         except GcpTimeoutError as exc:
             if by_step:
                 text = str(exc).replace("timed out after", "not yet after", 1).replace(
                     ". Raise wait_timeout, or set wait: false", "")
                 raise StepElapsed("%s: VM %s: %s" % (self.where(number), name, text))
+            # Not rolled back: a slow VM (a large pull) is not a failed one, and a re-run resumes by checking it.
             self.stop(number, name, str(exc))
+
+    def roll_back(self, number, vm):
+        """A batch whose VM's agent reports a failure goes back to what that VM ran before this run: the
+        group's all-instances metadata (what new and autohealed VMs get) and the batch's VMs, refreshed again;
+        their cos agents' reports of it are awaited (bounded). Returns what the failure message adds; None when
+        this run did not refresh the VM (checking the VMs refreshed before)."""
+        old = self.old_units.get(vm)
+        if number is None or old is None:
+            return None
+        batch = self.batches[number - 1]
+        restored = {k: ("" if k.startswith(PREFIX) else v) for k, v in self.wanted_aic.items()}
+        targets = {}
+        for name, unit in old.items():
+            restored[PREFIX + name] = unit
+            policy = (container_unit.spec_of(unit).get("restart_policy") or "always")
+            targets[name] = {"revision": container_unit.revision(unit), "accept_stopped": policy != "always"}
+        for key, value in self.wanted_aic.items():
+            if key.startswith(PREFIX) and value and key[len(PREFIX):] not in old:
+                targets[key[len(PREFIX):]] = {"removed": True}
+        names = [n for n, _z, _l in batch]
+        self.patch({"allInstancesConfig": {"properties": {"metadata": restored}}})
+        self.apply_updates([link for _n, _z, link in batch])
+        self.rollout["rolled_back"] = names
+        timeout = max(ROLLBACK_WAIT, self.wait_state["deadline"] - time.monotonic())
+        try:
+            for name, zone, _link in batch:
+                wait_for_reports(lambda zone=zone, name=name: read_reports(self.gcp.api, zone, name), targets,
+                                 timeout)
+        except (AgentFailure, GcpTimeoutError) as exc:
+            return ("Rolled back: %s got the containers %s ran before this run again (so did the group's "
+                    "all-instances configuration, which new and autohealed VMs get), but the cos agents do not "
+                    "report them running yet: %s" % (", ".join(names), vm, exc))
+        return ("Rolled back: %s run the containers %s ran before this run again (revisions %s), and so does the "
+                "group's all-instances configuration, which new and autohealed VMs get" % (
+                    ", ".join(names), vm, ", ".join("%s %s" % (n, t["revision"]) for n, t in sorted(targets.items())
+                                                    if "revision" in t) or "none"))
 
     def run_batch(self, batch, number, batches, targets, after, state):
         overall = self.start_waiting(state, self.gcp.wait_timeout)
@@ -616,8 +690,9 @@ class GroupEngine:
             self.stop(number, ", ".join(sorted(exc.value)), "the cos agent reports the new revision, "
                       "but the health check says %s after %ds" % (exc, self.gcp.wait_timeout))
 
-    def stop(self, number, vm, why):
-        """Fail the rollout at VM ``vm`` of batch ``number`` (None: while checking the VMs refreshed before)."""
+    def stop(self, number, vm, why, rolled_back=None):
+        """Fail the rollout at VM ``vm`` of batch ``number`` (None: while checking the VMs refreshed before);
+        ``rolled_back`` says how the batch went back (roll_back)."""
         batches = self.batches
         earlier = set(self.rollout["refreshed_before"])
         done = ", ".join(n + (" (refreshed by an earlier run)" if n in earlier else "")
@@ -629,7 +704,7 @@ class GroupEngine:
             not_reached = [n for batch in batches for n, _z, _l in batch]
         else:
             where = "in batch %d of %d" % (number, len(batches))
-            this = "Refreshed in this batch: %s" % ", ".join(n for n, _z, _l in batches[number - 1])
+            this = rolled_back or "Refreshed in this batch: %s" % ", ".join(n for n, _z, _l in batches[number - 1])
             not_reached = [n for batch in batches[number:] for n, _z, _l in batch]
         if number is None and self.before_type != "OPPORTUNISTIC":
             policy = "The group's update policy is unchanged (%s)" % self.before_type
