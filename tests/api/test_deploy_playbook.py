@@ -357,3 +357,32 @@ def test_a_unit_too_large_for_metadata_fails_before_the_first_disk_exists(localg
     assert mutations(localgce) == []
     assert localgce.get_resource("projects/%s/zones/%s/disks/big-1-data" % (PROJECT, ZONE)) is None
     assert instance(localgce, "big-1") is None
+
+
+# -- issue 22: the update options' bad input, refused by the role before any API call ---------------------
+def test_bad_readiness_and_update_order_are_refused_before_any_api_call(localgce, tmp_path):
+    probe = {"type": "http", "port": 80, "path": "/"}
+    bad = [
+        # A probe on a port the container does not declare.
+        dict(WEB, name="a", readiness=dict(probe, port=8081)),
+        # start-first with the host network on a declared port.
+        dict(WEB, name="b", readiness=probe, order="start-first", network="host"),
+        # A deadline shorter than the probe's interval.
+        dict(WEB, name="c", readiness=dict(probe, interval=10, deadline=5)),
+        # A drain longer than the agent keeps an old revision after the switch.
+        dict(WEB, name="d", readiness=probe, drain=3600),
+    ]
+    varfile = tmp_path / "bad.yml"
+    varfile.write_text(json.dumps({"cos_deploy_instance": {"name": "bad-2", "zone": ZONE},
+                                   "cos_deploy_containers": bad}))
+    env = ansible_env(localgce, tmp_path)
+    localgce.clear_requests()
+    run = run_playbook(env, "deploy", "localhost,", "-e", "@%s" % varfile)
+    assert run.returncode != 0
+    (msg,) = re.findall(r'"msg": "(.*)"', run.stdout)
+    for field in ("cos_deploy_containers[0].readiness.port: 8081", "cos_deploy_containers[1].order: ",
+                  "cos_deploy_containers[2].readiness.deadline: 5 is shorter than the interval (10s)",
+                  "cos_deploy_containers[3].drain: 3600"):
+        assert field in msg, (field, msg)
+    assert "cannot work with network: host" in msg and "is longer than the agent keeps an old revision" in msg
+    assert [r for r in localgce.requests() if r["path"].startswith("/compute/")] == []

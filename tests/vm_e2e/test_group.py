@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -22,6 +23,8 @@ GROUP = "grp"
 PLAYBOOK = "playbooks/deploy-group.yml"
 MAX_UNAVAILABLE = 1  # vars/group.yml
 GROUP_TASK = "Ensure the group, its versions and its containers"
+# The load of the start-first rollout, per VM: sequential GETs, bounded in count and time.
+LOAD_REQUESTS, LOAD_SECONDS = 20000, 900
 
 
 def members(e2e):
@@ -155,3 +158,51 @@ def test_gcloud_lists_the_groups_vms(e2e, group, tmp_path):
     listed = json.loads(proc.stdout)
     assert sorted(i["instance"].rsplit("/", 1)[1] for i in listed) == names(e2e)
     assert len(listed) == 3 and all(i.get("instanceStatus") == "RUNNING" for i in listed)
+
+
+def test_start_first_containers_roll_out_with_max_unavailable_0_and_lose_no_request(e2e, group, tmp_path):
+    """Issue 22 item 5: the group's containers get a readiness probe (so they update start-first) and the
+    policy max_unavailable 0; the rollout, under a steady load on every VM's port 80, loses no request,
+    refreshes one VM at a time (max_surge 1), and replaces or reboots none."""
+    vms = names(e2e)
+    urls = {vm: e2e.url_of(vm, 80) for vm in vms}
+    boots = {vm: e2e.vm_info(vm)["boot_id"] for vm in vms}
+    ids = {m["instance"]: m["id"] for m in members(e2e)}
+    containers = [{"name": "web", "image": "%s/web:v1" % e2e.extra_vars["e2e_registry"],
+                   "env": {"NGINX_ENTRYPOINT_QUIET_LOGS": "1"}, "restart_policy": "always", "ports": [80], "drain": 2,
+                   "readiness": {"type": "http", "port": 80, "path": "/", "interval": 1, "deadline": 120}}]
+    policy = {"max_surge": "1", "max_unavailable": "0"}
+    answers, failures, stop = {vm: [] for vm in vms}, [], threading.Event()
+
+    def load(vm):
+        end = time.monotonic() + LOAD_SECONDS
+        while not stop.is_set() and time.monotonic() < end and len(answers[vm]) < LOAD_REQUESTS:
+            body = answer(urls[vm])
+            if body is None:
+                failures.append((vm, time.monotonic()))
+            else:
+                answers[vm].append(body)
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=load, args=(vm,), daemon=True) for vm in vms]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: all(len(answers[vm]) >= 10 for vm in vms) or failures, "the load's first answers")
+        run = e2e.playbook(tmp_path, PLAYBOOK, "group.yml", cos_deploy_group_containers=containers,
+                           cos_deploy_group_update_policy=policy)
+        assert run.rc == 0, run
+        counts = {vm: len(answers[vm]) for vm in vms}
+        wait_for(lambda: all(len(answers[vm]) >= counts[vm] + 10 for vm in vms), "answers after the rollout")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert failures == [], failures[:5]
+    rollout = run.task(GROUP_TASK)["rollout"]
+    assert rollout["batches"] == [[vm] for vm in vms] and rollout["updated"] == vms, rollout
+    for vm in vms:
+        assert set(answers[vm]) <= {"web v1\n", "web v2\n"}, set(answers[vm])
+        assert answers[vm][-1] == "web v1\n"
+        assert e2e.vm_info(vm)["boot_id"] == boots[vm]  # no reboot
+    assert {m["instance"]: m["id"] for m in members(e2e)} == ids  # no new VM

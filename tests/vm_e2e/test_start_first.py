@@ -19,6 +19,8 @@ VM = "sf-1"
 MAX_REQUESTS = 20000
 MAX_SECONDS = 900
 PAUSE = 0.02
+# Item 6's "10 image updates of one VM".
+UPDATES_UNDER_LOAD = 10
 
 
 def web_report(e2e):
@@ -121,3 +123,67 @@ def test_a_revision_that_never_becomes_ready_is_rolled_back_while_the_old_one_an
     # The old revision was never stopped; the new one is gone.
     assert containers(vm) == ["web-" + serving["revision"]]
     assert e2e.http_body(VM, 80) == "web v2\n"
+
+
+def web(e2e, version, deadline=120, **more):
+    """start_first.yml's container (as cos_deploy_containers), with `more` laid over it."""
+    spec = {"name": "web", "image": "%s/web:%s" % (e2e.extra_vars["e2e_registry"], version), "ports": [80],
+            "drain": 2, "readiness": {"type": "http", "port": 80, "path": "/", "interval": 1, "deadline": deadline}}
+    spec.update(more)
+    return [spec]
+
+
+def failed_msg(run):
+    return json.dumps([r["result"].get("msg") for r in run.results if r["status"] == "failed"])
+
+
+def test_ten_updates_under_load_lose_no_request(e2e, first, tmp_path):
+    serving = web_report(e2e)["image"].rsplit(":", 1)[1]
+    # Each update changes the version (v1 <-> v2), starting from the other one than the serving one.
+    versions = (["v1", "v2"] if serving == "v2" else ["v2", "v1"]) * (UPDATES_UNDER_LOAD // 2)
+    with Load(e2e.url_of(VM, 80)) as load:
+        for number, version in enumerate(versions, 1):
+            run = e2e.deploy(tmp_path, "start_first.yml", cos_deploy_containers=web(e2e, version))
+            assert run.rc == 0, (number, run)
+            wait_for(lambda version=version: load.answers[-1:] == ["web %s\n" % version],
+                     "update %d: %s answering the load" % (number, version))
+    assert load.failures == [], load.failures[:5]
+    # Each update switched the answers once, for good.
+    switches = sum(1 for i in range(1, len(load.answers)) if load.answers[i] != load.answers[i - 1])
+    assert switches == UPDATES_UNDER_LOAD, switches
+    assert web_report(e2e)["state"] == "running"
+
+
+def test_a_broken_image_a_registry_down_and_a_missing_secret_leave_the_old_revision_serving(e2e, first, tmp_path):
+    serving = web_report(e2e)
+    assert serving["state"] == "running", serving
+    version = serving["image"].rsplit(":", 1)[1]
+    other = "v1" if version == "v2" else "v2"
+    body = "web %s\n" % version
+    cases = {
+        # A new revision that exits at once (the image's entrypoint replaced by a failing command).
+        "broken": dict(command=["sh", "-c", "echo broken build >&2; exit 3"], deadline=30),
+        # Nothing listens on the registry's port: the pull fails while the old revision serves.
+        "registry down": dict(image="127.0.0.1:9/web:%s" % other),
+        # A Secret Manager reference that does not exist: the fetch fails while the old revision serves.
+        "secret": dict(secret_env={"TOKEN": "sm://test-project/no-such-secret"}),
+    }
+    want = {"broken": ["rolled back", "broken build"],
+            "registry down": ["docker pull 127.0.0.1:9/web:", "keeps running"],
+            "secret": ["no-such-secret", "keeps running"]}
+    with Load(e2e.url_of(VM, 80)) as load:
+        for case, more in cases.items():
+            deadline = more.pop("deadline", 120)
+            run = e2e.deploy(tmp_path, "start_first.yml", cos_deploy_containers=web(e2e, other, deadline, **more))
+            assert run.rc != 0, (case, run)
+            msg = failed_msg(run)
+            assert "container web on" in msg and all(w in msg for w in want[case]), (case, msg)
+            report = web_report(e2e)
+            assert report["state"] == "failed", (case, report)
+            assert containers(e2e.vm(VM)) == ["web-" + serving["revision"]], case
+    assert load.failures == [], load.failures[:5]
+    assert set(load.answers) == {body}
+    # The old revision still serves, and a good update goes through afterwards.
+    run = e2e.deploy(tmp_path, "start_first.yml", cos_deploy_containers=web(e2e, other))
+    assert run.rc == 0, run
+    assert e2e.http_body(VM, 80, expect="web %s\n" % other) == "web %s\n" % other
