@@ -193,8 +193,11 @@ def measure(srv, e, update, args, path, image, old, new):
         raise SystemExit("%s: the new revision does not answer every request at the end: %s" % (name, row))
     # When the agent's reports of the container reached the metadata server (budget: 8 writes a minute).
     key = "/_localgce/guest/%s/%s/%s/" % (DEFAULT_PROJECT, DEFAULT_ZONE, name)
-    row["reports_s"] = [round(g["time"] - wall0, 2) for g in srv.guest_requests() if g["time"] >= wall0
-                        and g["path"].startswith(key) and g["path"].endswith("/web") and g["method"] == "PUT"]
+    writes = [g for g in srv.guest_requests() if g["path"].startswith(key) and g.get("budget")
+              and g["method"] != "GET"]
+    row["reports_s"] = [round(g["time"] - wall0, 2) for g in writes if g["time"] >= wall0
+                        and g["path"].endswith("/web") and g["method"] == "PUT"]
+    row["writes_60s_before"] = sum(1 for g in writes if wall0 - 60 <= g["time"] < wall0)
     row.update(path=path, image=image, playbook_s=done,
                rebooted=vm_info(srv, name)["boot_id"] != boot_before)
     return row
@@ -256,10 +259,10 @@ def main():
             row["run"] = run
             rows.append(row)
             print("run %d %-11s -> %s: %3d failed of %5d requests, longest gap %6.2f s, all answers new after "
-                  "%6.2f s, playbook %6.2f s (VM rebooted: %s; reports at %s s)"
+                  "%6.2f s, playbook %6.2f s (VM rebooted: %s; reports at %s s, %d reports in the minute before)"
                   % (run, path, new, row["failed"], row["requests"], row["longest_gap_s"], row["all_new_s"],
                      row["playbook_s"], "yes" if row["rebooted"] else "no",
-                     ", ".join("%.1f" % t for t in row["reports_s"]) or "-"), flush=True)
+                     ", ".join("%.1f" % t for t in row["reports_s"]) or "-", row["writes_60s_before"]), flush=True)
 
         for run in range(1, args.runs + 1):
             update_once(run, "restart")
