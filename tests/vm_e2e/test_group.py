@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -18,13 +17,12 @@ import pytest
 from conftest import wait_for
 from localgce import gcloud as localgce_gcloud
 from localgce.testing import DEFAULT_PROJECT, DEFAULT_ZONE
+from localgce.vm.load import Load
 
 GROUP = "grp"
 PLAYBOOK = "playbooks/deploy-group.yml"
 MAX_UNAVAILABLE = 1  # vars/group.yml
 GROUP_TASK = "Ensure the group, its versions and its containers"
-# The load of the start-first rollout, per VM: sequential GETs, bounded in count and time.
-LOAD_REQUESTS, LOAD_SECONDS = 20000, 900
 
 
 def members(e2e):
@@ -172,37 +170,24 @@ def test_start_first_containers_roll_out_with_max_unavailable_0_and_lose_no_requ
                    "env": {"NGINX_ENTRYPOINT_QUIET_LOGS": "1"}, "restart_policy": "always", "ports": [80], "drain": 2,
                    "readiness": {"type": "http", "port": 80, "path": "/", "interval": 1, "deadline": 120}}]
     policy = {"max_surge": "1", "max_unavailable": "0"}
-    answers, failures, stop = {vm: [] for vm in vms}, [], threading.Event()
-
-    def load(vm):
-        end = time.monotonic() + LOAD_SECONDS
-        while not stop.is_set() and time.monotonic() < end and len(answers[vm]) < LOAD_REQUESTS:
-            body = answer(urls[vm])
-            if body is None:
-                failures.append((vm, time.monotonic()))
-            else:
-                answers[vm].append(body)
-            time.sleep(0.02)
-
-    threads = [threading.Thread(target=load, args=(vm,), daemon=True) for vm in vms]
-    for thread in threads:
-        thread.start()
+    loads = {vm: Load(urls[vm]) for vm in vms}
     try:
-        wait_for(lambda: all(len(answers[vm]) >= 10 for vm in vms) or failures, "the load's first answers")
+        for load in loads.values():
+            load.start(first=10)
         run = e2e.playbook(tmp_path, PLAYBOOK, "group.yml", cos_deploy_group_containers=containers,
                            cos_deploy_group_update_policy=policy)
         assert run.rc == 0, run
-        counts = {vm: len(answers[vm]) for vm in vms}
-        wait_for(lambda: all(len(answers[vm]) >= counts[vm] + 10 for vm in vms), "answers after the rollout")
+        counts = {vm: len(load.answers) for vm, load in loads.items()}
+        wait_for(lambda: all(len(loads[vm].answers) >= counts[vm] + 10 for vm in vms), "answers after the rollout")
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
+        for load in loads.values():
+            load.stop()
+    failures = [(vm, f) for vm, load in loads.items() for f in load.failures]
     assert failures == [], failures[:5]
     rollout = run.task(GROUP_TASK)["rollout"]
     assert rollout["batches"] == [[vm] for vm in vms] and rollout["updated"] == vms, rollout
     for vm in vms:
-        assert set(answers[vm]) <= {"web v1\n", "web v2\n"}, set(answers[vm])
-        assert answers[vm][-1] == "web v1\n"
+        assert set(loads[vm].answers) <= {"web v1\n", "web v2\n"}, set(loads[vm].answers)
+        assert loads[vm].answers[-1] == "web v1\n"
         assert e2e.vm_info(vm)["boot_id"] == boots[vm]  # no reboot
     assert {m["instance"]: m["id"] for m in members(e2e)} == ids  # no new VM

@@ -4,21 +4,16 @@ none of them and ends with the new revision answering; an update whose probe nev
 revision answering every request meanwhile, and the playbook fails naming the reason and the serving revision."""
 
 import json
-import threading
-import time
-import urllib.request
 
 import pytest
 
 from conftest import wait_for
 from localgce.testing import DEFAULT_ZONE
+from localgce.vm.load import Load
 
 VM = "sf-1"
-# The load: sequential GETs, each on a new connection (so each one is switched by the DNAT rules of its moment),
-# bounded in count and in time.
-MAX_REQUESTS = 20000
-MAX_SECONDS = 900
-PAUSE = 0.02
+# The load (localgce/vm/load.py): sequential GETs of port 80, each on a new connection (so each one is switched by
+# the DNAT rules of its moment), bounded in count and in time.
 # Item 6's "10 image updates of one VM".
 UPDATES_UNDER_LOAD = 10
 
@@ -29,37 +24,6 @@ def web_report(e2e):
     items = (got.get("queryValue") or {}).get("items") or []
     value = next((i["value"] for i in items if i["key"] == "web"), None)
     return json.loads(value) if value else None
-
-
-class Load:
-    """GET / of the VM's port 80 through its host forward until stopped; every answer or failure, in order."""
-
-    def __init__(self, url):
-        self.url, self.answers, self.failures = url, [], []
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        end = time.monotonic() + MAX_SECONDS
-        while not self.stopping.is_set() and len(self.answers) + len(self.failures) < MAX_REQUESTS:
-            if time.monotonic() > end:
-                break
-            try:
-                with urllib.request.urlopen(self.url, timeout=10) as resp:
-                    self.answers.append(resp.read().decode())
-            except OSError as exc:
-                self.failures.append(repr(exc))
-            time.sleep(PAUSE)
-
-    def __enter__(self):
-        self.thread.start()
-        wait_for(lambda: len(self.answers) >= 20 or self.failures, "the load's first answers")
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping.set()
-        self.thread.join(timeout=60)
-        assert not self.thread.is_alive()
 
 
 def containers(vm):
