@@ -40,7 +40,7 @@ from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import
     send_frame,
 )
 from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import (
-    DEFAULT_SCOPES,
+    DEFAULT_API_SCOPES,
     read_service_account_info,
     resolve_auth_kind,
 )
@@ -301,7 +301,7 @@ def hello_message(params):
     kind = resolve_auth_kind(params)
     auth = {
         "auth_kind": kind,
-        "scopes": params.get("scopes") or DEFAULT_SCOPES,
+        "scopes": params.get("scopes") or DEFAULT_API_SCOPES,
         "access_token": params.get("access_token") if kind == "accesstoken" else None,
         "service_account_email": params.get("service_account_email") if kind == "machineaccount" else None,
     }
@@ -447,12 +447,12 @@ class HelperApi(ComputeApi):
                 self._warn("the API helper stopped answering (%s); this task went on without it" % reason)
         return self._plain
 
-    def call(self, service, method, action, resource, /, retry=True, timeout=None, **fields):
+    def call(self, service, method, /, *, doing, retry=True, timeout=None, **fields):
         # The id is chosen here, so that a call resent after the helper died cannot act twice.
         if method.endswith("_unary") and not fields.get("request_id"):
             fields["request_id"] = str(uuid.uuid4())
         if self._plain is None:
-            message = {"op": "call", "service": service, "method": method, "action": action, "resource": resource,
+            message = {"op": "call", "service": service, "method": method, "doing": doing,
                        "retry": retry, "timeout": timeout, "fields": fields}
             try:
                 reply = self._exchange(message, self.reply_bound(service, retry, timeout))
@@ -467,7 +467,7 @@ class HelperApi(ComputeApi):
         before = plain.request_count
         drop_unknown_request_id(service, method, fields)
         try:
-            return plain.call(service, method, action, resource, retry=retry, timeout=timeout, **fields)
+            return plain.call(service, method, doing=doing, retry=retry, timeout=timeout, **fields)
         finally:
             self.request_count += plain.request_count - before
 

@@ -165,18 +165,18 @@ class Registry:
 
 def run_request(api, scope, message):
     """One call for a module; the reply carries the number of HTTP requests it took."""
-    service, method, action, resource = message["service"], message["method"], message["action"], message["resource"]
+    service, method, doing = message["service"], message["method"], message["doing"]
     fields = message.get("fields") or {}
     before = api.request_count
     try:
         drop_unknown_request_id(service, method, fields)
         scope.credential.fresh()
-        reply = {"result": api.call(service, method, action, resource, retry=message.get("retry", True),
+        reply = {"result": api.call(service, method, doing=doing, retry=message.get("retry", True),
                                     timeout=message.get("timeout"), **fields)}
     except GcpError as exc:
         reply = error_reply(exc)
     except Exception as exc:
-        reply = error_reply(api.translate(exc, action, resource))
+        reply = error_reply(api.translate(exc, doing))
     reply["requests"] = api.request_count - before
     return reply
 

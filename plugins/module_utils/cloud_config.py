@@ -316,21 +316,6 @@ def with_units(user_data, units):
     return dump(merged)
 
 
-def units_in(user_data):
-    """{name: unit text} of the container units a user-data document writes ({} if none or unreadable)."""
-    try:
-        doc = load(user_data)
-    except CloudConfigError:
-        return {}
-    out = {}
-    prefix = UNIT_DIR + vm_contract.UNIT_PREFIX
-    for entry in doc.get("write_files") or []:
-        path = _path_of(entry)
-        if path.startswith(prefix) and path.endswith(".service"):
-            out[path[len(prefix):-len(".service")]] = entry.get("content", "")
-    return out
-
-
 def _plain(value):
     """Ansible's string and mapping subclasses as plain Python types, for the safe dumper."""
     # str()/int() of a subclass (Ansible's tagged values) give the exact built-in type.

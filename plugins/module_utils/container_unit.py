@@ -408,7 +408,7 @@ def revision(unit_text):
     return hashlib.sha256(unit_text).hexdigest()[:16]
 
 
-def spec_from_unit(unit_text):
+def recorded_spec(unit_text):
     """The normalised spec recorded on a unit's ``# cos-spec:`` line, or None."""
     lines = unit_text.split("\n", 2)
     if len(lines) < 2 or not lines[1].startswith(SPEC_LINE_PREFIX):
@@ -419,24 +419,25 @@ def spec_from_unit(unit_text):
         return None
 
 
-def spec_of(unit_text):
+def spec_view(unit_text):
     """The spec recorded in a unit, or a stand-in for a value not written by this collection."""
-    spec = spec_from_unit(unit_text)
+    spec = recorded_spec(unit_text)
     if spec is None:
         return {"revision": revision(unit_text), "note": "no cos-spec line in this unit"}
     return spec
 
 
-def specs_view(metadata):
-    """{container name: spec_of(its unit)} of a metadata dict: how a diff shows the containers."""
-    return {name: spec_of(unit) for name, unit in container_units(metadata).items()}
+def spec_views(metadata):
+    """{container name: spec_view(its unit)} of a metadata dict: how a diff shows the containers."""
+    return {name: spec_view(unit) for name, unit in container_units(metadata).items()}
 
 
 def build(spec, path=""):
     """Validate a user spec and render it: the module's one-call entry point.
 
     Returns a dict with ``spec`` (normalised), ``unit`` (text), ``unit_name``,
-    ``metadata_key``, ``revision`` and ``docker_args`` (the docker run argv).
+    ``metadata_key``, ``revision`` and ``docker_argv`` (the unit's whole ``docker create`` argv;
+    the spec's ``docker_args`` are only its extra arguments).
     """
     normalised = validate(spec, path)
     text = render(normalised)
@@ -446,7 +447,7 @@ def build(spec, path=""):
         "unit_name": unit_name(normalised["name"]),
         "metadata_key": metadata_key(normalised["name"]),
         "revision": revision(text),
-        "docker_args": docker_argv(normalised),
+        "docker_argv": docker_argv(normalised),
     }
 
 

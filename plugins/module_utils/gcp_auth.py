@@ -17,7 +17,8 @@ import os
 from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, describe_auth_error
 
 AUTH_KINDS = ("application", "serviceaccount", "machineaccount", "accesstoken")
-DEFAULT_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# The OAuth scopes of the credentials the modules call the API with (not a VM's scopes).
+DEFAULT_API_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 PROJECT_ENV = ("GCP_PROJECT", "GCE_PROJECT", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
 # Consulted in this order when auth_kind=serviceaccount names no file.
 SERVICE_ACCOUNT_FILE_ENV = ("GCP_SERVICE_ACCOUNT_FILE", "GCE_CREDENTIALS_FILE_PATH", "GOOGLE_APPLICATION_CREDENTIALS")
@@ -149,7 +150,7 @@ def _self_signed(credentials):
 
 def _build_credentials(params, key):
     kind = resolve_auth_kind(params)
-    scopes = params.get("scopes") or DEFAULT_SCOPES
+    scopes = params.get("scopes") or DEFAULT_API_SCOPES
     try:
         if kind == "accesstoken":
             token = params.get("access_token")

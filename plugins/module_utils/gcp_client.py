@@ -216,8 +216,12 @@ class ComputeApi:
         name = "".join(part.capitalize() for part in base.split("_")) + noun + "Request"
         return getattr(compute_types(), name)
 
-    def call(self, service, method, action, resource, /, retry=True, timeout=None, **fields):
+    def call(self, service, method, /, *, doing, retry=True, timeout=None, **fields):
         """Run one API method with retries; returns the response as plain JSON data, every page read.
+
+        ``doing`` says what the call does, for error messages ("read instance 'web' in us-central1-a"):
+        a failure reads "DOING failed: ...". It is keyword-only, apart from the request fields (some of
+        which are named ``resource``).
 
         ``list`` methods return the list of items; ``aggregated_list`` returns the ``items`` map
         ({"zones/z": {"instances": [...]}, ...}) merged over the pages; other list methods
@@ -252,34 +256,34 @@ class ComputeApi:
 
             merged = merge_pages(counted_pages())
         except Exception as exc:
-            raise self.translate(exc, action, resource)
+            raise self.translate(exc, doing)
         if method == "list":
             return merged.get("items") or []
         if method == "aggregated_list":
             return merged.get("items") or {}
         return merged
 
-    def get(self, service, action, resource, /, **fields):
+    def get(self, service, /, *, doing, **fields):
         """GET a resource; None when it does not exist (404)."""
         try:
-            return self.call(service, "get", action, resource, **fields)
+            return self.call(service, "get", doing=doing, **fields)
         except GcpError as exc:
             if exc.status == 404:
                 return None
             raise
 
-    def list(self, service, action, resource, /, **fields):
+    def list(self, service, /, *, doing, **fields):
         """All items of a list call, following pages."""
-        return self.call(service, "list", action, resource, **fields)
+        return self.call(service, "list", doing=doing, **fields)
 
-    def translate(self, exc, action, resource):
+    def translate(self, exc, doing):
         if isinstance(exc, GcpError):
             return exc
         module = type(exc).__module__
         if module.startswith("google.auth"):
             return describe_auth_error(exc, self.auth_kind, self.credentials)
         if api_error_status(exc) is not None and module.startswith("google.api_core"):
-            return describe_api_error(exc, action, resource, self.project)
+            return describe_api_error(exc, doing, self.project)
         if is_transport_error(exc):
-            return describe_transport_error(exc, action, resource, self.endpoint_label)
-        return GcpError("%s %s failed: %s: %s" % (action, resource, type(exc).__name__, exc))
+            return describe_transport_error(exc, doing, self.endpoint_label)
+        return GcpError("%s failed: %s: %s" % (doing, type(exc).__name__, exc))

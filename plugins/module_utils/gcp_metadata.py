@@ -71,7 +71,7 @@ def total_error(metadata, resource, hint=CONTAINER_HINT):
             resource, total, MAX_TOTAL, ", ".join("%s (%d bytes)" % (k, size(k, metadata[k])) for k in biggest), hint)
 
 
-def size_errors(metadata, resource, owned=None, hint=CONTAINER_HINT):
+def size_errors(metadata, resource, hint=CONTAINER_HINT):
     """Errors for values over 256 KB and a total over 512 KB, biggest keys named; ``hint`` says what to do."""
     errors = []
     for key in sorted(metadata):
@@ -101,7 +101,7 @@ def merged(current, wanted, replace=False, keep=None):
     return result
 
 
-def describe_changes(current, wanted, hide=()):
+def describe_changes(current, wanted):
     """'add a, change b, remove c' between two metadata dicts (values never shown)."""
     parts = []
     for key in sorted(set(current) | set(wanted)):
@@ -136,7 +136,7 @@ def set_metadata(gcp, zone, name, instance, change, read, hint=CONTAINER_HINT):
             raise GcpError("; ".join(errors))
         body = {"fingerprint": fingerprint(inst), "items": items_of(wanted, list(current))}
         return gcp.mutate(
-            "instances", "set_metadata_unary", "set metadata", resource,
+            "instances", "set_metadata_unary", doing="set metadata " + resource,
             zone=zone, instance=name, metadata_resource=body,
         )
 

@@ -70,23 +70,22 @@ class GcpModule:
     def wait_timeout(self):
         return self.params.get("wait_timeout") or DEFAULT_WAIT_TIMEOUT
 
-    def mutate(self, service, method, action, resource, /, wait=True, **fields):
-        # Positional-only: API methods have request fields named 'resource' (setLabels, setDeletionProtection).
+    def mutate(self, service, method, /, *, doing, wait=True, **fields):
+        """Run a mutating method and wait for it; ``doing`` (what it does) names it in errors and changes made."""
         fields.setdefault("project", self.api.project)
-        op = mutate(self.api, service, method, action, resource, self.wait_timeout, wait=False, **fields)
-        done = "%s %s" % (action, resource)
-        self.accepted.append(done)
+        op = mutate(self.api, service, method, self.wait_timeout, doing=doing, wait=False, **fields)
+        self.accepted.append(doing)
         if not wait:
             return op
         try:
-            return self.wait(op, action, resource)
+            return self.wait(op, doing)
         except GcpOperationError:
             # The operation ended in error: it did not take effect.
-            self.accepted.remove(done)
+            self.accepted.remove(doing)
             raise
 
-    def wait(self, op, action, resource):
-        return wait_for_operation(self.api, op, action, resource, self.wait_timeout)
+    def wait(self, op, doing):
+        return wait_for_operation(self.api, op, doing, self.wait_timeout)
 
     def fail(self, msg, **result):
         if self.accepted:

@@ -27,16 +27,19 @@ def operation_scope(op):
     return "global_operations", {}
 
 
-def wait_for_operation(api, op, action, resource, timeout, clock=time.monotonic):
-    """Block until ``op`` is DONE; raise GcpOperationError if it failed, GcpTimeoutError on timeout."""
+def wait_for_operation(api, op, doing, timeout, clock=time.monotonic):
+    """Block until ``op`` is DONE; raise GcpOperationError if it failed, GcpTimeoutError on timeout.
+
+    ``doing`` says what the operation does, for error messages (as ComputeApi.call's).
+    """
     if op.get("status") != "DONE":
-        op = _poll_operation(api, op, action, resource, timeout, clock)
+        op = _poll_operation(api, op, doing, timeout, clock)
     if (op.get("error") or {}).get("errors"):
-        raise operation_error(op, action, resource)
+        raise operation_error(op, doing)
     return op
 
 
-def _poll_operation(api, op, action, resource, timeout, clock):
+def _poll_operation(api, op, doing, timeout, clock):
     deadline = Deadline(timeout, clock)
     service, scope = operation_scope(op)
     last = {"op": op, "took": 0.0}
@@ -51,8 +54,7 @@ def _poll_operation(api, op, action, resource, timeout, clock):
             last["op"] = api.call(
                 service,
                 "wait",
-                action,
-                resource,
+                doing=doing,
                 retry=max(remaining, 1.0),
                 timeout=min(remaining, 120.0) + 10.0 if remaining > 120 else remaining + 0.5,
                 project=api.project,
@@ -67,9 +69,9 @@ def _poll_operation(api, op, action, resource, timeout, clock):
 
     def describe(current):
         return (
-            "%s %s: timed out after %ds waiting for operation %s (still %s on the server); "
+            "%s: timed out after %ds waiting for operation %s (still %s on the server); "
             "raise wait_timeout, or re-run the task to pick up where it stopped"
-            % (action, resource, int(timeout), current.get("name"), current.get("status", "PENDING"))
+            % (doing, int(timeout), current.get("name"), current.get("status", "PENDING"))
         )
 
     # A wait is itself the pause; a server that answers at once without DONE must not make this spin.
@@ -77,11 +79,11 @@ def _poll_operation(api, op, action, resource, timeout, clock):
                 delay=lambda _current: 0.5 if last["took"] < 0.5 else 0.0)
 
 
-def mutate(api, service, method, action, resource, timeout, /, wait=True, **fields):
+def mutate(api, service, method, timeout, /, *, doing, wait=True, **fields):
     """Call a mutating ``*_unary`` method and wait for its operation (unless wait=False)."""
-    op = api.call(service, method, action, resource, **fields)
+    op = api.call(service, method, doing=doing, **fields)
     if wait:
-        op = wait_for_operation(api, op, action, resource, timeout)
+        op = wait_for_operation(api, op, doing, timeout)
     return op
 
 

@@ -23,7 +23,7 @@ _USED_BY_RE = re.compile(r"already being used by '([^']+)'")
 def group_references(gcp):
     """{"templates": {path: [groups]}, "health_checks": {path: [groups]}} over every group, zonal and regional."""
     scopes = gcp.api.call(
-        "instance_group_managers", "aggregated_list", "look up", "managed instance groups", project=gcp.api.project
+        "instance_group_managers", "aggregated_list", doing="look up managed instance groups", project=gcp.api.project
     )
     out = {"templates": {}, "health_checks": {}}
     for _scope, scoped in sorted(scopes.items()):

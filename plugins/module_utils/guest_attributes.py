@@ -60,10 +60,7 @@ def read_reports(api, zone, instance):
     """{key: parsed report} of the cos-agent namespace; {} when the agent reported nothing."""
     try:
         answer = api.call(
-            "instances",
-            "get_guest_attributes",
-            "read guest attributes",
-            instance_phrase(instance, zone),
+            "instances", "get_guest_attributes", doing="read guest attributes " + instance_phrase(instance, zone),
             project=api.project,
             zone=zone,
             instance=instance,

@@ -51,7 +51,7 @@ def list_instances(api, project, filter_expr=None, zones=None):
     fields = {"project": project, "max_results": PAGE_SIZE}
     if filter_expr:
         fields["filter"] = filter_expr
-    scopes = api.call("instances", "aggregated_list", "list", resource, **fields)
+    scopes = api.call("instances", "aggregated_list", doing="list " + resource, **fields)
     wanted = set(zones or [])
     out = []
     for scope, scoped in sorted(scopes.items()):
@@ -70,7 +70,7 @@ def konlet_templates(api, project):
     """
     resource = "instance templates of project %s" % project
     out = []
-    for tmpl in api.list("instance_templates", "list", resource, project=project, max_results=PAGE_SIZE):
+    for tmpl in api.list("instance_templates", doing="list " + resource, project=project, max_results=PAGE_SIZE):
         metadata = metadata_of(tmpl.get("properties") or {})
         if konlet.METADATA_KEY not in metadata:
             continue
@@ -111,7 +111,7 @@ def _containers(metadata):
     out = {}
     for name, value in vm_contract.container_units(metadata).items():
         key = vm_contract.metadata_key(name)
-        spec = container_unit.spec_from_unit(value)
+        spec = container_unit.recorded_spec(value)
         entry = {"metadata_key": key, "revision": container_unit.revision(value), "spec": spec}
         if spec is None:
             entry["error"] = "%s has no cos-spec line: it was not written by gce.cos.cos_container" % key

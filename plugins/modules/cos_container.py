@@ -239,8 +239,15 @@ containers:
     unit:
       description: The rendered unit text (it holds Secret Manager references, never secret values).
       type: str
-    docker_args:
+    docker_argv:
       description: The C(docker create) argv of the unit (it then starts the container detached and waits for it).
+      type: list
+      elements: str
+      sample: [docker, create, --name, web, --network, host, nginx:1.27]
+    docker_args:
+      description:
+        - Deprecated, use RV(containers[].docker_argv), which holds the same list. The option O(docker_args)
+          holds only the extra arguments, this result the whole argv; this key will be removed in 1.0.0.
       type: list
       elements: str
       sample: [docker, create, --name, web, --network, host, nginx:1.27]

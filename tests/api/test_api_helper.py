@@ -509,7 +509,7 @@ def test_another_user_is_refused(lgce, run_dir, tmp_path):
         hello = client.hello_message({"auth_kind": "accesstoken", "access_token": "t", "project": DEFAULT_PROJECT,
                                       "api_endpoint": lgce.url})
         api = client.HelperApi(hello, owner, plain=None, idle_timeout=60)
-        assert api.get("instances", "read", "x", project=DEFAULT_PROJECT, zone=DEFAULT_ZONE, instance="n") is None
+        assert api.get("instances", doing="read x", project=DEFAULT_PROJECT, zone=DEFAULT_ZONE, instance="n") is None
         api.close()
     finally:
         if env_backup is None:

@@ -30,7 +30,7 @@ def firewall(localgce, clean_env):
 
 
 def make_rule(api, **body):
-    mutate(api, "firewalls", "insert_unary", "create", "rule", 60, project=PROJECT, firewall_resource=body)
+    mutate(api, "firewalls", "insert_unary", 60, doing="create rule", project=PROJECT, firewall_resource=body)
 
 
 def stored_rule(localgce, name):

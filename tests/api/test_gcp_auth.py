@@ -18,7 +18,7 @@ def make_module(args):
 
 
 def read_zone(gcp):
-    return gcp.api.call("zones", "get", "read", "zone " + ZONE, project=gcp.api.project, zone=ZONE)
+    return gcp.api.call("zones", "get", doing="read zone " + ZONE, project=gcp.api.project, zone=ZONE)
 
 
 def test_accesstoken(clean_env, localgce):

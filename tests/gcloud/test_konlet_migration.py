@@ -31,7 +31,7 @@ def test_migrate_the_declaration_gcloud_wrote(gcloud, compute, lg):
     assert md["google-logging-enabled"] == "true"  # gcloud's own key stays
     assert cloud_config.has_agent(md["user-data"])
     # gcloud names the container after the VM.
-    spec = container_unit.spec_from_unit(md["cos-container-vm-klt"])
+    spec = container_unit.recorded_spec(md["cos-container-vm-klt"])
     assert spec["image"] == "docker.io/library/nginx:1.27"
     assert spec["args"] == ["-g", "daemon off;"]
     assert spec["env"] == {"MODE": "prod", "PORT": "8080"}

@@ -186,8 +186,8 @@ class ContainerTask:
         if errors:
             raise GcpError("; ".join(errors))
 
-        before = {"containers": container_unit.specs_view(current)}
-        after = {"containers": container_unit.specs_view(wanted)}
+        before = {"containers": container_unit.spec_views(current)}
+        after = {"containers": container_unit.spec_views(wanted)}
         said = ""
         if self.migrated_from is not None:
             before[KONLET_KEY] = self.migrated_from
@@ -249,7 +249,7 @@ class ContainerTask:
         awaited = [e for e in entries if "revision" in e or e["action"] == "remove"]
         if p["wait"] and not self.gcp.check_mode and p["apply"] == "agent" and awaited:
             if status == "RUNNING":
-                self.wait(entries, current)
+                self.wait(entries)
             else:
                 self.gcp.warnings.append(
                     "%s is %s: not waiting for the agent; the containers start when the VM runs"
@@ -278,7 +278,9 @@ class ContainerTask:
                 "unit_name": built["unit_name"],
                 "revision": built["revision"],
                 "unit": built["unit"],
-                "docker_args": built["docker_args"],
+                "docker_argv": built["docker_argv"],
+                # Deprecated (the spec's docker_args are the extra arguments only): the same argv.
+                "docker_args": built["docker_argv"],
                 "spec": built["spec"],
             }
             if previous is not None:
@@ -301,7 +303,7 @@ class ContainerTask:
             out.append(entry)
         return out
 
-    def wait(self, entries, current):
+    def wait(self, entries):
         targets = {}
         for entry in entries:
             if "revision" in entry:

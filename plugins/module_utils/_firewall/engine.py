@@ -111,13 +111,13 @@ def converge(gcp):
     name = params["name"]
     project = gcp.api.project
     what = "firewall rule %r" % name
-    actual = gcp.api.get("firewalls", "read", what, project=project, firewall=name)
+    actual = gcp.api.get("firewalls", doing="read " + what, project=project, firewall=name)
     plan = Plan(before=summary(actual))
     if params["state"] == "absent":
         if actual:
             plan.add(
                 "delete %s" % what,
-                lambda: gcp.mutate("firewalls", "delete_unary", "delete", what, firewall=name),
+                lambda: gcp.mutate("firewalls", "delete_unary", doing="delete " + what, firewall=name),
                 becomes={},
             )
         plan.execute(gcp.check_mode)
@@ -129,7 +129,7 @@ def converge(gcp):
         body = _body(desired)
         plan.add(
             "create %s (%s)" % (what, _describe(after)),
-            lambda: gcp.mutate("firewalls", "insert_unary", "create", what, firewall_resource=body),
+            lambda: gcp.mutate("firewalls", "insert_unary", doing="create " + what, firewall_resource=body),
             becomes=after,
         )
     else:
@@ -149,7 +149,7 @@ def converge(gcp):
     plan.execute(gcp.check_mode)
     final = plan.after
     if plan.changed and not gcp.check_mode:
-        final = summary(gcp.api.get("firewalls", "read", what, project=project, firewall=name))
+        final = summary(gcp.api.get("firewalls", doing="read " + what, project=project, firewall=name))
     gcp.exit(changed=plan.changed, actions=plan.descriptions, diff=plan.diff(), firewall=final)
 
 
@@ -166,7 +166,8 @@ def plan_update(gcp, plan, what, name, actual, desired, after, changed):
         body = _body(body)
         plan.add(
             "replace %s (%s)" % (what, words),
-            lambda: gcp.mutate("firewalls", "update_unary", "update", what, firewall=name, firewall_resource=body),
+            lambda: gcp.mutate("firewalls", "update_unary", doing="update " + what, firewall=name,
+                               firewall_resource=body),
             becomes=after,
         )
         return
@@ -176,7 +177,7 @@ def plan_update(gcp, plan, what, name, actual, desired, after, changed):
         body[field] = desired[field]
     plan.add(
         "patch %s (%s)" % (what, words),
-        lambda: gcp.mutate("firewalls", "patch_unary", "patch", what, firewall=name, firewall_resource=body),
+        lambda: gcp.mutate("firewalls", "patch_unary", doing="patch " + what, firewall=name, firewall_resource=body),
         becomes=after,
     )
 

@@ -116,7 +116,7 @@ def summary(igm):
              for d, v in disks.items()),
             key=lambda d: d["device_name"],
         ),
-        "containers": container_unit.specs_view(metadata),
+        "containers": container_unit.spec_views(metadata),
         "status": {
             "is_stable": bool(status.get("isStable")),
             "version_target_reached": bool((status.get("versionTarget") or {}).get("isReached")),
@@ -197,15 +197,15 @@ class GroupEngine:
         return out
 
     def read(self):
-        return self.gcp.api.get(self.service, "read", self.resource, **self.fields())
+        return self.gcp.api.get(self.service, doing="read " + self.resource, **self.fields())
 
     def managed_instances(self):
-        answer = self.gcp.api.call(self.service, "list_managed_instances", "list the VMs of", self.resource,
+        answer = self.gcp.api.call(self.service, "list_managed_instances", doing="list the VMs of " + self.resource,
                                    **self.fields())
         return answer.get("managedInstances") or []
 
-    def mutate(self, method, action, **fields):
-        return self.gcp.mutate(self.service, method, action, self.resource, **self.fields(**fields))
+    def mutate(self, method, verb, **fields):
+        return self.gcp.mutate(self.service, method, doing="%s %s" % (verb, self.resource), **self.fields(**fields))
 
     def patch(self, body):
         body = dict(body, name=self.name)
@@ -294,7 +294,7 @@ class GroupEngine:
                 key=lambda d: d["device_name"],
             )
         if self.builds is not None:
-            after["containers"] = container_unit.specs_view(self.wanted_metadata(self.aic_metadata(actual)))
+            after["containers"] = container_unit.spec_views(self.wanted_metadata(self.aic_metadata(actual)))
         return after
 
     @staticmethod
@@ -402,11 +402,11 @@ class GroupEngine:
             plan.execute(gcp.check_mode)
             final = self.finish(plan, after)
             return self.result(plan, final)
-        self.refuse_fixed(before, after)
+        self.refuse_fixed(before)
         changed = [k for k in MANAGED if before.get(k) != after.get(k)]
         in_place = self.plan_update(plan, actual, before, after, changed)
         if in_place is not None:
-            self.plan_rollout(plan, actual, before, after, in_place)
+            self.plan_rollout(plan, actual, after, in_place)
         self.track(plan)
         if in_place is not None and not gcp.check_mode:
             # VMs refreshed before this run (a resumed rollout) must report the wanted revisions before
@@ -416,7 +416,7 @@ class GroupEngine:
         final = self.finish(plan, after, actual)
         return self.result(plan, final)
 
-    def refuse_fixed(self, before, after):
+    def refuse_fixed(self, before):
         if not self.zonal and self.p["target_zones"] and sorted(self.p["target_zones"]) != before.get("target_zones"):
             raise GcpError(
                 "target_zones: %s cannot change on the existing %s (it runs in %s): the zones of a regional group "
@@ -499,7 +499,7 @@ class GroupEngine:
             (out if have != wanted else current).append((name, zone, managed.get("instance")))
         return out, current
 
-    def plan_rollout(self, plan, actual, before, after, in_place):
+    def plan_rollout(self, plan, actual, after, in_place):
         wanted_metadata = self.wanted_metadata(self.aic_metadata(actual))
         lagging, current = self.members(wanted_metadata)
         size = self.batch_size(after)
@@ -525,7 +525,7 @@ class GroupEngine:
                 % (number, len(batches), self.resource, ", ".join(n for n, _z, _l in batch),
                    ", ".join("%s revision %s" % (n, t["revision"]) if "revision" in t else "%s removed" % n
                              for n, t in sorted(targets.items()))),
-                lambda batch=batch, number=number: self.run_batch(batch, number, batches, targets, after, state),
+                lambda batch=batch, number=number: self.run_batch(batch, number, after, state),
             )
         if in_place["restore"]:
             plan.add("patch %s (update_policy.type OPPORTUNISTIC -> PROACTIVE: every VM has the new containers)"
@@ -579,7 +579,7 @@ class GroupEngine:
                 raise StepElapsed("%s: VM %s: %s" % (self.where(number), name, text))
             self.stop(number, name, str(exc))
 
-    def run_batch(self, batch, number, batches, targets, after, state):
+    def run_batch(self, batch, number, after, state):
         overall = self.start_waiting(state, self.gcp.wait_timeout)
         if self.refreshed_this_run and self.deadline(overall)[1] and time.monotonic() >= self.step_deadline:
             raise StepElapsed("%s is next, not started in this run" % self.where(number), acted=False)

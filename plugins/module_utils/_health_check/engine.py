@@ -80,11 +80,11 @@ class HealthCheckApi:
             gcp.api.project, "regions/%s" % region if region else "global", name)
 
     def read(self):
-        return self.gcp.api.get(self.service, "read", self.what, project=self.gcp.api.project,
+        return self.gcp.api.get(self.service, doing="read " + self.what, project=self.gcp.api.project,
                                 health_check=self.name, **self.scope)
 
-    def mutate(self, method, action, **fields):
-        return self.gcp.mutate(self.service, method, action, self.what, **dict(fields, **self.scope))
+    def mutate(self, method, verb, **fields):
+        return self.gcp.mutate(self.service, method, doing="%s %s" % (verb, self.what), **dict(fields, **self.scope))
 
     def users(self):
         return group_references(self.gcp)["health_checks"].get(self.path, [])

@@ -18,7 +18,7 @@ from ansible_collections.gce.cos.plugins.module_utils._instance.options import (
     DEFAULT_BOOT_SIZE_GB,
     DEFAULT_BOOT_TYPE,
     DEFAULT_MACHINE_TYPE,
-    DEFAULT_SCOPES,
+    DEFAULT_VM_SCOPES,
     IMAGE_LABEL,
     LOGGING,
     SCHEDULING_OPTIONS,
@@ -164,7 +164,7 @@ def instance_properties(params, project, image_path, image_name, address=None, z
     email = (p["service_account"] or {}).get("email") or "default"
     if email != "none":
         scopes = wanted_scopes(p)
-        body["serviceAccounts"] = [{"email": email, "scopes": DEFAULT_SCOPES if scopes is None else scopes}]
+        body["serviceAccounts"] = [{"email": email, "scopes": DEFAULT_VM_SCOPES if scopes is None else scopes}]
     sched = scheduling_body(p["scheduling"])
     if sched:
         body["scheduling"] = sched

@@ -120,7 +120,7 @@ class CosInstance:
         plan.add(
             "create %s from image %s (%s)" % (self.what, self.image, basename(body["machineType"])),
             lambda: self.gcp.mutate(
-                "instances", "insert_unary", "create", self.what, zone=p["zone"], instance_resource=body
+                "instances", "insert_unary", doing="create " + self.what, zone=p["zone"], instance_resource=body
             ),
             becomes=summarize(predicted_instance(body, p["zone"])),
         )
@@ -207,7 +207,7 @@ class CosInstance:
         plan.add(
             "grow boot disk %r of %s from %s to %s GB" % (disk_name, self.short, hb["size_gb"], size),
             lambda: self.gcp.mutate(
-                "disks", "resize_unary", "grow", "boot disk %r in %s" % (disk_name, zone),
+                "disks", "resize_unary", doing="grow boot disk %r in %s" % (disk_name, zone),
                 zone=zone, disk=disk_name, disks_resize_request_resource={"sizeGb": str(size)},
             ),
             after={"boot_disk.size_gb": size},

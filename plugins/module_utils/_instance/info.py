@@ -51,7 +51,7 @@ def read_instances(gcp):
         instances = [found] if found else []
     else:
         instances = gcp.api.list(
-            "instances", "list", "instances in %s" % zone,
+            "instances", doing="list instances in %s" % zone,
             project=gcp.api.project, zone=zone, filter=params["filter"] or "",
         )
     result = dict(changed=False, instances=[summarize(i) for i in instances])

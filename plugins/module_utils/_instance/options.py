@@ -30,7 +30,8 @@ DEFAULT_IMAGE_FAMILY = "cos-stable"
 DEFAULT_BOOT_SIZE_GB = 10
 DEFAULT_BOOT_TYPE = "pd-balanced"
 AUTH = "https://www.googleapis.com/auth/"
-DEFAULT_SCOPES = sorted(
+# The scopes of a new VM's service account when scopes is not given (gcloud's defaults; not the API's).
+DEFAULT_VM_SCOPES = sorted(
     AUTH + s
     for s in (
         "devstorage.read_only",
@@ -115,7 +116,7 @@ def normalise_scopes(scopes):
     out = set()
     for scope in scopes:
         if scope == "default":
-            out.update(DEFAULT_SCOPES)
+            out.update(DEFAULT_VM_SCOPES)
         else:
             out.add(normalise_scope(scope))
     return sorted(out)

@@ -88,7 +88,7 @@ def properties_summary(props):
     containers = {}
     for key, unit in metadata.items():
         if key.startswith(CONTAINER_PREFIX):
-            spec = container_unit.spec_from_unit(unit) or {}
+            spec = container_unit.recorded_spec(unit) or {}
             containers[key[len(CONTAINER_PREFIX):]] = {
                 "image": spec.get("image"),
                 "revision": container_unit.revision(unit),
@@ -155,9 +155,7 @@ class TemplateApi:
         """The templates named PREFIX-<hash>, newest first."""
         pattern = version_re(prefix)
         found = self.gcp.api.list(
-            self.service,
-            "list",
-            "instance templates %s-*%s" % (prefix, self.where),
+            self.service, doing="list instance templates %s-*%s" % (prefix, self.where),
             project=self.project,
             filter="name eq %s" % pattern.pattern[1:-1],
             **self.scope
@@ -168,14 +166,14 @@ class TemplateApi:
     def insert(self, body):
         what = self.what(body["name"])
         return self.gcp.mutate(
-            self.service, "insert_unary", "create", what, instance_template_resource=body, **self.scope
+            self.service, "insert_unary", doing="create " + what, instance_template_resource=body, **self.scope
         )
 
     def delete(self, name):
         """Delete a version; returns the group that uses it when the API refuses (a group took it meanwhile)."""
         try:
             self.gcp.mutate(
-                self.service, "delete_unary", "delete", self.what(name), instance_template=name, **self.scope
+                self.service, "delete_unary", doing="delete " + self.what(name), instance_template=name, **self.scope
             )
         except GcpError as exc:
             user = in_use_by(exc)
