@@ -340,13 +340,13 @@ migration:
       elements: str
 """
 
-from ansible_collections.gce.cos.plugins.module_utils.code_cache import use_code_cache
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.code_cache import use_code_cache
 
 use_code_cache()  # before the module_utils below: on the helper path their compiled code is kept
 from ansible_collections.gce.cos.plugins.module_utils import container_spec
 from ansible_collections.gce.cos.plugins.module_utils._container.request import problems, validate
 from ansible_collections.gce.cos.plugins.module_utils._container.task import converge
-from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_module import GcpModule
 
 # The container spec's rows make the options of both forms: one container, or each entry of containers.
 SPEC_OPTIONS = container_spec.argument_spec()

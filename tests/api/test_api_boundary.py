@@ -27,9 +27,9 @@ def lgce():
 @pytest.fixture(scope="module")
 def apis(lgce):
     """(plain ComputeApi, HelperApi) for the same project and endpoint; the helper is this test's own."""
-    from ansible_collections.gce.cos.plugins.module_utils import api_helper_client as client
-    from ansible_collections.gce.cos.plugins.module_utils import api_helper_protocol as protocol
-    from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
+    from ansible_collections.gce.cos.plugins.module_utils._api_helper import api_helper_client as client
+    from ansible_collections.gce.cos.plugins.module_utils._api_helper import api_helper_protocol as protocol
+    from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
     from google.oauth2.credentials import Credentials
 
     run_dir = tempfile.mkdtemp(prefix="gcb", dir="/tmp")  # short: the socket path must fit

@@ -9,7 +9,7 @@ real agent, test_cos_container_migrate.py the konlet migration and apply: restar
 import json
 
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils import container_unit, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 from google.cloud import compute_v1
 from module_runner import calls, connection, mutating, run_module
 

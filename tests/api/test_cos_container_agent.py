@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 from module_runner import module_examples, mutating, run_playbook
 from test_cos_container import DB, PROJECT, VM, WEB, ZONE, cos, create_instance, metadata
 

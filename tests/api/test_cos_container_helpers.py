@@ -4,9 +4,9 @@ import itertools
 
 import pytest
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils import cloud_config, container_unit, cos_agent
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpTimeoutError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import items_of, size_errors
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpTimeoutError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import items_of, size_errors
+from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config, container_unit, cos_agent
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     FIRST_DELAY,
     MAX_DELAY,

@@ -10,13 +10,8 @@ import subprocess
 
 import pytest
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils import (
-    agent_scripts,
-    cloud_config,
-    container_unit,
-    cos_agent,
-    konlet,
-)
+from ansible_collections.gce.cos.plugins.module_utils import konlet
+from ansible_collections.gce.cos.plugins.module_utils._vm import agent_scripts, cloud_config, container_unit, cos_agent
 from module_runner import calls, mutating
 from test_cos_container import DB, WEB, cos, create_instance, instance, metadata, units_in
 

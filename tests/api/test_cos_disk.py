@@ -9,8 +9,8 @@ import json
 import urllib.request
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate
 from module_runner import calls, connection, module_examples, mutating, run_module, run_playbook, warning_texts
 
 PROJECT = "test-project"

@@ -5,8 +5,8 @@ a re-run changes nothing and sends only GETs, and what the diff promised is what
 """
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate
 from module_runner import calls, connection, module_examples, mutating, run_module, run_playbook
 
 PROJECT = "test-project"

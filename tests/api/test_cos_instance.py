@@ -9,8 +9,8 @@ import json
 import time
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate
 from module_runner import calls, connection, mutating, run_module, warning_texts
 
 PROJECT = "test-project"
@@ -618,7 +618,7 @@ def test_a_user_data_change_on_a_running_vm_says_it_waits_for_the_next_boot_or_r
 
 
 def test_require_agent_refuses_adding_the_agent_to_a_running_vm_before_any_change(localgce, clean_env):
-    from ansible_collections.gce.cos.plugins.module_utils import cloud_config
+    from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config
 
     run(localgce)
     localgce.clear_requests()

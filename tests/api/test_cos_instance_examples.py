@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate
 from module_runner import PYTHONPATH, ROOT, calls
 
 PROJECT = "test-project"

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_module import GcpModule
 
 ZONE = "us-central1-a"
 

@@ -4,10 +4,14 @@ import subprocess
 import sys
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpOperationError, GcpTimeoutError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
-from ansible_collections.gce.cos.plugins.module_utils.gcp_retry import RetryPolicy
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import (
+    GcpError,
+    GcpOperationError,
+    GcpTimeoutError,
+)
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_retry import RetryPolicy
 
 PROJECT = "p1"
 ZONE = "us-central1-a"
@@ -117,7 +121,7 @@ def test_only_the_needed_compute_services_are_imported(localgce):
     code = (
         "import sys, conftest\n"
         "from google.oauth2.credentials import Credentials\n"
-        "from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi\n"
+        "from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi\n"
         "api = ComputeApi(Credentials(token='t'), 'p', api_endpoint=%r)\n"
         "api.get('zones', doing='read zone', project='p', zone='us-central1-a')\n"
         "loaded = sorted(m.split('.')[4] for m in sys.modules if m.startswith('google.cloud.compute_v1.services.')"

@@ -11,7 +11,7 @@ from google.cloud import compute_v1
 from test_seed import CONTAINER_FLAGS
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "api"))
-from ansible_collections.gce.cos.plugins.module_utils import cloud_config, container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config, container_unit
 from module_runner import connection, run_module
 
 

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_disk's engine: read the disk (and the instance it goes on), plan create, resize, labels,
 attach and detach, and run the plan. The plan keeps the before/after summaries.
 """
@@ -13,11 +16,11 @@ from ansible_collections.gce.cos.plugins.module_utils._disk.options import (
     VALID_SIZE_RE,
     validate_disk_params,
 )
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, qualify, relative, self_link
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import with_fresh_fingerprint
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
 from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, relative, self_link
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
 
 
 def converge(gcp):

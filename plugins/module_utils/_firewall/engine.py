@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_firewall's engine: read the rule, plan its create, patch, replace or delete, and run the plan.
 
 The plan keeps the before/after summaries: check mode is the plan not run, the diff its before/after.
@@ -15,9 +18,9 @@ from ansible_collections.gce.cos.plugins.module_utils._firewall.options import (
     validate_firewall_params,
     wanted_rules,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, relative, self_link
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, qualify, relative, self_link
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
 
 _OUTPUT_ONLY = ("kind", "id", "creationTimestamp", "selfLink")
 

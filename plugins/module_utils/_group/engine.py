@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_instance_group's engine: read the group, plan its create, patch or delete, roll container changes
 through the agents in batches, and wait until the group is stable.
 
@@ -31,8 +34,11 @@ __metaclass__ = type
 import copy
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit, vm_contract
 from ansible_collections.gce.cos.plugins.module_utils._container.request import build_all, list_specs
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError, GcpTimeoutError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, qualify, relative
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Backoff, Deadline, PollTimeout, poll
 from ansible_collections.gce.cos.plugins.module_utils._group.options import (
     AUTO_DELETE,
     fixed_or_percent_text,
@@ -41,10 +47,7 @@ from ansible_collections.gce.cos.plugins.module_utils._group.options import (
     validate_group_params,
 )
 from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpTimeoutError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, relative
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
-from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, Deadline, PollTimeout, poll
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     AgentFailure,
     read_reports,
@@ -52,8 +55,6 @@ from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     wait_for_reports,
 )
 
-PREFIX = vm_contract.METADATA_PREFIX
-GUEST_ATTRIBUTES_KEY = vm_contract.GUEST_ATTRIBUTES_KEY
 # The policy a new group gets when update_policy leaves a field out (what the API and gcloud use).
 CREATE_POLICY = {"type": "PROACTIVE", "minimal_action": "REPLACE", "replacement_method": "SUBSTITUTE"}
 STATEFUL_CREATE_POLICY = {"replacement_method": "RECREATE", "max_surge": "0"}
@@ -240,11 +241,11 @@ class GroupEngine:
         """allInstancesConfig metadata: the containers' units replace every cos-container-* key. The
         API merges a patch into the map and the client cannot send the null that deletes a key, so a
         removed container's key is emptied (vm_contract.container_units)."""
-        wanted = {k: ("" if k.startswith(PREFIX) else v) for k, v in current.items()}
+        wanted = {k: ("" if k.startswith(vm_contract.METADATA_PREFIX) else v) for k, v in current.items()}
         for built in self.builds:
             wanted[built["metadata_key"]] = built["unit"]
         if self.builds:
-            wanted[GUEST_ATTRIBUTES_KEY] = "TRUE"
+            wanted[vm_contract.GUEST_ATTRIBUTES_KEY] = "TRUE"
         return wanted
 
     def wanted(self, before, actual):

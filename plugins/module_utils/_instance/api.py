@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The API calls on one instance: reads, look-ups, power actions and the in-place change rows.
 
 Every module's read, power action and label change of one instance goes through an ``InstanceApi``
@@ -12,18 +15,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gce.cos.plugins.module_utils._instance.options import DEFAULT_IMAGE_FAMILY, is_ipv4
-from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import (
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import (
     basename,
     instance_phrase,
     qualify,
     region_of,
     relative,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
-from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, poll
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import with_fresh_fingerprint
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Backoff, poll
+from ansible_collections.gce.cos.plugins.module_utils._instance.options import DEFAULT_IMAGE_FAMILY, is_ipv4
+from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
 
 
 class InstanceApi:

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_instance_template's engine: build the properties, name the version by their hash, plan, run.
 
 Templates cannot change, so each spec is its own template, ``PREFIX-<hash>``: the hash is the
@@ -19,10 +22,14 @@ import hashlib
 import json
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import items_of
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, relative, self_link
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_users import group_references, in_use_by
 from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
 from ansible_collections.gce.cos.plugins.module_utils._instance.body import instance_properties
-from ansible_collections.gce.cos.plugins.module_utils._instance.options import CONTAINER_PREFIX, IMAGE_LABEL
+from ansible_collections.gce.cos.plugins.module_utils._instance.options import IMAGE_LABEL
 from ansible_collections.gce.cos.plugins.module_utils._instance.summary import metadata_view
 from ansible_collections.gce.cos.plugins.module_utils._template.options import (
     HASH_LENGTH,
@@ -31,11 +38,7 @@ from ansible_collections.gce.cos.plugins.module_utils._template.options import (
     instance_params,
     validate_template_params,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import items_of
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, relative, self_link
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
-from ansible_collections.gce.cos.plugins.module_utils.gcp_users import group_references, in_use_by
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 
 
 def canonical_json(properties):
@@ -87,9 +90,9 @@ def properties_summary(props):
     account = (props.get("serviceAccounts") or [{}])[0]
     containers = {}
     for key, unit in metadata.items():
-        if key.startswith(CONTAINER_PREFIX):
+        if key.startswith(vm_contract.METADATA_PREFIX):
             spec = container_unit.recorded_spec(unit) or {}
-            containers[key[len(CONTAINER_PREFIX):]] = {
+            containers[key[len(vm_contract.METADATA_PREFIX):]] = {
                 "image": spec.get("image"),
                 "revision": container_unit.revision(unit),
             }

@@ -5,10 +5,10 @@ fields (some of which are named ``resource``), on the plain path, through the he
 import inspect
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils import gcp_errors, gcp_operations
-from ansible_collections.gce.cos.plugins.module_utils.api_helper_client import HelperApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_client import HelperApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp import gcp_errors, gcp_operations
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_module import GcpModule
 
 CALLS = {
     "ComputeApi.call": ComputeApi.call,

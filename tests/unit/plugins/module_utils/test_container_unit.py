@@ -15,8 +15,9 @@ import threading
 
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils import container_spec as cs
-from ansible_collections.gce.cos.plugins.module_utils import container_unit as cu
-from ansible_collections.gce.cos.plugins.module_utils import konlet, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils import konlet
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit as cu
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -593,7 +594,7 @@ class _FakeGoogle(http.server.BaseHTTPRequestHandler):
 
 def test_secret_values_reach_only_the_root_only_env_file(tmp_path):
     """Run the agent's real fetch-secrets with the argv systemd parses from our unit."""
-    from ansible_collections.gce.cos.plugins.module_utils import cos_agent
+    from ansible_collections.gce.cos.plugins.module_utils._vm import cos_agent
 
     values = {"projects/my-proj/secrets/api-token/versions/latest": "tok-VALUE-1 with spaces",
               "projects/my-proj/secrets/db-password/versions/latest": "pw-VALUE-2$%\"'"}

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Turn API, auth and transport failures into one-line messages a user can act on.
 
 Every message names the operation, the resource, the HTTP status and reason, and what to

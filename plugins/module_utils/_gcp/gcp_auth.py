@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Shared connection options, their environment fallbacks, and google-auth credentials.
 
 The environment names are the ones AWX's "Google Compute Engine" credential injects
@@ -14,7 +17,7 @@ __metaclass__ = type
 import json
 import os
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, describe_auth_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError, describe_auth_error
 
 AUTH_KINDS = ("application", "serviceaccount", "machineaccount", "accesstoken")
 # The OAuth scopes of the credentials the modules call the API with (not a VM's scopes).

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The module side of the API helper: one local process per play that keeps the clients imported.
 
 Importing google-cloud-compute costs more than a second, and every Ansible task is a new
@@ -28,7 +31,7 @@ import sys
 import time
 import uuid
 
-from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import (
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_protocol import (
     BEAT_GRACE,
     HELLO_TIMEOUT,
     HelperStuck,
@@ -39,18 +42,18 @@ from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import
     remove_stale,
     send_frame,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import (
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_auth import (
     DEFAULT_API_SCOPES,
     read_service_account_info,
     resolve_auth_kind,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi, drop_unknown_request_id
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import (
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi, drop_unknown_request_id
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import (
     GcpError,
     GcpOperationError,
     GcpTimeoutError,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_retry import RetryPolicy
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_retry import RetryPolicy
 
 # The one switch: on in the shipped playbooks and role (cos_deploy_api_helper), off otherwise.
 SWITCH_ENV = "GCE_COS_API_HELPER"
@@ -61,13 +64,13 @@ _PREFIX = "ansible_collections.gce.cos.plugins.module_utils."
 HELPER_MODULES = tuple(
     _PREFIX + name
     for name in (
-        "api_helper_server",
-        "api_helper_client",
-        "api_helper_protocol",
-        "gcp_client",
-        "gcp_auth",
-        "gcp_errors",
-        "gcp_retry",
+        "_api_helper.api_helper_server",
+        "_api_helper.api_helper_client",
+        "_api_helper.api_helper_protocol",
+        "_gcp.gcp_client",
+        "_gcp.gcp_auth",
+        "_gcp.gcp_errors",
+        "_gcp.gcp_retry",
         "version",
     )
 )
@@ -119,7 +122,7 @@ def _packed_with_the_module():
     The server's source travels with the module this way, and helper_sources reads it without
     running it (compiling and executing it would cost every task, though only the helper runs it).
     """
-    from ansible_collections.gce.cos.plugins.module_utils import api_helper_server  # noqa: F401
+    from ansible_collections.gce.cos.plugins.module_utils._api_helper import api_helper_server  # noqa: F401
 
 
 def helper_sources():
@@ -166,7 +169,7 @@ class SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 sys.meta_path.insert(0, SourceFinder())
-import ansible_collections.gce.cos.plugins.module_utils.api_helper_server as server
+import ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_server as server
 server.main(blob["config"])
 """
 

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Wait for Compute Engine operations, bounded by wait_timeout.
 
 ``ExtendedOperation.result()`` polls through a client built without the caller's endpoint
@@ -13,9 +16,9 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, operation_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename
-from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Deadline, poll
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError, operation_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Deadline, poll
 
 
 def operation_scope(op):

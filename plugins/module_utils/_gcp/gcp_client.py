@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """One client factory per module run, over google-cloud-compute's REST transport.
 
 Resources travel as plain dicts in the API's JSON form (camelCase, int64 as strings), the
@@ -17,14 +20,14 @@ import sys
 import types
 import uuid
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import (
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import (
     GcpError,
     api_error_status,
     describe_api_error,
     describe_auth_error,
     describe_transport_error,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_retry import RetryPolicy, is_transport_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_retry import RetryPolicy, is_transport_error
 from ansible_collections.gce.cos.plugins.module_utils.version import USER_AGENT
 
 _PACKAGE = "google.cloud.compute_v1"

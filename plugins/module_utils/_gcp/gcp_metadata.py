@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Instance metadata: size limits and the fingerprinted read-modify-write of setMetadata.
 
 setMetadata replaces the whole item list and needs the current fingerprint. A module
@@ -17,9 +20,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import instance_phrase
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import instance_phrase
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import with_fresh_fingerprint
 
 # Compute Engine limits: per value, and keys plus values per instance.
 MAX_VALUE = 256 * 1024

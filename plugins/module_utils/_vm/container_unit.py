@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Render a normalised container spec as the systemd unit the cos agent installs.
 
 The unit text is the metadata value of ``cos-container-NAME`` (docs/dev/internals.md): its
@@ -20,13 +23,7 @@ import hashlib
 import json
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils.container_spec import (
-    IMAGE_RE,
-    ROW,
-    canonical_json,
-    validate,
-)
-from ansible_collections.gce.cos.plugins.module_utils.vm_contract import (
+from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import (
     DISK_MOUNT_ROOT,
     DOCKER_CONFIG_DIR,
     FETCH_SECRETS_PATH,
@@ -38,6 +35,12 @@ from ansible_collections.gce.cos.plugins.module_utils.vm_contract import (
     metadata_key,
     secrets_file,
     unit_name,
+)
+from ansible_collections.gce.cos.plugins.module_utils.container_spec import (
+    IMAGE_RE,
+    ROW,
+    canonical_json,
+    validate,
 )
 
 DOCKER = "/usr/bin/docker"
