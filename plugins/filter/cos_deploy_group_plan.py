@@ -73,17 +73,11 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.gce.cos.plugins.module_utils._deploy import group
 from ansible_collections.gce.cos.plugins.module_utils.plain_data import plain_inputs
-
-try:
-    from ansible_collections.gce.cos.plugins.module_utils._deploy import group
-except ImportError:  # pragma: no cover - only outside an installed collection
-    group = None
 
 
 def cos_deploy_group_plan(inputs):
-    if group is None:
-        raise AnsibleFilterError("cos_deploy_group_plan: the gce.cos collection's module_utils cannot be imported")
     if not isinstance(inputs, dict):
         raise AnsibleFilterError("cos_deploy_group_plan: expects a mapping of the role's inputs")
     return group.plan(inputs)

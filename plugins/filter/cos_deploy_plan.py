@@ -121,17 +121,11 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.gce.cos.plugins.module_utils._deploy import vm
 from ansible_collections.gce.cos.plugins.module_utils.plain_data import plain_inputs
-
-try:
-    from ansible_collections.gce.cos.plugins.module_utils._deploy import vm
-except ImportError:  # pragma: no cover - only outside an installed collection
-    vm = None
 
 
 def cos_deploy_plan(inputs):
-    if vm is None:
-        raise AnsibleFilterError("cos_deploy_plan: the gce.cos collection's module_utils cannot be imported")
     if not isinstance(inputs, dict):
         raise AnsibleFilterError("cos_deploy_plan: expects a mapping of the role's inputs")
     return vm.plan(inputs)

@@ -21,7 +21,7 @@ import math
 import posixpath
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils.vm_contract import NAME_RE, STATE_DIR
+from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import NAME_RE, STATE_DIR
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -17,13 +17,11 @@ __metaclass__ = type
 import json
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import instance_phrase
-from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, poll
-from ansible_collections.gce.cos.plugins.module_utils.vm_contract import AGENT_REPORT_KEY, GUEST_ATTRIBUTE_NAMESPACE
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import instance_phrase
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Backoff, poll
+from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import AGENT_REPORT_KEY, GUEST_ATTRIBUTE_NAMESPACE
 
-NAMESPACE = GUEST_ATTRIBUTE_NAMESPACE
-AGENT_KEY = AGENT_REPORT_KEY
 # Poll delays. Each read is an instances.getGuestAttributes call, which counts against the
 # project's Compute API rate quota (read requests), shared with every other task and tool of
 # the project; the agent itself publishes at most 8 reports a minute (Compute Engine's
@@ -60,14 +58,11 @@ def read_reports(api, zone, instance):
     """{key: parsed report} of the cos-agent namespace; {} when the agent reported nothing."""
     try:
         answer = api.call(
-            "instances",
-            "get_guest_attributes",
-            "read guest attributes",
-            instance_phrase(instance, zone),
+            "instances", "get_guest_attributes", doing="read guest attributes " + instance_phrase(instance, zone),
             project=api.project,
             zone=zone,
             instance=instance,
-            query_path=NAMESPACE + "/",
+            query_path=GUEST_ATTRIBUTE_NAMESPACE + "/",
         )
     except GcpError as exc:
         # No attribute in the namespace yet is a 404, not an error.
@@ -76,7 +71,7 @@ def read_reports(api, zone, instance):
         raise
     reports = {}
     for item in (answer.get("queryValue") or {}).get("items") or []:
-        if item.get("namespace") != NAMESPACE:
+        if item.get("namespace") != GUEST_ATTRIBUTE_NAMESPACE:
             continue
         try:
             value = json.loads(item.get("value") or "")
@@ -202,7 +197,7 @@ def describe_pending(pending, targets, reports, last_errors=None):
             if last_errors.get(name):
                 part += ", last error: %s" % last_errors[name]
             parts.append(part)
-    agent = reports.get(AGENT_KEY)
+    agent = reports.get(AGENT_REPORT_KEY)
     if agent is None:
         hint = (
             "the cos agent has never reported on this VM: is it installed and running? VMs without the agent "

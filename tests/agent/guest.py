@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils import cos_agent, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm import cos_agent, vm_contract
 
 STUBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stubs")
 

@@ -9,7 +9,7 @@ logs where each transaction sends the ports. The calls log gives the order of wh
 import hashlib
 import os
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
 PORT = 8080
 WEB = {"name": "web", "image": "nginx:1.25", "ports": [PORT], "drain": 1,

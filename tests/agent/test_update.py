@@ -11,7 +11,7 @@ import os
 import threading
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
 from localgce.testing import DEFAULT_PROJECT
 

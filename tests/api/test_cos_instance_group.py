@@ -6,7 +6,7 @@ agent's guest-attribute reports over HTTP, as the agent does.
 """
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 from group_fixtures import (
     PROJECT,
     REGION,

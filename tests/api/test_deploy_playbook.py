@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 from estate import PROJECT, ROOT, Estate, ansible_env
 
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")

@@ -1,14 +1,18 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_container's options as a request: the containers to build and to remove, checked before any API call."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gce.cos.plugins.module_utils import container_spec, container_unit
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import value_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error, zone_error
+from ansible_collections.gce.cos.plugins.module_utils import container_spec
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import value_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import name_error, zone_error
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 from ansible_collections.gce.cos.plugins.module_utils.plain_data import without_none
 
 # The single form's spec options (name is also the container to remove, so it stands apart).

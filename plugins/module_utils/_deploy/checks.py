@@ -13,7 +13,7 @@ import difflib
 import re
 
 from ansible_collections.gce.cos.plugins.module_utils import container_spec
-from ansible_collections.gce.cos.plugins.module_utils.gcp_params import InvalidParams, params_with_defaults
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_params import InvalidParams, params_with_defaults
 
 FIELD_MESSAGE_RE = re.compile(r"^[A-Za-z0-9_.\[\]-]+: ")
 

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils import container_spec, container_unit, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils import container_spec
 from ansible_collections.gce.cos.plugins.module_utils._deploy.checks import (
     err,
     given,
@@ -22,8 +22,9 @@ from ansible_collections.gce.cos.plugins.module_utils._deploy.checks import (
 )
 from ansible_collections.gce.cos.plugins.module_utils._disk import options as disk_options
 from ansible_collections.gce.cos.plugins.module_utils._firewall import options as firewall_options
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import value_error
 from ansible_collections.gce.cos.plugins.module_utils._instance import options as instance_options
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import value_error
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 from ansible_collections.gce.cos.plugins.module_utils.plain_data import without_none
 
 # The registries docker-credential-gcr logs in to with the VM's token (konlet and gcloud only ever
@@ -34,7 +35,6 @@ MOUNT_OPTION_RE = re.compile(r"^[A-Za-z0-9_=.,-]+$")
 DEVICE_PREFIX = "/dev/disk/by-id/google-"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 LOGGING_WRITE = "https://www.googleapis.com/auth/logging.write"
-MOUNT_ROOT = vm_contract.DISK_MOUNT_ROOT + "/"
 ROLE_PREFIX = "cos_deploy_"
 # COS toolbox's own TOOLBOX_BIND: the host root at /media/root, plus the disks, the stateful
 # directories and DNS. Writing TOOLBOX_BIND replaces it, so the role's binds come after these.
@@ -68,7 +68,8 @@ def _disks(raw, errors):
             continue
         mount_path = disk.get("mount_path") or container_unit.disk_mount_path(device)
         norm = "/" + "/".join(p for p in mount_path.split("/") if p)
-        if (not mount_path.startswith(MOUNT_ROOT) or norm == MOUNT_ROOT.rstrip("/") or ".." in mount_path.split("/")
+        if (not mount_path.startswith(vm_contract.DISK_MOUNT_ROOT + "/") or norm == vm_contract.DISK_MOUNT_ROOT
+                or ".." in mount_path.split("/")
                 or not container_spec.HOST_PATH_RE.match(mount_path)):
             err(errors, path + ".mount_path", mount_path, "is not a mount point under /mnt/disks",
                 "use /mnt/disks/NAME (COS keeps / read-only and /mnt/disks is where disks are mounted)")

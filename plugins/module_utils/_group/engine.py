@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_instance_group's engine: read the group, plan its create, patch or delete, roll container changes
 through the agents in batches, and wait until the group is stable.
 
@@ -31,8 +34,11 @@ __metaclass__ = type
 import copy
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit, vm_contract
 from ansible_collections.gce.cos.plugins.module_utils._container.request import build_all, list_specs
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError, GcpTimeoutError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, qualify, relative
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Backoff, Deadline, PollTimeout, poll
 from ansible_collections.gce.cos.plugins.module_utils._group.options import (
     AUTO_DELETE,
     fixed_or_percent_text,
@@ -41,10 +47,7 @@ from ansible_collections.gce.cos.plugins.module_utils._group.options import (
     validate_group_params,
 )
 from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpTimeoutError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, relative
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
-from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, Deadline, PollTimeout, poll
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     AgentFailure,
     read_reports,
@@ -52,8 +55,6 @@ from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     wait_for_reports,
 )
 
-PREFIX = vm_contract.METADATA_PREFIX
-GUEST_ATTRIBUTES_KEY = vm_contract.GUEST_ATTRIBUTES_KEY
 # Seconds a rollback waits at least for the agents' reports (a batch that timed out has no time left).
 ROLLBACK_WAIT = 120
 # The policy a new group gets when update_policy leaves a field out (what the API and gcloud use).
@@ -118,7 +119,7 @@ def summary(igm):
              for d, v in disks.items()),
             key=lambda d: d["device_name"],
         ),
-        "containers": container_unit.specs_view(metadata),
+        "containers": container_unit.spec_views(metadata),
         "status": {
             "is_stable": bool(status.get("isStable")),
             "version_target_reached": bool((status.get("versionTarget") or {}).get("isReached")),
@@ -201,15 +202,15 @@ class GroupEngine:
         return out
 
     def read(self):
-        return self.gcp.api.get(self.service, "read", self.resource, **self.fields())
+        return self.gcp.api.get(self.service, doing="read " + self.resource, **self.fields())
 
     def managed_instances(self):
-        answer = self.gcp.api.call(self.service, "list_managed_instances", "list the VMs of", self.resource,
+        answer = self.gcp.api.call(self.service, "list_managed_instances", doing="list the VMs of " + self.resource,
                                    **self.fields())
         return answer.get("managedInstances") or []
 
-    def mutate(self, method, action, **fields):
-        return self.gcp.mutate(self.service, method, action, self.resource, **self.fields(**fields))
+    def mutate(self, method, verb, **fields):
+        return self.gcp.mutate(self.service, method, doing="%s %s" % (verb, self.resource), **self.fields(**fields))
 
     def patch(self, body):
         body = dict(body, name=self.name)
@@ -244,11 +245,11 @@ class GroupEngine:
         """allInstancesConfig metadata: the containers' units replace every cos-container-* key. The
         API merges a patch into the map and the client cannot send the null that deletes a key, so a
         removed container's key is emptied (vm_contract.container_units)."""
-        wanted = {k: ("" if k.startswith(PREFIX) else v) for k, v in current.items()}
+        wanted = {k: ("" if k.startswith(vm_contract.METADATA_PREFIX) else v) for k, v in current.items()}
         for built in self.builds:
             wanted[built["metadata_key"]] = built["unit"]
         if self.builds:
-            wanted[GUEST_ATTRIBUTES_KEY] = "TRUE"
+            wanted[vm_contract.GUEST_ATTRIBUTES_KEY] = "TRUE"
         return wanted
 
     def wanted(self, before, actual):
@@ -298,7 +299,7 @@ class GroupEngine:
                 key=lambda d: d["device_name"],
             )
         if self.builds is not None:
-            after["containers"] = container_unit.specs_view(self.wanted_metadata(self.aic_metadata(actual)))
+            after["containers"] = container_unit.spec_views(self.wanted_metadata(self.aic_metadata(actual)))
         return after
 
     @staticmethod
@@ -406,11 +407,11 @@ class GroupEngine:
             plan.execute(gcp.check_mode)
             final = self.finish(plan, after)
             return self.result(plan, final)
-        self.refuse_fixed(before, after)
+        self.refuse_fixed(before)
         changed = [k for k in MANAGED if before.get(k) != after.get(k)]
         in_place = self.plan_update(plan, actual, before, after, changed)
         if in_place is not None:
-            self.plan_rollout(plan, actual, before, after, in_place)
+            self.plan_rollout(plan, actual, after, in_place)
         self.track(plan)
         if in_place is not None and not gcp.check_mode:
             # VMs refreshed before this run (a resumed rollout) must report the wanted revisions before
@@ -420,7 +421,7 @@ class GroupEngine:
         final = self.finish(plan, after, actual)
         return self.result(plan, final)
 
-    def refuse_fixed(self, before, after):
+    def refuse_fixed(self, before):
         if not self.zonal and self.p["target_zones"] and sorted(self.p["target_zones"]) != before.get("target_zones"):
             raise GcpError(
                 "target_zones: %s cannot change on the existing %s (it runs in %s): the zones of a regional group "
@@ -535,7 +536,7 @@ class GroupEngine:
                 current.append((name, zone, managed.get("instance")))
         return out, current
 
-    def plan_rollout(self, plan, actual, before, after, in_place):
+    def plan_rollout(self, plan, actual, after, in_place):
         self.refuse_unavailable(after, vm_contract.container_units(self.aic_metadata(actual)))
         wanted_metadata = self.wanted_aic = self.wanted_metadata(self.aic_metadata(actual))
         lagging, current = self.members(wanted_metadata)
@@ -562,7 +563,7 @@ class GroupEngine:
                 % (number, len(batches), self.resource, ", ".join(n for n, _z, _l in batch),
                    ", ".join("%s revision %s" % (n, t["revision"]) if "revision" in t else "%s removed" % n
                              for n, t in sorted(targets.items()))),
-                lambda batch=batch, number=number: self.run_batch(batch, number, batches, targets, after, state),
+                lambda batch=batch, number=number: self.run_batch(batch, number, after, state),
             )
         if in_place["restore"]:
             plan.add("patch %s (update_policy.type OPPORTUNISTIC -> PROACTIVE: every VM has the new containers)"
@@ -626,15 +627,16 @@ class GroupEngine:
         if number is None or old is None:
             return None
         batch = self.batches[number - 1]
-        restored = {k: ("" if k.startswith(PREFIX) else v) for k, v in self.wanted_aic.items()}
+        prefix = vm_contract.METADATA_PREFIX
+        restored = {k: ("" if k.startswith(prefix) else v) for k, v in self.wanted_aic.items()}
         targets = {}
         for name, unit in old.items():
-            restored[PREFIX + name] = unit
-            policy = (container_unit.spec_of(unit).get("restart_policy") or "always")
+            restored[prefix + name] = unit
+            policy = (container_unit.spec_view(unit).get("restart_policy") or "always")
             targets[name] = {"revision": container_unit.revision(unit), "accept_stopped": policy != "always"}
         for key, value in self.wanted_aic.items():
-            if key.startswith(PREFIX) and value and key[len(PREFIX):] not in old:
-                targets[key[len(PREFIX):]] = {"removed": True}
+            if key.startswith(prefix) and value and key[len(prefix):] not in old:
+                targets[key[len(prefix):]] = {"removed": True}
         names = [n for n, _z, _l in batch]
         self.patch({"allInstancesConfig": {"properties": {"metadata": restored}}})
         self.apply_updates([link for _n, _z, link in batch])
@@ -653,7 +655,7 @@ class GroupEngine:
                     ", ".join(names), vm, ", ".join("%s %s" % (n, t["revision"]) for n, t in sorted(targets.items())
                                                     if "revision" in t) or "none"))
 
-    def run_batch(self, batch, number, batches, targets, after, state):
+    def run_batch(self, batch, number, after, state):
         overall = self.start_waiting(state, self.gcp.wait_timeout)
         if self.refreshed_this_run and self.deadline(overall)[1] and time.monotonic() >= self.step_deadline:
             raise StepElapsed("%s is next, not started in this run" % self.where(number), acted=False)

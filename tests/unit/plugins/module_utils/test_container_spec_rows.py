@@ -93,7 +93,7 @@ def test_every_top_level_row_normalises_and_the_canonical_form_has_every_field()
 
 
 def test_the_renderer_takes_docker_options_from_the_rows():
-    from ansible_collections.gce.cos.plugins.module_utils import container_unit
+    from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
     spec = cs.validate({"name": "web", "image": "nginx", "user": "1000", "memory": "64m", "tty": True,
                         "cap_add": ["NET_ADMIN"], "labels": {"a": "b"}})

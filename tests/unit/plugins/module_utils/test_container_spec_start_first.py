@@ -3,8 +3,8 @@ the refusals before any API call, and what a start-first unit hands the agent.""
 
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils import container_spec as cs
-from ansible_collections.gce.cos.plugins.module_utils import container_unit as cu
-from ansible_collections.gce.cos.plugins.module_utils import vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit as cu
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 
 PROBE = {"type": "http", "port": 8080, "path": "/up"}
 

@@ -7,7 +7,9 @@ Read from the source tree (ast and text), so each test fails when a second copy 
 import ast
 import pathlib
 
-from ansible_collections.gce.cos.plugins.module_utils import container_spec, gcp_names, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils import container_spec
+from ansible_collections.gce.cos.plugins.module_utils._gcp import gcp_names
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 
 PLUGINS = pathlib.Path(__file__).resolve().parents[4] / "plugins"
 COLLECTION = "ansible_collections.gce.cos.plugins."
@@ -27,7 +29,7 @@ def imports(path):
 
 def test_one_name_re_owned_by_vm_contract():
     holders = sorted(str(p.relative_to(PLUGINS)) for p in PLUGINS.rglob("*.py") if RFC1035 in p.read_text())
-    assert holders == ["module_utils/vm_contract.py"]
+    assert holders == ["module_utils/_vm/vm_contract.py"]
     assert gcp_names.NAME_RE is vm_contract.NAME_RE and container_spec.NAME_RE is vm_contract.NAME_RE
 
 

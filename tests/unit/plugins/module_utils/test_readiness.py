@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils import container_spec as cs
-from ansible_collections.gce.cos.plugins.module_utils import container_unit as cu
-from ansible_collections.gce.cos.plugins.module_utils import vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit as cu
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 
 WEB = {"name": "web", "image": "nginx:1.27", "ports": [8080]}
 

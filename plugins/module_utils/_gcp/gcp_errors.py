@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Turn API, auth and transport failures into one-line messages a user can act on.
 
 Every message names the operation, the resource, the HTTP status and reason, and what to
@@ -115,7 +118,7 @@ def _first_line(text):
     return _REQUEST_LINE_RE.sub("", text.splitlines()[0]) if text else ""
 
 
-def describe_api_error(exc, action, resource, project=None):
+def describe_api_error(exc, doing, project=None):
     """A GcpError for a google.api_core.exceptions.GoogleAPICallError (``project``: the project it was sent to)."""
     status = api_error_status(exc)
     reason = api_error_reason(exc)
@@ -124,13 +127,12 @@ def describe_api_error(exc, action, resource, project=None):
     if status == 403 and reason in _RATE_LIMIT_REASONS:
         hint = _HINTS[429]
     if reason in _QUOTA_REASONS or _QUOTA_RE.search(message):
-        hint = quota_hint(message, project or _project_of(resource))
+        hint = quota_hint(message, project or _project_of(doing))
     elif reason in _RATE_LIMIT_REASONS or status == 429:
         hint = ("API rate limit exceeded after retries: wait and re-run, lower the play's forks, or see the Compute "
                 "Engine API's quotas ('Queries per minute') in the Console's IAM & Admin > Quotas page")
-    text = "%s %s failed: HTTP %s%s: %s; %s" % (
-        action,
-        resource,
+    text = "%s failed: HTTP %s%s: %s; %s" % (
+        doing,
         status if status is not None else "error",
         " " + reason if reason else "",
         message,
@@ -145,7 +147,7 @@ def _project_of(text):
     return match.group(1) if match else None
 
 
-def describe_transport_error(exc, action, resource, endpoint):
+def describe_transport_error(exc, doing, endpoint):
     """A GcpError for a connection-level failure (refused, DNS, TLS, timeout)."""
     detail = _first_line(exc)
     # requests wraps urllib3 errors in long reprs; keep the informative tail.
@@ -156,8 +158,8 @@ def describe_transport_error(exc, action, resource, endpoint):
     elif "timed out" in detail.lower():
         detail = "timed out"
     return GcpError(
-        "%s %s failed: cannot reach the Compute Engine API at %s (%s); check api_endpoint "
-        "(or GCE_COS_API_ENDPOINT) and the network" % (action, resource, endpoint, detail),
+        "%s failed: cannot reach the Compute Engine API at %s (%s); check api_endpoint "
+        "(or GCE_COS_API_ENDPOINT) and the network" % (doing, endpoint, detail),
         reason="timeout" if detail == "timed out" else "unreachable",
     )
 
@@ -234,7 +236,7 @@ def describe_auth_error(exc, auth_kind, credentials=None):
     return GcpError("authentication failed (auth_kind=%s): %s; %s" % (auth_kind, detail, hint), reason="auth")
 
 
-def operation_error(op, action, resource):
+def operation_error(op, doing):
     """A GcpOperationError for a DONE operation that carries ``error.errors`` (as a dict)."""
     errors = (op.get("error") or {}).get("errors") or []
     parts = []
@@ -243,9 +245,8 @@ def operation_error(op, action, resource):
         msg = err.get("message", "")
         parts.append(("%s: %s" % (code, msg)) if code else msg)
     status = op.get("httpErrorStatusCode")
-    text = "%s %s failed: operation %s ended with %s%s" % (
-        action,
-        resource,
+    text = "%s failed: operation %s ended with %s%s" % (
+        doing,
         op.get("name", "?"),
         "; ".join(parts) or "an error",
         (" (HTTP %s %s)" % (status, op.get("httpErrorMessage", ""))).rstrip() if status else "",

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Shared connection options, their environment fallbacks, and google-auth credentials.
 
 The environment names are the ones AWX's "Google Compute Engine" credential injects
@@ -14,10 +17,11 @@ __metaclass__ = type
 import json
 import os
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, describe_auth_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError, describe_auth_error
 
 AUTH_KINDS = ("application", "serviceaccount", "machineaccount", "accesstoken")
-DEFAULT_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# The OAuth scopes of the credentials the modules call the API with (not a VM's scopes).
+DEFAULT_API_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 PROJECT_ENV = ("GCP_PROJECT", "GCE_PROJECT", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
 # Consulted in this order when auth_kind=serviceaccount names no file.
 SERVICE_ACCOUNT_FILE_ENV = ("GCP_SERVICE_ACCOUNT_FILE", "GCE_CREDENTIALS_FILE_PATH", "GOOGLE_APPLICATION_CREDENTIALS")
@@ -149,7 +153,7 @@ def _self_signed(credentials):
 
 def _build_credentials(params, key):
     kind = resolve_auth_kind(params)
-    scopes = params.get("scopes") or DEFAULT_SCOPES
+    scopes = params.get("scopes") or DEFAULT_API_SCOPES
     try:
         if kind == "accesstoken":
             token = params.get("access_token")

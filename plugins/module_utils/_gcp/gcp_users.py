@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Which managed instance groups use a resource, and the API's refusal to delete one in use.
 
 Instance templates (a group's versions) and health checks (its autohealing) cannot be deleted
@@ -14,7 +17,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import relative
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import relative
 
 IN_USE = "resourceInUseByAnotherResource"
 _USED_BY_RE = re.compile(r"already being used by '([^']+)'")
@@ -23,7 +26,7 @@ _USED_BY_RE = re.compile(r"already being used by '([^']+)'")
 def group_references(gcp):
     """{"templates": {path: [groups]}, "health_checks": {path: [groups]}} over every group, zonal and regional."""
     scopes = gcp.api.call(
-        "instance_group_managers", "aggregated_list", "look up", "managed instance groups", project=gcp.api.project
+        "instance_group_managers", "aggregated_list", doing="look up managed instance groups", project=gcp.api.project
     )
     out = {"templates": {}, "health_checks": {}}
     for _scope, scoped in sorted(scopes.items()):

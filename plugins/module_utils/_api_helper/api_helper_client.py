@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The module side of the API helper: one local process per play that keeps the clients imported.
 
 Importing google-cloud-compute costs more than a second, and every Ansible task is a new
@@ -28,7 +31,7 @@ import sys
 import time
 import uuid
 
-from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import (
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_protocol import (
     BEAT_GRACE,
     HELLO_TIMEOUT,
     HelperStuck,
@@ -39,18 +42,18 @@ from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import
     remove_stale,
     send_frame,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import (
-    DEFAULT_SCOPES,
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_auth import (
+    DEFAULT_API_SCOPES,
     read_service_account_info,
     resolve_auth_kind,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi, drop_unknown_request_id
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import (
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi, drop_unknown_request_id
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import (
     GcpError,
     GcpOperationError,
     GcpTimeoutError,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_retry import RetryPolicy
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_retry import RetryPolicy
 
 # The one switch: on in the shipped playbooks and role (cos_deploy_api_helper), off otherwise.
 SWITCH_ENV = "GCE_COS_API_HELPER"
@@ -61,13 +64,13 @@ _PREFIX = "ansible_collections.gce.cos.plugins.module_utils."
 HELPER_MODULES = tuple(
     _PREFIX + name
     for name in (
-        "api_helper_server",
-        "api_helper_client",
-        "api_helper_protocol",
-        "gcp_client",
-        "gcp_auth",
-        "gcp_errors",
-        "gcp_retry",
+        "_api_helper.api_helper_server",
+        "_api_helper.api_helper_client",
+        "_api_helper.api_helper_protocol",
+        "_gcp.gcp_client",
+        "_gcp.gcp_auth",
+        "_gcp.gcp_errors",
+        "_gcp.gcp_retry",
         "version",
     )
 )
@@ -119,7 +122,7 @@ def _packed_with_the_module():
     The server's source travels with the module this way, and helper_sources reads it without
     running it (compiling and executing it would cost every task, though only the helper runs it).
     """
-    from ansible_collections.gce.cos.plugins.module_utils import api_helper_server  # noqa: F401
+    from ansible_collections.gce.cos.plugins.module_utils._api_helper import api_helper_server  # noqa: F401
 
 
 def helper_sources():
@@ -166,7 +169,7 @@ class SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 sys.meta_path.insert(0, SourceFinder())
-import ansible_collections.gce.cos.plugins.module_utils.api_helper_server as server
+import ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_server as server
 server.main(blob["config"])
 """
 
@@ -301,7 +304,7 @@ def hello_message(params):
     kind = resolve_auth_kind(params)
     auth = {
         "auth_kind": kind,
-        "scopes": params.get("scopes") or DEFAULT_SCOPES,
+        "scopes": params.get("scopes") or DEFAULT_API_SCOPES,
         "access_token": params.get("access_token") if kind == "accesstoken" else None,
         "service_account_email": params.get("service_account_email") if kind == "machineaccount" else None,
     }
@@ -447,12 +450,12 @@ class HelperApi(ComputeApi):
                 self._warn("the API helper stopped answering (%s); this task went on without it" % reason)
         return self._plain
 
-    def call(self, service, method, action, resource, /, retry=True, timeout=None, **fields):
+    def call(self, service, method, /, *, doing, retry=True, timeout=None, **fields):
         # The id is chosen here, so that a call resent after the helper died cannot act twice.
         if method.endswith("_unary") and not fields.get("request_id"):
             fields["request_id"] = str(uuid.uuid4())
         if self._plain is None:
-            message = {"op": "call", "service": service, "method": method, "action": action, "resource": resource,
+            message = {"op": "call", "service": service, "method": method, "doing": doing,
                        "retry": retry, "timeout": timeout, "fields": fields}
             try:
                 reply = self._exchange(message, self.reply_bound(service, retry, timeout))
@@ -467,7 +470,7 @@ class HelperApi(ComputeApi):
         before = plain.request_count
         drop_unknown_request_id(service, method, fields)
         try:
-            return plain.call(service, method, action, resource, retry=retry, timeout=timeout, **fields)
+            return plain.call(service, method, doing=doing, retry=retry, timeout=timeout, **fields)
         finally:
             self.request_count += plain.request_count - before
 

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Wait for Compute Engine operations, bounded by wait_timeout.
 
 ``ExtendedOperation.result()`` polls through a client built without the caller's endpoint
@@ -13,9 +16,9 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, operation_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename
-from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Deadline, poll
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError, operation_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Deadline, poll
 
 
 def operation_scope(op):
@@ -27,16 +30,19 @@ def operation_scope(op):
     return "global_operations", {}
 
 
-def wait_for_operation(api, op, action, resource, timeout, clock=time.monotonic):
-    """Block until ``op`` is DONE; raise GcpOperationError if it failed, GcpTimeoutError on timeout."""
+def wait_for_operation(api, op, doing, timeout, clock=time.monotonic):
+    """Block until ``op`` is DONE; raise GcpOperationError if it failed, GcpTimeoutError on timeout.
+
+    ``doing`` says what the operation does, for error messages (as ComputeApi.call's).
+    """
     if op.get("status") != "DONE":
-        op = _poll_operation(api, op, action, resource, timeout, clock)
+        op = _poll_operation(api, op, doing, timeout, clock)
     if (op.get("error") or {}).get("errors"):
-        raise operation_error(op, action, resource)
+        raise operation_error(op, doing)
     return op
 
 
-def _poll_operation(api, op, action, resource, timeout, clock):
+def _poll_operation(api, op, doing, timeout, clock):
     deadline = Deadline(timeout, clock)
     service, scope = operation_scope(op)
     last = {"op": op, "took": 0.0}
@@ -51,8 +57,7 @@ def _poll_operation(api, op, action, resource, timeout, clock):
             last["op"] = api.call(
                 service,
                 "wait",
-                action,
-                resource,
+                doing=doing,
                 retry=max(remaining, 1.0),
                 timeout=min(remaining, 120.0) + 10.0 if remaining > 120 else remaining + 0.5,
                 project=api.project,
@@ -67,9 +72,9 @@ def _poll_operation(api, op, action, resource, timeout, clock):
 
     def describe(current):
         return (
-            "%s %s: timed out after %ds waiting for operation %s (still %s on the server); "
+            "%s: timed out after %ds waiting for operation %s (still %s on the server); "
             "raise wait_timeout, or re-run the task to pick up where it stopped"
-            % (action, resource, int(timeout), current.get("name"), current.get("status", "PENDING"))
+            % (doing, int(timeout), current.get("name"), current.get("status", "PENDING"))
         )
 
     # A wait is itself the pause; a server that answers at once without DONE must not make this spin.
@@ -77,11 +82,11 @@ def _poll_operation(api, op, action, resource, timeout, clock):
                 delay=lambda _current: 0.5 if last["took"] < 0.5 else 0.0)
 
 
-def mutate(api, service, method, action, resource, timeout, /, wait=True, **fields):
+def mutate(api, service, method, timeout, /, *, doing, wait=True, **fields):
     """Call a mutating ``*_unary`` method and wait for its operation (unless wait=False)."""
-    op = api.call(service, method, action, resource, **fields)
+    op = api.call(service, method, doing=doing, **fields)
     if wait:
-        op = wait_for_operation(api, op, action, resource, timeout)
+        op = wait_for_operation(api, op, doing, timeout)
     return op
 
 

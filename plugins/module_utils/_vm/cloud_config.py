@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Read, merge and write cloud-init ``#cloud-config`` documents: the one owner of that logic.
 
 Two users, one loader, one merge and one dumper:
@@ -23,7 +26,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible_collections.gce.cos.plugins.module_utils import cos_agent, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm import cos_agent, vm_contract
 
 try:
     import yaml
@@ -34,8 +37,6 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
 
 HEADER = "#cloud-config"
 # The agent's script path: present in any user-data that installs the agent.
-AGENT_MARKER = vm_contract.AGENT_PATH
-UNIT_DIR = vm_contract.UNIT_DIR + "/"
 # One metadata value holds at most 256 KB.
 MAX_BYTES = 256 * 1024
 # Line widths of the emitted YAML (only lines of plain or quoted scalars ever fold). They differ
@@ -86,7 +87,7 @@ class CloudConfigError(ValueError):
 
 
 def has_agent(user_data):
-    return bool(user_data) and AGENT_MARKER in user_data
+    return bool(user_data) and vm_contract.AGENT_PATH in user_data
 
 
 def _parse(text, what):
@@ -242,7 +243,8 @@ def with_migration(user_data, parts=()):
     the same parts give the same document; everything else in the user's document is kept. A
     runcmd entry given by two parts (``systemctl daemon-reload``) is kept once.
     """
-    from ansible_collections.gce.cos.plugins.module_utils import disk_units, konlet
+    from ansible_collections.gce.cos.plugins.module_utils import konlet
+    from ansible_collections.gce.cos.plugins.module_utils._vm import disk_units
 
     doc = load(user_data)
     fragment = {"write_files": [], "runcmd": []}
@@ -276,7 +278,7 @@ def units_fragment(units, helper=True):
     files = []
     for name in sorted(units):
         files.append({
-            "path": UNIT_DIR + vm_contract.unit_name(name),
+            "path": vm_contract.UNIT_DIR + "/" + vm_contract.unit_name(name),
             "permissions": "0644",
             "owner": "root",
             "content": units[name],
@@ -303,7 +305,7 @@ def with_units(user_data, units):
 
     def owned_file(entry):
         path = _path_of(entry)
-        if path.startswith(UNIT_DIR + vm_contract.UNIT_PREFIX):
+        if path.startswith(vm_contract.UNIT_DIR + "/" + vm_contract.UNIT_PREFIX):
             return True
         return owns_helper and path == vm_contract.FETCH_SECRETS_PATH
 
@@ -314,21 +316,6 @@ def with_units(user_data, units):
     if merged == doc:
         return user_data  # same content: keep the user's formatting and comments
     return dump(merged)
-
-
-def units_in(user_data):
-    """{name: unit text} of the container units a user-data document writes ({} if none or unreadable)."""
-    try:
-        doc = load(user_data)
-    except CloudConfigError:
-        return {}
-    out = {}
-    prefix = UNIT_DIR + vm_contract.UNIT_PREFIX
-    for entry in doc.get("write_files") or []:
-        path = _path_of(entry)
-        if path.startswith(prefix) and path.endswith(".service"):
-            out[path[len(prefix):-len(".service")]] = entry.get("content", "")
-    return out
 
 
 def _plain(value):

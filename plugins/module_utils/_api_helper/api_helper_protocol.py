@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """What both sides of the API helper share: framing, the play that owns a helper, the private directory, errors.
 
 The module (api_helper_client.py) and the helper (api_helper_server.py) import this file and

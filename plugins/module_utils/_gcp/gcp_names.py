@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Resource names and selfLinks: validation and normalisation.
 
 The API answers with full selfLinks (https://www.googleapis.com/compute/v1/projects/...)
@@ -13,7 +16,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils.vm_contract import NAME_RE
+from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import NAME_RE
 
 ZONE_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")

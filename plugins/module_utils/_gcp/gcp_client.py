@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """One client factory per module run, over google-cloud-compute's REST transport.
 
 Resources travel as plain dicts in the API's JSON form (camelCase, int64 as strings), the
@@ -17,14 +20,14 @@ import sys
 import types
 import uuid
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import (
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import (
     GcpError,
     api_error_status,
     describe_api_error,
     describe_auth_error,
     describe_transport_error,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_retry import RetryPolicy, is_transport_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_retry import RetryPolicy, is_transport_error
 from ansible_collections.gce.cos.plugins.module_utils.version import USER_AGENT
 
 _PACKAGE = "google.cloud.compute_v1"
@@ -216,8 +219,12 @@ class ComputeApi:
         name = "".join(part.capitalize() for part in base.split("_")) + noun + "Request"
         return getattr(compute_types(), name)
 
-    def call(self, service, method, action, resource, /, retry=True, timeout=None, **fields):
+    def call(self, service, method, /, *, doing, retry=True, timeout=None, **fields):
         """Run one API method with retries; returns the response as plain JSON data, every page read.
+
+        ``doing`` says what the call does, for error messages ("read instance 'web' in us-central1-a"):
+        a failure reads "DOING failed: ...". It is keyword-only, apart from the request fields (some of
+        which are named ``resource``).
 
         ``list`` methods return the list of items; ``aggregated_list`` returns the ``items`` map
         ({"zones/z": {"instances": [...]}, ...}) merged over the pages; other list methods
@@ -252,34 +259,34 @@ class ComputeApi:
 
             merged = merge_pages(counted_pages())
         except Exception as exc:
-            raise self.translate(exc, action, resource)
+            raise self.translate(exc, doing)
         if method == "list":
             return merged.get("items") or []
         if method == "aggregated_list":
             return merged.get("items") or {}
         return merged
 
-    def get(self, service, action, resource, /, **fields):
+    def get(self, service, /, *, doing, **fields):
         """GET a resource; None when it does not exist (404)."""
         try:
-            return self.call(service, "get", action, resource, **fields)
+            return self.call(service, "get", doing=doing, **fields)
         except GcpError as exc:
             if exc.status == 404:
                 return None
             raise
 
-    def list(self, service, action, resource, /, **fields):
+    def list(self, service, /, *, doing, **fields):
         """All items of a list call, following pages."""
-        return self.call(service, "list", action, resource, **fields)
+        return self.call(service, "list", doing=doing, **fields)
 
-    def translate(self, exc, action, resource):
+    def translate(self, exc, doing):
         if isinstance(exc, GcpError):
             return exc
         module = type(exc).__module__
         if module.startswith("google.auth"):
             return describe_auth_error(exc, self.auth_kind, self.credentials)
         if api_error_status(exc) is not None and module.startswith("google.api_core"):
-            return describe_api_error(exc, action, resource, self.project)
+            return describe_api_error(exc, doing, self.project)
         if is_transport_error(exc):
-            return describe_transport_error(exc, action, resource, self.endpoint_label)
-        return GcpError("%s %s failed: %s: %s" % (action, resource, type(exc).__name__, exc))
+            return describe_transport_error(exc, doing, self.endpoint_label)
+        return GcpError("%s failed: %s: %s" % (doing, type(exc).__name__, exc))

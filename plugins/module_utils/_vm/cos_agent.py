@@ -1,6 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The cos agent: the shell program that runs containers from instance metadata on a COS VM.
 
 The agent and its fetch-secrets helper are the shell files in ``_agent/``; they reach this
@@ -16,8 +19,8 @@ __metaclass__ = type
 
 import hashlib
 
-from ansible_collections.gce.cos.plugins.module_utils.agent_scripts import AGENT_SCRIPT, FETCH_SECRETS_SCRIPT
-from ansible_collections.gce.cos.plugins.module_utils.vm_contract import (
+from ansible_collections.gce.cos.plugins.module_utils._vm.agent_scripts import AGENT_SCRIPT, FETCH_SECRETS_SCRIPT
+from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import (
     AGENT_PATH,
     AGENT_UNIT_NAME,
     AGENT_UNIT_PATH,

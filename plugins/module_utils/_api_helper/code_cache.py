@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Compiled code of the collection's module_utils, kept across tasks on the API helper path.
 
 AnsiballZ ships a module's module_utils as sources in a zip that lives for one task, so Python
@@ -34,7 +37,7 @@ import sys
 import types
 import zipimport
 
-from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import _private, private_directory
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_protocol import _private, private_directory
 
 SWITCH_ENV = "GCE_COS_API_HELPER"
 TRUE_VALUES = ("1", "true", "yes", "on")

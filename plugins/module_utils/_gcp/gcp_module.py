@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The thin base every module of the collection runs on.
 
 It adds the shared connection and wait options to the module's own, builds the
@@ -12,14 +15,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import (
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_auth import (
     build_credentials,
     connection_argument_spec,
     project_from_params,
     resolve_auth_kind,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpOperationError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate, wait_for_operation
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError, GcpOperationError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate, wait_for_operation
 
 DEFAULT_WAIT_TIMEOUT = 300
 
@@ -43,7 +46,7 @@ class GcpModule:
     def api(self):
         """The ComputeApi of this run, built on first use (credentials are checked then)."""
         if self._api is None:
-            from ansible_collections.gce.cos.plugins.module_utils.api_helper_client import helper_api
+            from ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_client import helper_api
 
             # GCE_COS_API_HELPER on: the calls run in the play's helper process; else (or if it
             # cannot serve this run) in this process.
@@ -51,7 +54,7 @@ class GcpModule:
         return self._api
 
     def _plain_api(self):
-        from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
+        from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
 
         credentials, credentials_project = build_credentials(self.params)
         project = project_from_params(self.params, credentials_project)
@@ -70,23 +73,22 @@ class GcpModule:
     def wait_timeout(self):
         return self.params.get("wait_timeout") or DEFAULT_WAIT_TIMEOUT
 
-    def mutate(self, service, method, action, resource, /, wait=True, **fields):
-        # Positional-only: API methods have request fields named 'resource' (setLabels, setDeletionProtection).
+    def mutate(self, service, method, /, *, doing, wait=True, **fields):
+        """Run a mutating method and wait for it; ``doing`` (what it does) names it in errors and changes made."""
         fields.setdefault("project", self.api.project)
-        op = mutate(self.api, service, method, action, resource, self.wait_timeout, wait=False, **fields)
-        done = "%s %s" % (action, resource)
-        self.accepted.append(done)
+        op = mutate(self.api, service, method, self.wait_timeout, doing=doing, wait=False, **fields)
+        self.accepted.append(doing)
         if not wait:
             return op
         try:
-            return self.wait(op, action, resource)
+            return self.wait(op, doing)
         except GcpOperationError:
             # The operation ended in error: it did not take effect.
-            self.accepted.remove(done)
+            self.accepted.remove(doing)
             raise
 
-    def wait(self, op, action, resource):
-        return wait_for_operation(self.api, op, action, resource, self.wait_timeout)
+    def wait(self, op, doing):
+        return wait_for_operation(self.api, op, doing, self.wait_timeout)
 
     def fail(self, msg, **result):
         if self.accepted:

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Module options checked before any API call, by the module itself or by a caller on the controller.
 
 Each write module keeps its argument spec and its validator (``validate_*_params(params)``) in
@@ -13,7 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
 
 
 class InvalidParams(GcpError):
@@ -39,8 +42,8 @@ def params_with_defaults(argument_spec, values, **rules):
     Raises InvalidParams with AnsibleModule's own messages when the options do not fit the spec.
     """
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-    from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import connection_argument_spec
-    from ansible_collections.gce.cos.plugins.module_utils.gcp_module import DEFAULT_WAIT_TIMEOUT
+    from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_auth import connection_argument_spec
+    from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_module import DEFAULT_WAIT_TIMEOUT
 
     spec = connection_argument_spec()
     spec["wait_timeout"] = dict(type="int", default=DEFAULT_WAIT_TIMEOUT)  # as GcpModule adds it

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Retry with jittered exponential backoff, bounded in total time.
 
 The client library retries only GETs on 503. Mutations, 429 and 403 rate limits are ours
@@ -15,7 +18,7 @@ import os
 import random
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import api_error_reason, api_error_status
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import api_error_reason, api_error_status
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded")

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Instance metadata: size limits and the fingerprinted read-modify-write of setMetadata.
 
 setMetadata replaces the whole item list and needs the current fingerprint. A module
@@ -17,9 +20,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import instance_phrase
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import instance_phrase
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import with_fresh_fingerprint
 
 # Compute Engine limits: per value, and keys plus values per instance.
 MAX_VALUE = 256 * 1024
@@ -71,7 +74,7 @@ def total_error(metadata, resource, hint=CONTAINER_HINT):
             resource, total, MAX_TOTAL, ", ".join("%s (%d bytes)" % (k, size(k, metadata[k])) for k in biggest), hint)
 
 
-def size_errors(metadata, resource, owned=None, hint=CONTAINER_HINT):
+def size_errors(metadata, resource, hint=CONTAINER_HINT):
     """Errors for values over 256 KB and a total over 512 KB, biggest keys named; ``hint`` says what to do."""
     errors = []
     for key in sorted(metadata):
@@ -101,7 +104,7 @@ def merged(current, wanted, replace=False, keep=None):
     return result
 
 
-def describe_changes(current, wanted, hide=()):
+def describe_changes(current, wanted):
     """'add a, change b, remove c' between two metadata dicts (values never shown)."""
     parts = []
     for key in sorted(set(current) | set(wanted)):
@@ -136,7 +139,7 @@ def set_metadata(gcp, zone, name, instance, change, read, hint=CONTAINER_HINT):
             raise GcpError("; ".join(errors))
         body = {"fingerprint": fingerprint(inst), "items": items_of(wanted, list(current))}
         return gcp.mutate(
-            "instances", "set_metadata_unary", "set metadata", resource,
+            "instances", "set_metadata_unary", doing="set metadata " + resource,
             zone=zone, instance=name, metadata_resource=body,
         )
 

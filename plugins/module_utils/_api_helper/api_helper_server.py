@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The API helper process: google-cloud-compute imported once per play, clients kept across tasks.
 
 Started by the first module of a play that has ``GCE_COS_API_HELPER`` on (api_helper_client.py),
@@ -26,7 +29,7 @@ import threading
 import time
 import traceback
 
-from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import (
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_protocol import (
     ALIVE,
     BEAT,
     error_reply,
@@ -34,13 +37,13 @@ from ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol import
     recv_frame,
     send_frame,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import build_credentials, project_from_params
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import (
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_auth import build_credentials, project_from_params
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import (
     ComputeApi,
     compute_types,
     drop_unknown_request_id,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
 
 IDLE_TIMEOUT = 600.0
 MAX_FRAME_PEEK = 65536  # what a refused peer may have sent before it reads the refusal
@@ -165,18 +168,18 @@ class Registry:
 
 def run_request(api, scope, message):
     """One call for a module; the reply carries the number of HTTP requests it took."""
-    service, method, action, resource = message["service"], message["method"], message["action"], message["resource"]
+    service, method, doing = message["service"], message["method"], message["doing"]
     fields = message.get("fields") or {}
     before = api.request_count
     try:
         drop_unknown_request_id(service, method, fields)
         scope.credential.fresh()
-        reply = {"result": api.call(service, method, action, resource, retry=message.get("retry", True),
+        reply = {"result": api.call(service, method, doing=doing, retry=message.get("retry", True),
                                     timeout=message.get("timeout"), **fields)}
     except GcpError as exc:
         reply = error_reply(exc)
     except Exception as exc:
-        reply = error_reply(api.translate(exc, action, resource))
+        reply = error_reply(api.translate(exc, doing))
     reply["requests"] = api.request_count - before
     return reply
 

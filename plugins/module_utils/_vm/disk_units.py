@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The cloud-config part that prepares and mounts persistent disks at every boot: the one owner.
 
 Per disk: one prepare service (``disk-prepare``: probe; mkfs only when blank; fsck), one mount
@@ -16,12 +19,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit, vm_contract
-from ansible_collections.gce.cos.plugins.module_utils.agent_scripts import DISK_PREPARE_SCRIPT
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm.agent_scripts import DISK_PREPARE_SCRIPT
 
 DEVICE_PREFIX = "/dev/disk/by-id/google-"
-PREPARE_PATH = vm_contract.DISK_PREPARE_PATH
-UNIT_DIR = vm_contract.UNIT_DIR + "/"
 PREPARE_PREFIX = "cos-disk-prepare-"
 RESIZE_PREFIX = "cos-disk-resize-"
 DEFAULT_OPTIONS = "discard,defaults"
@@ -95,7 +96,8 @@ def units(d, by="cos_deploy"):
         "Type=oneshot",
         "RemainAfterExit=yes",
         "TimeoutStartSec=30min",
-        "ExecStart=/bin/bash %s %s %s" % (PREPARE_PATH, device, "format" if d.get("format", True) else "noformat"),
+        "ExecStart=/bin/bash %s %s %s"
+        % (vm_contract.DISK_PREPARE_PATH, device, "format" if d.get("format", True) else "noformat"),
         "",
     ])
     lines = [
@@ -145,20 +147,22 @@ def fragment(disks, by="cos_deploy"):
     disks = list(disks or [])
     if not disks:
         return {}
-    files = [{"path": PREPARE_PATH, "permissions": "0755", "owner": "root", "content": DISK_PREPARE_SCRIPT}]
+    files = [{"path": vm_contract.DISK_PREPARE_PATH, "permissions": "0755", "owner": "root",
+              "content": DISK_PREPARE_SCRIPT}]
     cmds = [["systemctl", "daemon-reload"]]
     for d in disks:
         for name, text in units(d, by).items():
-            files.append({"path": UNIT_DIR + name, "permissions": "0644", "owner": "root", "content": text})
+            files.append({"path": vm_contract.UNIT_DIR + "/" + name, "permissions": "0644", "owner": "root",
+                          "content": text})
         cmds.append(["systemctl", "start", _names(d)[2]])
     return {"write_files": files, "runcmd": cmds}
 
 
 def owns_file(path):
     """Whether ``path`` (a write_files entry) is one this module writes."""
-    if path == PREPARE_PATH:
+    if path == vm_contract.DISK_PREPARE_PATH:
         return True
-    if not path.startswith(UNIT_DIR):
+    if not path.startswith(vm_contract.UNIT_DIR + "/"):
         return False
-    name = path[len(UNIT_DIR):]
+    name = path[len(vm_contract.UNIT_DIR) + 1:]
     return name.startswith((PREPARE_PREFIX, RESIZE_PREFIX))

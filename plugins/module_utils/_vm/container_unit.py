@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """Render a normalised container spec as the systemd unit the cos agent installs.
 
 The unit text is the metadata value of ``cos-container-NAME`` (docs/dev/internals.md): its
@@ -20,13 +23,7 @@ import hashlib
 import json
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils.container_spec import (
-    IMAGE_RE,
-    ROW,
-    canonical_json,
-    validate,
-)
-from ansible_collections.gce.cos.plugins.module_utils.vm_contract import (
+from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import (
     DISK_MOUNT_ROOT,
     DOCKER_CONFIG_DIR,
     FETCH_SECRETS_PATH,
@@ -38,6 +35,12 @@ from ansible_collections.gce.cos.plugins.module_utils.vm_contract import (
     metadata_key,
     secrets_file,
     unit_name,
+)
+from ansible_collections.gce.cos.plugins.module_utils.container_spec import (
+    IMAGE_RE,
+    ROW,
+    canonical_json,
+    validate,
 )
 
 DOCKER = "/usr/bin/docker"
@@ -408,7 +411,7 @@ def revision(unit_text):
     return hashlib.sha256(unit_text).hexdigest()[:16]
 
 
-def spec_from_unit(unit_text):
+def recorded_spec(unit_text):
     """The normalised spec recorded on a unit's ``# cos-spec:`` line, or None."""
     lines = unit_text.split("\n", 2)
     if len(lines) < 2 or not lines[1].startswith(SPEC_LINE_PREFIX):
@@ -419,24 +422,25 @@ def spec_from_unit(unit_text):
         return None
 
 
-def spec_of(unit_text):
+def spec_view(unit_text):
     """The spec recorded in a unit, or a stand-in for a value not written by this collection."""
-    spec = spec_from_unit(unit_text)
+    spec = recorded_spec(unit_text)
     if spec is None:
         return {"revision": revision(unit_text), "note": "no cos-spec line in this unit"}
     return spec
 
 
-def specs_view(metadata):
-    """{container name: spec_of(its unit)} of a metadata dict: how a diff shows the containers."""
-    return {name: spec_of(unit) for name, unit in container_units(metadata).items()}
+def spec_views(metadata):
+    """{container name: spec_view(its unit)} of a metadata dict: how a diff shows the containers."""
+    return {name: spec_view(unit) for name, unit in container_units(metadata).items()}
 
 
 def build(spec, path=""):
     """Validate a user spec and render it: the module's one-call entry point.
 
     Returns a dict with ``spec`` (normalised), ``unit`` (text), ``unit_name``,
-    ``metadata_key``, ``revision`` and ``docker_args`` (the docker run argv).
+    ``metadata_key``, ``revision`` and ``docker_argv`` (the unit's whole ``docker create`` argv;
+    the spec's ``docker_args`` are only its extra arguments).
     """
     normalised = validate(spec, path)
     text = render(normalised)
@@ -446,7 +450,7 @@ def build(spec, path=""):
         "unit_name": unit_name(normalised["name"]),
         "metadata_key": metadata_key(normalised["name"]),
         "revision": revision(text),
-        "docker_args": docker_argv(normalised),
+        "docker_argv": docker_argv(normalised),
     }
 
 

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The one wait loop: read, test, sleep by a back-off clock, give up at a deadline with a message.
 
 Every wait of the collection (operations, agent reports, a stopping instance, a group's health
@@ -14,7 +17,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpTimeoutError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpTimeoutError
 
 
 class Deadline:
