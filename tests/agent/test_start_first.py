@@ -139,6 +139,24 @@ def test_start_first_rollback_keeps_the_old_revision_serving_and_reports_why_wit
     assert "serving" not in ga and "log" not in ga
 
 
+def test_a_pull_failure_after_a_rollback_is_reported_as_such_without_the_earlier_revisions_log(cloud, guest):
+    old = build()
+    bad = build(image="nginx:broken", readiness={"command": ["ready"], "interval": 1, "deadline": 3})
+    deploy_first(cloud, guest, old)
+    stub_file(guest, "logs", container(bad["revision"]), text="config error: no such table\n")
+    cloud.set_containers({"web": bad["unit"]})
+    guest.wait_for(lambda: shows(cloud, bad["revision"], "failed"), what="the new revision rolled back")
+
+    gone = build(image="registry.invalid/web:2")
+    stub_file(guest, "bad_images", text="registry.invalid/web:2\n")
+    cloud.set_containers({"web": gone["unit"]})
+    ga = guest.wait_for(lambda: shows(cloud, gone["revision"], "failed"), what="the pull failure reported")
+    assert ga["error"].startswith("update not applied: docker pull registry.invalid/web:2 failed"), ga
+    assert ga["error"].endswith("revision %s keeps running" % old["revision"]), ga
+    assert "log" not in ga, ga
+    assert nat_targets(guest) == ["172.17.0.2:%d" % PORT]
+
+
 def test_a_start_first_revision_that_crashes_is_rolled_back_at_its_deadline(cloud, guest):
     old = build()
     deploy_first(cloud, guest, old)

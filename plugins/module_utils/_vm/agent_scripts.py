@@ -878,7 +878,8 @@ prepare_update() { # NAME REVISION
     return 0
   fi
   log "container $name: update to revision $rev not applied, the running container keeps serving: $err"
-  mkdir -p -- "$UPDATE_FAILED_DIR" &&
+  # An earlier revision's rollback marker and log lines are not this failure's.
+  mkdir -p -- "$UPDATE_FAILED_DIR" && rm -f -- "$UPDATE_FAILED_DIR/$name.rollback" "$UPDATE_FAILED_DIR/$name.log" &&
     printf '%s %s\n' "$rev" "$err" >"$UPDATE_FAILED_DIR/.$name.tmp" &&
     mv -f -- "$UPDATE_FAILED_DIR/.$name.tmp" "$UPDATE_FAILED_DIR/$name"
   return 1
