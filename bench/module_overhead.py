@@ -9,7 +9,7 @@ google.cloud.compute_v1 in full against the lazy import the plain path uses, whi
 floor of every task on that path.
 
 The helper path keeps the compiled code of the collection's module_utils across tasks and plays
-(plugins/module_utils/code_cache.py), so its figures are those of a user's plays after the first
+(plugins/module_utils/_api_helper/code_cache.py), so its figures are those of a user's plays after the first
 one: the bench also times the play of N tasks with an empty code cache (a private directory of its
 own), as the first play after an install, an upgrade or a reboot runs.
 
@@ -158,7 +158,7 @@ def main():
     full = statistics.median(import_time("import google.cloud.compute_v1") for _ in range(3))
     lazy = statistics.median(
         import_time(
-            "from ansible_collections.gce.cos.plugins.module_utils.gcp_client import _compute_package; "
+            "from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import _compute_package; "
             "import importlib; _compute_package(); "
             "importlib.import_module('google.cloud.compute_v1.services.instances')"
         )

@@ -143,9 +143,6 @@ class Discovery:
 
         return walk(root, 0, [])
 
-    def path_exists(self, rel_path):
-        return any(self.match(m, rel_path) for m in ("GET", "POST", "DELETE", "PATCH", "PUT"))
-
     def _fullmatch(self, pattern, value):
         rx = self._pattern_cache.get(pattern)
         if rx is None:

@@ -24,7 +24,7 @@ from .metadata_items import check_metadata, new_metadata
 
 INSTANCES = Collection("instances", "instance", kind="compute#instance", scopes=("zones",))
 
-DEFAULT_SCOPES = [
+DEFAULT_VM_SCOPES = [
     "https://www.googleapis.com/auth/devstorage.read_only",
     "https://www.googleapis.com/auth/logging.write",
     "https://www.googleapis.com/auth/monitoring.write",

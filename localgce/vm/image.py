@@ -50,7 +50,7 @@ FILES = {}
 # not published, so this list is what is documented to work on COS (write_files, bootcmd, runcmd,
 # users: Google's COS cloud-init how-to and FACTS.md section 10) plus the per-boot script and final
 # message modules. Every other key (packages, mounts, disk_setup, ...) is skipped, as on COS.
-# The collection refuses the keys of the other modules (plugins/module_utils/cloud_config.py,
+# The collection refuses the keys of the other modules (plugins/module_utils/_vm/cloud_config.py,
 # COS_MODULE_KEYS); a unit test keeps the two lists equal.
 COS_MODULES = (
     ("cloud_init_modules", ("bootcmd", "write_files", "users_groups")),

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -238,13 +239,19 @@ wait $pid
 """
 
 
-def web_image_tar(version):
-    """The rootfs tar of the test web server; GET / answers 'web VERSION'."""
-    return testimage.busybox_rootfs_tar("web %s\n" % version, extra_files={"bin/serve": SERVE_SCRIPT})
+def web_image_tar(version, pad_bytes=0):
+    """The rootfs tar of the test web server; GET / answers 'web VERSION'.
+
+    ``pad_bytes``: a file /pad of that many pseudo-random bytes (seeded by the version, so the layer is the
+    same at every build and cached; random, so gzip does not shrink it), for an image whose pull takes time."""
+    extra = {"bin/serve": SERVE_SCRIPT}
+    if pad_bytes:
+        extra["pad"] = random.Random("gce.cos web pad " + version).randbytes(pad_bytes)
+    return testimage.busybox_rootfs_tar("web %s\n" % version, extra_files=extra)
 
 
-def push_web_image(reg, repo, version):
-    """Push the test web server as REPO:VERSION; returns its manifest digest."""
-    return push_image(reg, repo, version, web_image_tar(version), cmd=["/bin/sh", "/bin/serve"],
+def push_web_image(reg, repo, version, pad_bytes=0):
+    """Push the test web server as REPO:VERSION (``pad_bytes``: see web_image_tar); its manifest digest."""
+    return push_image(reg, repo, version, web_image_tar(version, pad_bytes), cmd=["/bin/sh", "/bin/serve"],
                       env=["PATH=/bin", "VERSION=" + version])
 

@@ -96,7 +96,9 @@ options:
       - 'Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT)
         for IPv4 and IPv6 while the container runs. COS drops every other inbound port (INPUT policy DROP,
         except SSH), so a port not listed, or listed with the wrong protocol, does not answer from outside
-        the VM. Containers use the host network, so there is no port mapping.'
+        the VM. On the host network (stop-first) there is no port mapping; a start-first container (C(order))
+        is on docker''s bridge network and the cos agent forwards these ports of the VM''s IPv4 addresses
+        to it (DNAT) once it is ready.'
     type: list
     elements: raw
   restart_policy:
@@ -204,8 +206,8 @@ options:
           - command
       port:
         description:
-          - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must be declared
-            in C(ports).'
+          - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1); a start-first
+            container at its bridge address); it must be declared in C(ports).'
         type: int
       path:
         description:
@@ -262,6 +264,38 @@ options:
         C(--network), C(--restart), C(--env-file), C(-d)) are refused.
     type: list
     elements: str
+  network:
+    description:
+      - 'V(host) (konlet''s: the container shares the VM''s network, its ports are opened on the host
+        firewall) or V(bridge) (docker''s bridge network, ports not published: the cos agent forwards
+        the declared ports to the container, which start-first needs).'
+      - Default V(bridge) when the update order is start-first, else V(host).
+    type: str
+    choices:
+      - host
+      - bridge
+  order:
+    description:
+      - How an update replaces the running container. V(start-first) starts the new revision beside the
+        old one (on the bridge network), waits until it is ready (C(readiness), or C(healthcheck)), moves
+        the declared ports to it in one firewall transaction (connections already open finish on the old
+        one), lets the old one drain for C(drain) seconds, then stops it; a new revision that is not ready
+        in time is removed and the old one never stopped. V(stop-first) stops the old container, then
+        starts the new one (on the host network); one with a C(readiness) probe that is not ready in time
+        is rolled back to the previous revision.
+      - 'Default V(start-first) for a container that declares C(ports) and a C(readiness) probe (and not
+        C(network: host)), else V(stop-first). A healthcheck alone does not change the default: set V(start-first)
+        to opt in.'
+    type: str
+    choices:
+      - start-first
+      - stop-first
+  drain:
+    description:
+      - 'With V(start-first): seconds the old revision keeps running after the ports moved to the new
+        one, so that connections already open finish, before it is stopped (C(stop_timeout) then applies).
+        At most V(300). Default V(10).'
+    type: int
   containers:
     suboptions:
       name:
@@ -347,7 +381,9 @@ options:
           - 'Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT)
             for IPv4 and IPv6 while the container runs. COS drops every other inbound port (INPUT policy
             DROP, except SSH), so a port not listed, or listed with the wrong protocol, does not answer
-            from outside the VM. Containers use the host network, so there is no port mapping.'
+            from outside the VM. On the host network (stop-first) there is no port mapping; a start-first
+            container (C(order)) is on docker''s bridge network and the cos agent forwards these ports
+            of the VM''s IPv4 addresses to it (DNAT) once it is ready.'
         type: list
         elements: raw
       restart_policy:
@@ -456,8 +492,8 @@ options:
               - command
           port:
             description:
-              - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must
-                be declared in C(ports).'
+              - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1); a start-first
+                container at its bridge address); it must be declared in C(ports).'
             type: int
           path:
             description:
@@ -514,6 +550,38 @@ options:
             C(--network), C(--restart), C(--env-file), C(-d)) are refused.
         type: list
         elements: str
+      network:
+        description:
+          - 'V(host) (konlet''s: the container shares the VM''s network, its ports are opened on the host
+            firewall) or V(bridge) (docker''s bridge network, ports not published: the cos agent forwards
+            the declared ports to the container, which start-first needs).'
+          - Default V(bridge) when the update order is start-first, else V(host).
+        type: str
+        choices:
+          - host
+          - bridge
+      order:
+        description:
+          - How an update replaces the running container. V(start-first) starts the new revision beside
+            the old one (on the bridge network), waits until it is ready (C(readiness), or C(healthcheck)),
+            moves the declared ports to it in one firewall transaction (connections already open finish
+            on the old one), lets the old one drain for C(drain) seconds, then stops it; a new revision
+            that is not ready in time is removed and the old one never stopped. V(stop-first) stops the
+            old container, then starts the new one (on the host network); one with a C(readiness) probe
+            that is not ready in time is rolled back to the previous revision.
+          - 'Default V(start-first) for a container that declares C(ports) and a C(readiness) probe (and
+            not C(network: host)), else V(stop-first). A healthcheck alone does not change the default:
+            set V(start-first) to opt in.'
+        type: str
+        choices:
+          - start-first
+          - stop-first
+      drain:
+        description:
+          - 'With V(start-first): seconds the old revision keeps running after the ports moved to the
+            new one, so that connections already open finish, before it is stopped (C(stop_timeout) then
+            applies). At most V(300). Default V(10).'
+        type: int
 """
 
     # gce.cos.container_spec.containers: the list form alone, for modules with no single form.
@@ -604,7 +672,9 @@ options:
           - 'Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT)
             for IPv4 and IPv6 while the container runs. COS drops every other inbound port (INPUT policy
             DROP, except SSH), so a port not listed, or listed with the wrong protocol, does not answer
-            from outside the VM. Containers use the host network, so there is no port mapping.'
+            from outside the VM. On the host network (stop-first) there is no port mapping; a start-first
+            container (C(order)) is on docker''s bridge network and the cos agent forwards these ports
+            of the VM''s IPv4 addresses to it (DNAT) once it is ready.'
         type: list
         elements: raw
       restart_policy:
@@ -713,8 +783,8 @@ options:
               - command
           port:
             description:
-              - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must
-                be declared in C(ports).'
+              - 'V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1); a start-first
+                container at its bridge address); it must be declared in C(ports).'
             type: int
           path:
             description:
@@ -771,4 +841,36 @@ options:
             C(--network), C(--restart), C(--env-file), C(-d)) are refused.
         type: list
         elements: str
+      network:
+        description:
+          - 'V(host) (konlet''s: the container shares the VM''s network, its ports are opened on the host
+            firewall) or V(bridge) (docker''s bridge network, ports not published: the cos agent forwards
+            the declared ports to the container, which start-first needs).'
+          - Default V(bridge) when the update order is start-first, else V(host).
+        type: str
+        choices:
+          - host
+          - bridge
+      order:
+        description:
+          - How an update replaces the running container. V(start-first) starts the new revision beside
+            the old one (on the bridge network), waits until it is ready (C(readiness), or C(healthcheck)),
+            moves the declared ports to it in one firewall transaction (connections already open finish
+            on the old one), lets the old one drain for C(drain) seconds, then stops it; a new revision
+            that is not ready in time is removed and the old one never stopped. V(stop-first) stops the
+            old container, then starts the new one (on the host network); one with a C(readiness) probe
+            that is not ready in time is rolled back to the previous revision.
+          - 'Default V(start-first) for a container that declares C(ports) and a C(readiness) probe (and
+            not C(network: host)), else V(stop-first). A healthcheck alone does not change the default:
+            set V(start-first) to opt in.'
+        type: str
+        choices:
+          - start-first
+          - stop-first
+      drain:
+        description:
+          - 'With V(start-first): seconds the old revision keeps running after the ports moved to the
+            new one, so that connections already open finish, before it is stopped (C(stop_timeout) then
+            applies). At most V(300). Default V(10).'
+        type: int
 """

@@ -65,7 +65,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.gce.cos.plugins.module_utils.cloud_config import (
+from ansible_collections.gce.cos.plugins.module_utils._vm.cloud_config import (
     MAX_BYTES,
     SCHEMA_KEYS,
     CloudConfigError,
@@ -75,7 +75,7 @@ from ansible_collections.gce.cos.plugins.module_utils.cloud_config import (
 from ansible_collections.gce.cos.plugins.module_utils.plain_data import plain_inputs
 
 # The document logic (loading, merging, checks, the agent's part, dumping) lives in
-# module_utils/cloud_config.py, shared with cos_container; this file is the filter's interface.
+# module_utils/_vm/cloud_config.py, shared with cos_container; this file is the filter's interface.
 
 # MAX_BYTES and SCHEMA_KEYS stay importable from here (tests/e2e checks deployed documents with them).
 __all__ = ("MAX_BYTES", "SCHEMA_KEYS", "FilterModule", "cos_cloud_config", "merge_parts")

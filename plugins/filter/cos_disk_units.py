@@ -16,7 +16,7 @@ description:
     blank, check an ext4 filesystem with C(fsck.ext4 -p), refuse anything else) and mount it where the container
     units require it.
   - The same part is written by M(gce.cos.cos_container) when it migrates a konlet VM with persistent disks;
-    both come from the collection's C(module_utils/disk_units.py).
+    both come from the collection's C(module_utils/_vm/disk_units.py).
 positional: _input
 options:
   _input:
@@ -44,7 +44,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.gce.cos.plugins.module_utils import disk_units
+from ansible_collections.gce.cos.plugins.module_utils._vm import disk_units
 
 
 def cos_disk_units(disks):

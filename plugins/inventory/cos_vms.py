@@ -217,7 +217,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _auth_params(self):
         """The connection options, with the modules' own environment fallbacks."""
-        from ansible_collections.gce.cos.plugins.module_utils.gcp_auth import connection_argument_spec
+        from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_auth import connection_argument_spec
 
         params = {}
         for name, spec in connection_argument_spec().items():
@@ -235,9 +235,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # -- fetch --------------------------------------------------------------------------------
     def _fetch(self):
         """Every VM's record, reports merged when asked; errors become AnsibleParserError."""
-        from ansible_collections.gce.cos.plugins.module_utils import gcp_auth, vm_inventory
-        from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-        from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
+        from ansible_collections.gce.cos.plugins.module_utils import vm_inventory
+        from ansible_collections.gce.cos.plugins.module_utils._gcp import gcp_auth
+        from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+        from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
 
         params = self._auth_params()
         try:

@@ -21,12 +21,8 @@ import math
 import posixpath
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils.vm_contract import STATE_DIR
+from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import NAME_RE, STATE_DIR
 
-# RFC1035 label: the name is used in the unit name, the docker name and the metadata key.
-NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-# Compute Engine device names follow the same rule.
-DEVICE_NAME_RE = NAME_RE
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Docker image reference grammar (distribution/reference), restricted to sha256 digests.
@@ -83,13 +79,21 @@ READINESS_KIND_FIELDS = {"http": ("port", "path", "status"), "tcp": ("port",), "
 READINESS_DEFAULTS = {"path": "/", "status": 200, "interval": 1, "timeout": 2, "deadline": 60}
 # An HTTP path as curl sends it: printable URL characters only, no spaces.
 READINESS_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+# How an update replaces a running container (the cos agent, docs/dev/agent.md): start-first starts the new
+# revision beside the old one on docker's bridge network and moves the declared ports to it once it is ready;
+# stop-first stops the old one first (konlet's way, on the host network).
+ORDERS = ("start-first", "stop-first")
+NETWORKS = ("host", "bridge")
+DEFAULT_DRAIN = 10
+# The agent stops an old revision at most this long after the ports moved away from it.
+MAX_DRAIN = 300
 
 # docker run options the unit sets itself; an escape hatch must not fight them.
 RESERVED_DOCKER_ARGS = {
     "--rm": "the unit removes the container itself (docker rm -f before each start)",
     "--name": "the container name comes from the spec's name",
-    "--network": "containers always use the host network",
-    "--net": "containers always use the host network",
+    "--network": "use network: host or bridge",
+    "--net": "use network: host or bridge",
     "-d": "systemd supervises the foreground docker client",
     "--detach": "systemd supervises the foreground docker client",
     "--restart": "use restart_policy: systemd restarts the container",
@@ -380,7 +384,7 @@ def _normalise_volume(chk, path, value):
         out["size"] = size
     else:
         device = vol.get("device_name")
-        if not isinstance(device, str) or not DEVICE_NAME_RE.match(device):
+        if not isinstance(device, str) or not NAME_RE.match(device):
             chk.error(join(path, "device_name"), device, "is not a disk device name",
                       "give the deviceName the disk is attached with (lowercase letters, digits, hyphens)")
         out["device_name"] = device
@@ -543,7 +547,7 @@ def _normalise_readiness(chk, path, value, ports):
             chk.error(join(path, "port"), None, "is missing", "give the port the probe connects to on the VM")
         else:
             number = chk.integer(join(path, "port"), port, 1, 65535)
-        # Containers use the host network: the probe connects to a port the container declares.
+        # The probe connects to a port the container declares (on the host network, or at its bridge address).
         if number is not None and "%d/tcp" % number not in (ports or []):
             declared = ", ".join(p for p in (ports or []) if p.endswith("/tcp")) or "none"
             chk.error(join(path, "port"), port,
@@ -858,6 +862,68 @@ def _docker_args(chk, path, value, spec, out):
     return _normalise_docker_args(chk, path, value or [])
 
 
+def start_first_possible(out):
+    """Why start-first cannot work for a normalised spec ('' when it can): it needs a declared port to switch
+    and a readiness probe or a docker health check to gate the switch on."""
+    if not out.get("ports"):
+        return "the container declares no ports, so there is no traffic to move to the new revision"
+    if not out.get("readiness") and not out.get("healthcheck"):
+        return "the container has neither a readiness probe nor a healthcheck to tell when the new revision is ready"
+    return ""
+
+
+def _network(chk, path, value, spec, out):
+    if value is not None and value not in NETWORKS:
+        chk.error(path, value, "is not a network", "use host (konlet's, the default for stop-first) or bridge "
+                  "(docker's bridge network, with order: start-first)")
+        return None
+    return value
+
+
+def _order(chk, path, value, spec, out):
+    """start-first or stop-first. Left out: start-first for a container that declares ports and a readiness
+    probe, unless it asks for the host network; stop-first otherwise (recorded only when start-first, so that
+    the units of existing containers do not change)."""
+    network_path = path[: -len("order")] + "network"
+    if value is not None and value not in ORDERS:
+        chk.error(path, value, "is not an update order", "use start-first or stop-first")
+        return None
+    if value is None:
+        if out.get("ports") and out.get("readiness") and out.get("network") != "host":
+            value = "start-first"
+        elif out.get("network") == "bridge":
+            value = "stop-first"  # refused below
+    if value == "start-first":
+        why = start_first_possible(out)
+        if why:
+            chk.error(path, value, "cannot work: %s" % why,
+                      "declare the ports and a readiness probe (or a healthcheck), or use order: stop-first")
+        if out.get("network") == "host":
+            chk.error(path, value, "cannot work with network: host: the new revision would bind the declared "
+                      "ports (%s) while the old one still holds them" % ", ".join(out.get("ports") or []),
+                      "remove network: host (start-first runs the container on docker's bridge network), or use "
+                      "order: stop-first")
+        out["network"] = "bridge"
+    elif value is not None and out.get("network") == "bridge":
+        chk.error(network_path, "bridge", "only works with order: start-first (the agent's port switch)",
+                  "use order: start-first, or remove network: bridge")
+        return None
+    return value
+
+
+def _drain(chk, path, value, spec, out):
+    if out.get("order") != "start-first":
+        if value is not None:
+            chk.error(path, value, "only applies with order: start-first (the old revision drains after the switch)",
+                      "remove drain, or use order: start-first")
+        return None
+    drain = chk.integer(path, DEFAULT_DRAIN if value is None else value, 0, 10 ** 6)
+    if drain is not None and drain > MAX_DRAIN:
+        chk.error(path, value, "is longer than the agent keeps an old revision after the switch (%d s)" % MAX_DRAIN,
+                  "give at most %d seconds" % MAX_DRAIN)
+    return drain
+
+
 # --- the rows: the one declaration of the spec's fields ---------------------------------------
 
 class Field:
@@ -943,8 +1009,8 @@ READINESS_ROWS = (
     Field("type", "str", "V(http), V(tcp) or V(command); inferred from C(command), C(path) or C(status) when not set.",
           choices=READINESS_TYPES),
     Field("port", "int",
-          "V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1)); it must be declared in "
-          "C(ports)."),
+          "V(http) and V(tcp): the port the probe connects to on the VM (C(127.0.0.1); a start-first container at "
+          "its bridge address); it must be declared in C(ports)."),
     Field("path", "str", "V(http): the path of the C(GET) request. Default C(/)."),
     Field("status", "int", "V(http): the status the answer must have. Default V(200)."),
     Field("command", "list", "V(command): a command run in the container (C(docker exec)); ready when it exits 0.",
@@ -984,10 +1050,12 @@ ROWS = (
     Field("ports", "list",
           "Ports to open on the host firewall, as C(N), C(N/tcp) or C(N/udp): each is accepted on C(INPUT) for IPv4 "
           "and IPv6 while the container runs. COS drops every other inbound port (INPUT policy DROP, except SSH), so "
-          "a port not listed, or listed with the wrong protocol, does not answer from outside the VM. Containers use "
-          "the host network, so there is no port mapping.",
+          "a port not listed, or listed with the wrong protocol, does not answer from outside the VM. On the host "
+          "network (stop-first) there is no port mapping; a start-first container (C(order)) is on docker's bridge "
+          "network and the cos agent forwards these ports of the VM's IPv4 addresses to it (DNAT) once it is ready.",
           _ports, elements="raw", default="[]",
-          docker="C(iptables)/C(ip6tables -A INPUT ... -j ACCEPT) in C(ExecStartPre), removed in C(ExecStopPost)"),
+          docker="C(iptables)/C(ip6tables -A INPUT ... -j ACCEPT) in C(ExecStartPre), removed in C(ExecStopPost); "
+                 "start-first: the agent's DNAT rules"),
     Field("restart_policy", "str",
           "When systemd restarts the container - V(always), V(on-failure) (also C(on-failure:N)) or V(never).",
           _restart_policy, default="always", docker="C(Restart=always), C(on-failure) or C(no)", absent="always"),
@@ -1045,6 +1113,32 @@ ROWS = (
           "Extra C(docker run) arguments, an escape hatch. Options the unit sets itself (C(--rm), C(--name), "
           "C(--network), C(--restart), C(--env-file), C(-d)) are refused.",
           _docker_args, elements="str", default="[]", docker="as given, before the image"),
+    Field("network", "str",
+          ["V(host) (konlet's: the container shares the VM's network, its ports are opened on the host firewall) "
+           "or V(bridge) (docker's bridge network, ports not published: the cos agent forwards the declared ports "
+           "to the container, which start-first needs).",
+           "Default V(bridge) when the update order is start-first, else V(host)."],
+          _network, choices=NETWORKS, default="bridge with start-first, else host", omit_unset=True,
+          docker="C(--network host) or C(--network bridge)"),
+    Field("order", "str",
+          ["How an update replaces the running container. V(start-first) starts the new revision beside the old "
+           "one (on the bridge network), waits until it is ready (C(readiness), or C(healthcheck)), moves the "
+           "declared ports to it in one firewall transaction (connections already open finish on the old one), "
+           "lets the old one drain for C(drain) seconds, then stops it; a new revision that is not ready in time "
+           "is removed and the old one never stopped. V(stop-first) stops the old container, then starts the new "
+           "one (on the host network); one with a C(readiness) probe that is not ready in time is rolled back "
+           "to the previous revision.",
+           "Default V(start-first) for a container that declares C(ports) and a C(readiness) probe (and not "
+           "C(network: host)), else V(stop-first). A healthcheck alone does not change the default: set "
+           "V(start-first) to opt in."],
+          _order, choices=ORDERS, default="start-first with ports and readiness, else stop-first", omit_unset=True,
+          docker="a C(# cos-switch:) line the agent reads; C(--network bridge)"),
+    Field("drain", "int",
+          "With V(start-first): seconds the old revision keeps running after the ports moved to the new one, so "
+          "that connections already open finish, before it is stopped (C(stop_timeout) then applies). At most "
+          "V(300). Default V(10).",
+          _drain, default="10 (start-first only)", omit_unset=True,
+          docker="a C(# cos-switch:) line the agent reads"),
 )
 ROW = {row.name: row for row in ROWS}
 FIELDS = tuple(row.name for row in ROWS)

@@ -3,7 +3,8 @@
 """The cos agent's reports (guest attributes ``cos-agent/NAME``) and waiting on them.
 
 The agent publishes one JSON line per container, ``{"revision", "state", "image",
-"digest", "error", "restarts", "time"}``, and ``cos-agent/agent`` after each apply
+"digest", "error", "restarts", "time"}`` (with ``serving`` and ``log`` after a rollback), and ``cos-agent/agent``
+after each apply
 (docs/dev/internals.md). instances.getGuestAttributes has no long-poll, so waiting polls with
 a growing, bounded delay (paced for the API's rate quota), and a shorter fixed one once a
 container is "starting" at the wanted revision.
@@ -16,13 +17,11 @@ __metaclass__ = type
 import json
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import instance_phrase
-from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, poll
-from ansible_collections.gce.cos.plugins.module_utils.vm_contract import AGENT_REPORT_KEY, GUEST_ATTRIBUTE_NAMESPACE
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import instance_phrase
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Backoff, poll
+from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import AGENT_REPORT_KEY, GUEST_ATTRIBUTE_NAMESPACE
 
-NAMESPACE = GUEST_ATTRIBUTE_NAMESPACE
-AGENT_KEY = AGENT_REPORT_KEY
 # Poll delays. Each read is an instances.getGuestAttributes call, which counts against the
 # project's Compute API rate quota (read requests), shared with every other task and tool of
 # the project; the agent itself publishes at most 8 reports a minute (Compute Engine's
@@ -59,14 +58,11 @@ def read_reports(api, zone, instance):
     """{key: parsed report} of the cos-agent namespace; {} when the agent reported nothing."""
     try:
         answer = api.call(
-            "instances",
-            "get_guest_attributes",
-            "read guest attributes",
-            instance_phrase(instance, zone),
+            "instances", "get_guest_attributes", doing="read guest attributes " + instance_phrase(instance, zone),
             project=api.project,
             zone=zone,
             instance=instance,
-            query_path=NAMESPACE + "/",
+            query_path=GUEST_ATTRIBUTE_NAMESPACE + "/",
         )
     except GcpError as exc:
         # No attribute in the namespace yet is a 404, not an error.
@@ -75,7 +71,7 @@ def read_reports(api, zone, instance):
         raise
     reports = {}
     for item in (answer.get("queryValue") or {}).get("items") or []:
-        if item.get("namespace") != NAMESPACE:
+        if item.get("namespace") != GUEST_ATTRIBUTE_NAMESPACE:
             continue
         try:
             value = json.loads(item.get("value") or "")
@@ -162,6 +158,15 @@ def wait_for_reports(read, targets, timeout, sleep=time.sleep, clock=time.monoto
                 sleep=sleep, clock=clock)
 
 
+def rollback_details(report):
+    """What a report of a rolled-back update adds to a failure message: the new revision's last log lines (the
+    serving revision is in its error text already); '' for other reports."""
+    if not (report or {}).get("serving"):
+        return ""
+    lines = (report.get("log") or "").strip()
+    return "; the last lines of its log:\n%s" % lines if lines else "; its log is empty"
+
+
 class AgentFailure(Exception):
     def __init__(self, name, report):
         self.name = name
@@ -192,7 +197,7 @@ def describe_pending(pending, targets, reports, last_errors=None):
             if last_errors.get(name):
                 part += ", last error: %s" % last_errors[name]
             parts.append(part)
-    agent = reports.get(AGENT_KEY)
+    agent = reports.get(AGENT_REPORT_KEY)
     if agent is None:
         hint = (
             "the cos agent has never reported on this VM: is it installed and running? VMs without the agent "
@@ -263,6 +268,9 @@ def compare(reports, targets, what):
             entry["want_revision"] = target["revision"]
             for key in ("state", "revision", "image", "digest", "error"):
                 entry[key] = (report or {}).get(key)
+            for key in ("serving", "log"):
+                if (report or {}).get(key) and (report or {}).get("revision") == target["revision"]:
+                    entry[key] = report[key]
             entry["restarts"] = restarts(report)
         containers.append(entry)
         if result == "failed" and failed is None:
@@ -275,6 +283,7 @@ def compare(reports, targets, what):
             how = "keeps failing (systemd restarted it %d times)" % failed["restarts"]
         message = "container %s on %s %s at revision %s, as the cos agent reports: %s" % (
             failed["name"], what, how, failed["want_revision"], failed["error"] or "(no error text)")
+        message += rollback_details(failed)
     elif pending:
         last_errors = {n: reports[n]["error"] for n in pending if (reports.get(n) or {}).get("error")
                        and reports[n].get("revision") == targets[n].get("revision")}

@@ -14,7 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gce.cos.plugins.module_utils import vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 from ansible_collections.gce.cos.plugins.module_utils.container_spec import (
     NAME_RE,
     SpecError,
@@ -30,7 +30,6 @@ except ImportError as exc:  # pragma: no cover - PyYAML is a collection requirem
     HAS_YAML = False
     YAML_IMPORT_ERROR = exc
 
-METADATA_KEY = vm_contract.KONLET_KEY
 RESTART_POLICIES = {"Always": "always", "OnFailure": "on-failure", "Never": "never"}
 # Where konlet mounted its volumes on the host (volumes.go, createNewMountPath).
 KONLET_MOUNT_ROOT = "/mnt/disks/gce-containers-mounts"
@@ -47,7 +46,7 @@ class KonletError(ValueError):
     """
 
     kind = "error"
-    header = "%s cannot be converted" % METADATA_KEY
+    header = "%s cannot be converted" % vm_contract.KONLET_KEY
 
     def __init__(self, errors):
         self.errors = list(errors)
@@ -63,14 +62,14 @@ class Refused(KonletError):
     """konlet itself rejects the declaration; ``errors`` are konlet's own texts."""
 
     kind = "refused"
-    header = "%s is refused by konlet itself" % METADATA_KEY
+    header = "%s is refused by konlet itself" % vm_contract.KONLET_KEY
 
 
 class Unsupported(KonletError):
     """konlet runs the declaration, but gce.cos cannot convert it yet; each error names its fix."""
 
     kind = "unsupported"
-    header = "konlet runs this %s, but gce.cos cannot convert it yet" % METADATA_KEY
+    header = "konlet runs this %s, but gce.cos cannot convert it yet" % vm_contract.KONLET_KEY
 
 
 class _Reader:
@@ -295,7 +294,7 @@ def disks(spec, attached_disks=None):
 
     A disk attached READ_ONLY is mounted read-only and neither formatted nor checked.
     """
-    from ansible_collections.gce.cos.plugins.module_utils import disk_units
+    from ansible_collections.gce.cos.plugins.module_utils._vm import disk_units
 
     out, seen = [], set()
     for vol in spec["volumes"]:

@@ -32,6 +32,16 @@ def plain(value):
     return value
 
 
+def without_none(value):
+    """VALUE without the None entries of its mappings, recursively: AnsibleModule and its validator fill every
+    unset suboption with None, and a container spec wants them absent."""
+    if isinstance(value, dict):
+        return {k: without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_none(v) for v in value]
+    return value
+
+
 def plain_inputs(func):
     """FUNC (a filter) called with its positional and keyword arguments as plain data."""
 

@@ -14,19 +14,19 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils import cloud_config, container_unit, konlet, vm_contract
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename
-from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import AGENT_KEY, read_reports
+from ansible_collections.gce.cos.plugins.module_utils import konlet
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename
+from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config, container_unit, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import read_reports
 
 HOSTNAME_SOURCES = ("name", "private_ip", "public_ip")
 # The API's largest page; 500 VMs are one request.
 PAGE_SIZE = 500
 # Set on every VM a managed instance group creates: the group's URL.
 CREATED_BY_KEY = "created-by"
-USER_DATA_KEY = vm_contract.USER_DATA_KEY
 # Values kept out of gce_metadata: parsed into their own variables, or too large to be useful.
-PARSED_KEYS = (USER_DATA_KEY, konlet.METADATA_KEY)
+PARSED_KEYS = (vm_contract.USER_DATA_KEY, vm_contract.KONLET_KEY)
 # Fields of an agent report kept per container.
 REPORT_FIELDS = ("state", "revision", "digest", "image", "restarts", "error", "time")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
@@ -51,7 +51,7 @@ def list_instances(api, project, filter_expr=None, zones=None):
     fields = {"project": project, "max_results": PAGE_SIZE}
     if filter_expr:
         fields["filter"] = filter_expr
-    scopes = api.call("instances", "aggregated_list", "list", resource, **fields)
+    scopes = api.call("instances", "aggregated_list", doing="list " + resource, **fields)
     wanted = set(zones or [])
     out = []
     for scope, scoped in sorted(scopes.items()):
@@ -70,13 +70,13 @@ def konlet_templates(api, project):
     """
     resource = "instance templates of project %s" % project
     out = []
-    for tmpl in api.list("instance_templates", "list", resource, project=project, max_results=PAGE_SIZE):
+    for tmpl in api.list("instance_templates", doing="list " + resource, project=project, max_results=PAGE_SIZE):
         metadata = metadata_of(tmpl.get("properties") or {})
-        if konlet.METADATA_KEY not in metadata:
+        if vm_contract.KONLET_KEY not in metadata:
             continue
         entry = {"project": project, "name": tmpl.get("name"), "self_link": tmpl.get("selfLink"), "image": None}
         try:
-            containers = konlet.parse(metadata[konlet.METADATA_KEY])["containers"]
+            containers = konlet.parse(metadata[vm_contract.KONLET_KEY])["containers"]
             entry["image"] = containers[0]["image"] if len(containers) == 1 else None
         except konlet.KonletError as exc:
             entry["error"] = str(exc)
@@ -111,7 +111,7 @@ def _containers(metadata):
     out = {}
     for name, value in vm_contract.container_units(metadata).items():
         key = vm_contract.metadata_key(name)
-        spec = container_unit.spec_from_unit(value)
+        spec = container_unit.recorded_spec(value)
         entry = {"metadata_key": key, "revision": container_unit.revision(value), "spec": spec}
         if spec is None:
             entry["error"] = "%s has no cos-spec line: it was not written by gce.cos.cos_container" % key
@@ -151,7 +151,7 @@ def record(instance, project):
     private, public = _addresses(instance)
     created_by = metadata.get(CREATED_BY_KEY)
     containers = _containers(metadata)
-    has_agent = cloud_config.has_agent(metadata.get(USER_DATA_KEY, ""))
+    has_agent = cloud_config.has_agent(metadata.get(vm_contract.USER_DATA_KEY, ""))
     rec = {
         "gce_name": instance.get("name"),
         "gce_project": project,
@@ -173,8 +173,8 @@ def record(instance, project):
         "cos_agent": {"installed": has_agent} if (has_agent or containers) else None,
         "cos_konlet": None,
     }
-    if konlet.METADATA_KEY in metadata:
-        rec["cos_konlet"] = _konlet(instance, metadata[konlet.METADATA_KEY])
+    if vm_contract.KONLET_KEY in metadata:
+        rec["cos_konlet"] = _konlet(instance, metadata[vm_contract.KONLET_KEY])
     return rec
 
 
@@ -189,7 +189,7 @@ def hostname(rec, order):
 
 def add_reports(rec, reports):
     """Merge the agent's reports (guest attributes) into a record."""
-    agent = reports.get(AGENT_KEY)
+    agent = reports.get(vm_contract.AGENT_REPORT_KEY)
     info = rec["cos_agent"] or {"installed": False}
     info["reported"] = agent is not None
     if agent is not None:
@@ -202,7 +202,8 @@ def add_reports(rec, reports):
         entry["observed"] = observed
         entry["in_sync"] = bool(observed) and observed.get("revision") == entry["revision"]
     # Reported but no longer desired: the agent is removing it (or has not caught up).
-    rec["cos_agent"]["undesired"] = sorted(k for k in reports if k != AGENT_KEY and k not in rec["cos_containers"])
+    rec["cos_agent"]["undesired"] = sorted(
+        k for k in reports if k != vm_contract.AGENT_REPORT_KEY and k not in rec["cos_containers"])
 
 
 def read_all_reports(api_for, records, concurrency):

@@ -239,8 +239,15 @@ containers:
     unit:
       description: The rendered unit text (it holds Secret Manager references, never secret values).
       type: str
-    docker_args:
+    docker_argv:
       description: The C(docker create) argv of the unit (it then starts the container detached and waits for it).
+      type: list
+      elements: str
+      sample: [docker, create, --name, web, --network, host, nginx:1.27]
+    docker_args:
+      description:
+        - Deprecated, use RV(containers[].docker_argv), which holds the same list. The option O(docker_args)
+          holds only the extra arguments, this result the whole argv; this key will be removed in 1.0.0.
       type: list
       elements: str
       sample: [docker, create, --name, web, --network, host, nginx:1.27]
@@ -259,6 +266,16 @@ containers:
       description: The agent's error for the container; only when the task failed on it.
       type: str
       sample: "unit cos-container-web.service failed: result exit-code, exit status 125: docker: ..."
+    serving:
+      description: The revision that serves after the agent rolled a failed update back (the new revision was not
+        ready by its deadline); only when the task failed on it.
+      type: str
+      sample: 3f0c2a9e81b7d644
+    log:
+      description: The last lines of the rolled-back revision's own log (secret values masked); only when the task
+        failed on it.
+      type: str
+      sample: "panic: missing DATABASE_URL"
     restarts:
       description: How often systemd restarted the unit after failures since the agent started this revision;
         only after waiting.
@@ -323,13 +340,13 @@ migration:
       elements: str
 """
 
-from ansible_collections.gce.cos.plugins.module_utils.code_cache import use_code_cache
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.code_cache import use_code_cache
 
 use_code_cache()  # before the module_utils below: on the helper path their compiled code is kept
 from ansible_collections.gce.cos.plugins.module_utils import container_spec
 from ansible_collections.gce.cos.plugins.module_utils._container.request import problems, validate
 from ansible_collections.gce.cos.plugins.module_utils._container.task import converge
-from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_module import GcpModule
 
 # The container spec's rows make the options of both forms: one container, or each entry of containers.
 SPEC_OPTIONS = container_spec.argument_spec()

@@ -270,12 +270,12 @@ resize_hint:
   sample: "disk 'web-data' grows from 20 to 50 GB: the filesystem is grown (resize2fs) when the disk is next mounted"
 """
 
-from ansible_collections.gce.cos.plugins.module_utils.code_cache import use_code_cache
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.code_cache import use_code_cache
 
 use_code_cache()  # before the module_utils below: on the helper path their compiled code is kept
 from ansible_collections.gce.cos.plugins.module_utils._disk.engine import converge
 from ansible_collections.gce.cos.plugins.module_utils._disk.options import ARGUMENT_RULES, ARGUMENT_SPEC
-from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_module import GcpModule
 
 
 def main():

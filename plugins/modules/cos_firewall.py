@@ -242,12 +242,12 @@ actions:
   sample: ["create firewall rule 'allow-web' (allow tcp:80,443 from 0.0.0.0/0 to tags web)"]
 """
 
-from ansible_collections.gce.cos.plugins.module_utils.code_cache import use_code_cache
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.code_cache import use_code_cache
 
 use_code_cache()  # before the module_utils below: on the helper path their compiled code is kept
 from ansible_collections.gce.cos.plugins.module_utils._firewall.engine import converge
 from ansible_collections.gce.cos.plugins.module_utils._firewall.options import ARGUMENT_RULES, ARGUMENT_SPEC
-from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_module import GcpModule
 
 
 def main():

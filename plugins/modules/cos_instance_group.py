@@ -24,9 +24,18 @@ description:
     them at creation. A change of containers is applied to the running VMs without replacing or restarting
     them, in batches of O(update_policy.max_unavailable) VMs (at least one) with
     C(applyUpdatesToInstances) and the minimal action C(REFRESH). Before the next batch, the cos agent of
-    every VM of the batch must report the new revision of each container running (and, with
-    O(autohealing), the VM must be healthy). A failing batch stops the rollout with the VMs, the agent's
-    error and how far it got; the VMs not reached keep the old revision, and a re-run resumes.
+    every VM of the batch must report the new revision of each container running, which for a container with
+    a readiness probe means ready (and, with O(autohealing), the VM must be healthy).
+  - With O(update_policy.max_unavailable=0) no VM may stop serving: every changed container that declares
+    ports must update start-first (a readiness probe makes it the default), so that its new revision starts
+    beside the old one and takes over its ports once ready. Such a rollout goes in batches of
+    O(update_policy.max_surge) VMs. A stop-first container with ports is refused before any change.
+  - A batch in which a cos agent reports a failure is rolled back and stops the rollout. The group's
+    all-instances configuration (what new and autohealed VMs get) and the batch's VMs get back the containers
+    the failed VM ran before the run, and the module waits for their agents to report them. The failure names
+    the VM, the container, the agent's error and the last lines of the new revision's log. The VMs not reached
+    keep the old revision, and a re-run resumes. A batch that only times out is not rolled back (a slow pull is
+    not a failure): a re-run checks it first.
   - A re-run resumes a rollout that an earlier run left unfinished (it failed, timed out, was interrupted, or
     returned after O(wait_step)) by checking every VM against the wanted revisions. The VMs whose metadata
     already has the wanted containers (refreshed before) must report them running before any other VM is
@@ -159,7 +168,8 @@ options:
       max_unavailable:
         description:
           - How many VMs may be unavailable during an update. Also the batch size of in-place container
-            rollouts (1 when not set).
+            rollouts (1 when not set). V(0) rolls containers out in batches of O(update_policy.max_surge) VMs and
+            needs start-first containers (see the description).
         type: str
       replacement_method:
         description:
@@ -359,7 +369,8 @@ rollout:
     - C(batches) lists the VMs of each batch to refresh, C(refreshed_before) the VMs whose metadata already had
       the wanted containers when the run started (checked first), C(updated) those that report the new
       revision, C(pending) those not updated yet. On failure also C(failed_batch) (null while checking the
-      VMs refreshed before), C(failed_vm) and C(not_reached).
+      VMs refreshed before), C(failed_vm) and C(not_reached), and C(rolled_back) (the VMs of the failed
+      batch, back on the containers they ran before) when an agent reported the failure.
   returned: always
   type: dict
   sample: {batches: [[web-a1b2], [web-c3d4]], refreshed_before: [], updated: [web-a1b2, web-c3d4], pending: []}
@@ -381,12 +392,12 @@ actions:
   elements: str
 """
 
-from ansible_collections.gce.cos.plugins.module_utils.code_cache import use_code_cache
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.code_cache import use_code_cache
 
 use_code_cache()  # before the module_utils below: on the helper path their compiled code is kept
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_module import GcpModule
 from ansible_collections.gce.cos.plugins.module_utils._group.engine import converge
 from ansible_collections.gce.cos.plugins.module_utils._group.options import ARGUMENT_RULES, ARGUMENT_SPEC
-from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
 
 
 def main():

@@ -348,12 +348,12 @@ actions:
   sample: ["create instance template 'web-3f9c2a81d0' (e2-small, image cos-121-18867-90-38, containers web)"]
 """
 
-from ansible_collections.gce.cos.plugins.module_utils.code_cache import use_code_cache
+from ansible_collections.gce.cos.plugins.module_utils._api_helper.code_cache import use_code_cache
 
 use_code_cache()  # before the module_utils below: on the helper path their compiled code is kept
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_module import GcpModule
 from ansible_collections.gce.cos.plugins.module_utils._template.engine import converge
 from ansible_collections.gce.cos.plugins.module_utils._template.options import ARGUMENT_RULES, ARGUMENT_SPEC
-from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
 
 
 def main():

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils import cos_agent, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm import cos_agent, vm_contract
 
 STUBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stubs")
 
@@ -35,7 +35,7 @@ class Guest:
             f.write(cos_agent.AGENT_SCRIPT)
         with open(self.fetch_secrets, "w") as f:
             f.write(cos_agent.FETCH_SECRETS_SCRIPT)
-        for name in ("docker", "journalctl", "iptables"):
+        for name in ("docker", "journalctl", "iptables", "iptables-restore"):
             os.symlink(os.path.join(STUBS, name), os.path.join(self.stub_bin, name))
         os.symlink(os.path.join(STUBS, "iptables"), os.path.join(self.stub_bin, "ip6tables"))
         wrapper = os.path.join(self.stub_bin, "systemctl")

@@ -9,7 +9,7 @@ fingerprints), and the agent's reports are read back with instances.getGuestAttr
 import json
 import os
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
 WEB = {"name": "web", "image": "nginx:1.25", "ports": ["8080/tcp"]}
 DB = {"name": "db", "image": "gcr.io/my-project/db@sha256:" + "a" * 64, "env": {"MODE": "primary $HOME"}}

@@ -6,7 +6,7 @@ the budget, no drop, and the last state always reaches the server."""
 import os
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
 # A crash loop long enough to cross two budget windows (`make test`); tests/vm_e2e/test_budget.py runs
 # the long one on a simulated VM.

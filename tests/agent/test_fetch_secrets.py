@@ -10,7 +10,7 @@ import os
 import stat
 import subprocess
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
 from localgce.testing import DEFAULT_PROJECT
 

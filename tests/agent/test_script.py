@@ -12,7 +12,7 @@ import subprocess
 import jsonschema
 import pytest
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils import agent_scripts, cos_agent, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm import agent_scripts, cos_agent, vm_contract
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -35,7 +35,7 @@ def script_files():
 
 
 def test_the_generated_copy_is_current():
-    """plugins/module_utils/agent_scripts.py is what tests/generate.py makes of the shell files."""
+    """plugins/module_utils/_vm/agent_scripts.py is what tests/generate.py makes of the shell files."""
     generate = _generate()
     assert generate.AGENT_SCRIPTS not in generate.stale(), "run python tests/generate.py"
     for const, name in generate.SCRIPTS:
@@ -216,7 +216,7 @@ def test_cloud_init_fragment_matches_the_cloud_config_schema():
 
 
 def test_the_agent_reads_the_image_from_its_own_line(tmp_path):
-    from ansible_collections.gce.cos.plugins.module_utils import container_unit
+    from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
     # Keys that sort around "image" and values that look like it must not matter.
     unit = container_unit.build({

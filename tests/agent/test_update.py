@@ -2,7 +2,8 @@
 running, and "running" means ready (a readiness probe, or docker's health check).
 
 Real bash and curl run the agent (guest.py); docker and systemctl are the stand-ins; HTTP probes reach a real
-server on 127.0.0.1 that the test switches between 503 and 200.
+server on 127.0.0.1 that the test switches between 503 and 200. The containers here are stop-first (the host network);
+test_start_first.py has the start-first ones.
 """
 
 import http.server
@@ -10,7 +11,7 @@ import os
 import threading
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
 from localgce.testing import DEFAULT_PROJECT
 
@@ -154,8 +155,8 @@ def app():
 def test_a_container_with_an_http_probe_is_running_only_once_it_answers(cloud, guest, app):
     guest.env.update(COS_AGENT_WATCH_TIMEOUT="30", COS_AGENT_BUSY_TIMEOUT="30")
     port = app.server_address[1]
-    web = build(dict(WEB, ports=[port], readiness={"type": "http", "port": port, "path": "/up?x=1", "interval": 1,
-                                                   "deadline": 120}))
+    web = build(dict(WEB, ports=[port], order="stop-first",
+                     readiness={"type": "http", "port": port, "path": "/up?x=1", "interval": 1, "deadline": 120}))
     cloud.set_containers({"web": web["unit"]})
     guest.start()
     guest.wait_for(lambda: shows(cloud, "web", web["revision"], "starting"), what="web starting")
@@ -182,7 +183,8 @@ def test_a_container_with_an_http_probe_is_running_only_once_it_answers(cloud, g
 
 def test_a_container_not_ready_by_its_deadline_is_failed_with_what_the_probe_saw(cloud, guest, app):
     port = app.server_address[1]
-    web = build(dict(WEB, ports=[port], readiness={"type": "http", "port": port, "interval": 1, "deadline": 2}))
+    web = build(dict(WEB, ports=[port], order="stop-first",
+                     readiness={"type": "http", "port": port, "interval": 1, "deadline": 2}))
     cloud.set_containers({"web": web["unit"]})
     assert guest.run_once().returncode == 0
     ga = report(cloud, "web")
@@ -193,7 +195,8 @@ def test_a_container_not_ready_by_its_deadline_is_failed_with_what_the_probe_saw
 
 def test_tcp_and_command_probes(cloud, guest, app):
     port = app.server_address[1]
-    tcp = build({"name": "tcp", "image": "redis:7", "ports": [port], "readiness": {"type": "tcp", "port": port}})
+    tcp = build({"name": "tcp", "image": "redis:7", "ports": [port], "order": "stop-first",
+                 "readiness": {"type": "tcp", "port": port}})
     cmd = build({"name": "db", "image": "postgres:16",
                  "readiness": {"command": ["pg_isready", "-d", "my db"], "interval": 1, "deadline": 30}})
     cloud.set_containers({"tcp": tcp["unit"], "db": cmd["unit"]})

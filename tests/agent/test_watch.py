@@ -7,7 +7,7 @@ end) and waits, bounded, for what the agent reports through guest attributes.
 import os
 import subprocess
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
 WEB = {"name": "web", "image": "nginx:1.25"}
 DB = {"name": "db", "image": "postgres:16"}

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.gce.cos.plugins.module_utils import cloud_config, container_unit, cos_agent, konlet
+from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config, container_unit, cos_agent, vm_contract
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROJECT = "test-project"
@@ -119,7 +119,8 @@ class Estate:
 
     def konlet_vm(self, name, zone, declaration=KONLET_DECLARATION, labels=None, **extra):
         labels = dict(labels or {}, **{"container-vm": "cos-stable-121"})
-        self.insert(name, zone, {konlet.METADATA_KEY: declaration, "google-logging-enabled": "true"}, labels, **extra)
+        metadata = {vm_contract.KONLET_KEY: declaration, "google-logging-enabled": "true"}
+        self.insert(name, zone, metadata, labels, **extra)
 
     def unmanaged_vm(self, name, zone, labels=None, metadata=None, **extra):
         self.insert(name, zone, dict({"startup-script": "echo hi"}, **(metadata or {})), labels, **extra)

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-from ansible_collections.gce.cos.plugins.module_utils import vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 from google.cloud import compute_v1
 
 from localgce import guest_metadata

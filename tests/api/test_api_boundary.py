@@ -27,9 +27,9 @@ def lgce():
 @pytest.fixture(scope="module")
 def apis(lgce):
     """(plain ComputeApi, HelperApi) for the same project and endpoint; the helper is this test's own."""
-    from ansible_collections.gce.cos.plugins.module_utils import api_helper_client as client
-    from ansible_collections.gce.cos.plugins.module_utils import api_helper_protocol as protocol
-    from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
+    from ansible_collections.gce.cos.plugins.module_utils._api_helper import api_helper_client as client
+    from ansible_collections.gce.cos.plugins.module_utils._api_helper import api_helper_protocol as protocol
+    from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
     from google.oauth2.credentials import Credentials
 
     run_dir = tempfile.mkdtemp(prefix="gcb", dir="/tmp")  # short: the socket path must fit
@@ -90,8 +90,8 @@ CALLS = {
 def test_the_same_call_gives_equal_plain_data_on_both_paths(apis, name):
     plain, helper = apis
     service, method, fields = CALLS[name]
-    direct = plain.call(service, method, "read", name, project=PROJECT, **fields)
-    through = helper.call(service, method, "read", name, project=PROJECT, **fields)
+    direct = plain.call(service, method, doing="read " + name, project=PROJECT, **fields)
+    through = helper.call(service, method, doing="read " + name, project=PROJECT, **fields)
     assert plain_json(direct), direct
     assert through == direct
 
@@ -100,10 +100,10 @@ def test_lists_and_aggregated_lists_follow_every_page(apis):
     plain, helper = apis
     for api in (plain, helper):
         before = api.request_count
-        items = api.list("instances", "read", "instances", project=PROJECT, zone=ZONES[0], max_results=1)
+        items = api.list("instances", doing="read instances", project=PROJECT, zone=ZONES[0], max_results=1)
         assert isinstance(items, list) and [i["name"] for i in items] == ["b-00", "b-03", "b-06"]
         assert api.request_count - before == 3, "one request per page"
-        scopes = api.call("instances", "aggregated_list", "read", "instances", project=PROJECT, max_results=2)
+        scopes = api.call("instances", "aggregated_list", doing="read instances", project=PROJECT, max_results=2)
         assert isinstance(scopes, dict)
         names = sorted(i["name"] for scoped in scopes.values() for i in scoped.get("instances") or [])
         assert names == ["b-%02d" % i for i in range(7)]
@@ -111,4 +111,4 @@ def test_lists_and_aggregated_lists_follow_every_page(apis):
 
 def test_a_missing_resource_is_none_on_both_paths(apis):
     for api in apis:
-        assert api.get("instances", "read", "x", project=PROJECT, zone=ZONES[0], instance="absent") is None
+        assert api.get("instances", doing="read x", project=PROJECT, zone=ZONES[0], instance="absent") is None

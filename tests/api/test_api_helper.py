@@ -499,8 +499,8 @@ def test_another_user_is_refused(lgce, run_dir, tmp_path):
     """The socket is 0600 in a 0700 directory; even opened up, SO_PEERCRED refuses another uid."""
     if os.getuid() != 0:
         pytest.fail("this test needs root to act as another user (setuid to nobody)")
-    import ansible_collections.gce.cos.plugins.module_utils.api_helper_client as client
-    import ansible_collections.gce.cos.plugins.module_utils.api_helper_protocol as protocol
+    import ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_client as client
+    import ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_protocol as protocol
 
     env_backup = os.environ.get("XDG_RUNTIME_DIR")
     os.environ["XDG_RUNTIME_DIR"] = run_dir
@@ -509,7 +509,7 @@ def test_another_user_is_refused(lgce, run_dir, tmp_path):
         hello = client.hello_message({"auth_kind": "accesstoken", "access_token": "t", "project": DEFAULT_PROJECT,
                                       "api_endpoint": lgce.url})
         api = client.HelperApi(hello, owner, plain=None, idle_timeout=60)
-        assert api.get("instances", "read", "x", project=DEFAULT_PROJECT, zone=DEFAULT_ZONE, instance="n") is None
+        assert api.get("instances", doing="read x", project=DEFAULT_PROJECT, zone=DEFAULT_ZONE, instance="n") is None
         api.close()
     finally:
         if env_backup is None:

@@ -8,7 +8,8 @@ real agent, test_cos_container_migrate.py the konlet migration and apply: restar
 
 import json
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+import yaml
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 from google.cloud import compute_v1
 from module_runner import calls, connection, mutating, run_module
 
@@ -62,6 +63,17 @@ def metadata(lg, name=VM):
     return {i.key: i.value for i in instance(lg, name).metadata.items}
 
 
+def units_in(user_data):
+    """{name: unit text} of the container units a #cloud-config user-data writes."""
+    prefix = "%s/%s" % (vm_contract.UNIT_DIR, vm_contract.UNIT_PREFIX)
+    out = {}
+    for entry in yaml.safe_load(user_data).get("write_files") or []:
+        path = entry.get("path", "")
+        if path.startswith(prefix) and path.endswith(".service"):
+            out[path[len(prefix):-len(".service")]] = entry.get("content", "")
+    return out
+
+
 def set_metadata(lg, items, name=VM):
     """Replace the instance's metadata items (as another writer would)."""
     current = instance(lg, name).metadata
@@ -107,8 +119,10 @@ def test_create_writes_the_unit_and_enables_guest_attributes(localgce):
     assert md["note"] == "keep me"
     assert result["container"]["action"] == "create"
     assert result["container"]["unit"] == built["unit"]
-    assert result["container"]["docker_args"][:2] == ["docker", "create"]
-    assert "nginx:1.27" in result["container"]["docker_args"]
+    assert result["container"]["docker_argv"][:2] == ["docker", "create"]
+    assert "nginx:1.27" in result["container"]["docker_argv"]
+    # The deprecated name of the result's argv stays until 1.0.0, the same list.
+    assert result["container"]["docker_args"] == result["container"]["docker_argv"]
     assert result["actions"] == [
         "set metadata of instance 'vm-1' in us-central1-a: add cos-container-web, change enable-guest-attributes"]
     assert result["diff"] == {"before": {"containers": {}}, "after": {"containers": {"web": built["spec"]}}}
@@ -174,7 +188,7 @@ def test_update_of_one_container_changes_only_its_key(localgce):
     second = metadata(localgce)
     assert second["cos-container-web"] == first["cos-container-web"]
     assert second["cos-container-db"] != first["cos-container-db"]
-    assert container_unit.spec_from_unit(second["cos-container-db"])["image"] == "postgres:17"
+    assert container_unit.recorded_spec(second["cos-container-db"])["image"] == "postgres:17"
     assert result["actions"] == ["set metadata of instance 'vm-1' in us-central1-a: change cos-container-db"]
     assert {c["name"]: c["action"] for c in result["containers"]} == {"web": "none", "db": "update"}
 
@@ -236,6 +250,26 @@ def test_bad_specs_fail_with_field_paths_before_any_request(localgce):
     single = cos(localgce, wait=False, name="Web", image="nginx", memory="1k", cpus=-1)
     assert single.failed
     assert "name:" in single["msg"] and "memory:" in single["msg"] and "cpus:" in single["msg"]
+    assert localgce.requests() == []
+
+
+def test_start_first_that_cannot_work_fails_naming_the_field_before_any_request(localgce):
+    create_instance(localgce)
+    probe = {"type": "http", "port": 80}
+    result = cos(localgce, wait=False, containers=[
+        dict(WEB, readiness=probe, order="start-first", network="host"),
+        dict(DB, ports=[5432], readiness={"type": "tcp", "port": 5432}, drain=900),
+    ])
+    assert result.failed
+    msg = result["msg"]
+    assert 'containers[0].order: "start-first" cannot work with network: host' in msg
+    assert "Fix: remove network: host" in msg
+    assert "containers[1].drain: 900 is longer than the agent keeps an old revision" in msg
+    # Without the agent (apply: restart) nothing would switch the ports: refused too.
+    restart = cos(localgce, wait=False, apply="restart", containers=[dict(WEB, readiness=probe)])
+    assert restart.failed
+    assert 'containers[0].order: "start-first" (the default with ports and a readiness probe) needs the cos agent' \
+        in restart["msg"]
     assert localgce.requests() == []
 
 
@@ -334,7 +368,7 @@ def test_secret_env_keeps_references_only(localgce):
                  secret_env={"DB_PASSWORD": "sm://test-project/db-password#3"})
     assert result["container"]["spec"]["secret_env"] == {"DB_PASSWORD": ref}
     assert ref in metadata(localgce)["cos-container-api"]
-    assert "--env-file" in result["container"]["docker_args"]
+    assert "--env-file" in result["container"]["docker_argv"]
 
 
 def test_a_stopped_vm_gets_the_spec_without_waiting(localgce):

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 from module_runner import module_examples, mutating, run_playbook
 from test_cos_container import DB, PROJECT, VM, WEB, ZONE, cos, create_instance, metadata
 
@@ -183,7 +183,7 @@ def test_examples_run_through_ansible_playbook(localgce, tmp_path):
         assert "web runs sha256:" in proc.stdout
         assert "the host firewall is opened at every boot as konlet opened it" in proc.stdout
         # The example that narrows the firewall: the migrated container opens only its port.
-        narrowed = container_unit.spec_from_unit(metadata(localgce, "konlet-2")["cos-container-web"])
+        narrowed = container_unit.recorded_spec(metadata(localgce, "konlet-2")["cos-container-web"])
         assert narrowed["ports"] == ["80/tcp"]
         # The example's end state: web-1 runs only web (api was removed), konlet-1 moved.
         assert sorted(k for k in metadata(localgce, "web-1") if k.startswith("cos-container-")) == [

@@ -4,9 +4,9 @@ import itertools
 
 import pytest
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils import cloud_config, container_unit, cos_agent
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpTimeoutError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import items_of, size_errors
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpTimeoutError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import items_of, size_errors
+from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config, container_unit, cos_agent
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     FIRST_DELAY,
     MAX_DELAY,
@@ -16,6 +16,7 @@ from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     outcome,
     wait_for_reports,
 )
+from test_cos_container import units_in
 
 UNIT = container_unit.build({"name": "web", "image": "nginx:1.27", "secret_env": {"T": "sm://my-proj/t"}})["unit"]
 USER = "#cloud-config\n# mine\nwrite_files:\n- path: /var/x\n  content: hi\nruncmd:\n- echo hi\n"
@@ -24,7 +25,7 @@ USER = "#cloud-config\n# mine\nwrite_files:\n- path: /var/x\n  content: hi\nrunc
 def test_user_data_edits_reach_a_fixed_point():
     once = cloud_config.with_units(USER, {"web": UNIT})
     assert cloud_config.with_units(once, {"web": UNIT}) == once
-    assert cloud_config.units_in(once) == {"web": UNIT}
+    assert units_in(once) == {"web": UNIT}
     with_agent = cloud_config.with_agent(once)
     assert cloud_config.has_agent(with_agent)
     settled = cloud_config.with_units(with_agent, {"web": UNIT})

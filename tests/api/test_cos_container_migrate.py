@@ -10,15 +10,10 @@ import subprocess
 
 import pytest
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils import (
-    agent_scripts,
-    cloud_config,
-    container_unit,
-    cos_agent,
-    konlet,
-)
+from ansible_collections.gce.cos.plugins.module_utils import konlet
+from ansible_collections.gce.cos.plugins.module_utils._vm import agent_scripts, cloud_config, container_unit, cos_agent
 from module_runner import calls, mutating
-from test_cos_container import DB, WEB, cos, create_instance, instance, metadata
+from test_cos_container import DB, WEB, cos, create_instance, instance, metadata, units_in
 
 STOP = "POST projects/test-project/zones/us-central1-a/instances/vm-1/stop"
 START = "POST projects/test-project/zones/us-central1-a/instances/vm-1/start"
@@ -114,7 +109,7 @@ def test_apply_restart_writes_units_into_user_data_and_restarts_once(localgce, t
     ]
     md = metadata(localgce)
     # The units in user-data are the metadata values, so a later agent sees the same revisions.
-    assert cloud_config.units_in(md["user-data"]) == {
+    assert units_in(md["user-data"]) == {
         "web": md["cos-container-web"], "db": md["cos-container-db"]}
     doc = yaml.safe_load(md["user-data"])
     assert doc["write_files"][0] == {"path": "/var/lib/app/motd", "content": "hello"}
@@ -138,7 +133,7 @@ def test_apply_restart_writes_units_into_user_data_and_restarts_once(localgce, t
     db2 = dict(DB, image="postgres:17")
     third = cos(localgce, apply="restart", containers=[WEB, db2])
     assert third["changed"] and mutations(localgce) == [SET_METADATA, STOP, START]
-    units = cloud_config.units_in(metadata(localgce)["user-data"])
+    units = units_in(metadata(localgce)["user-data"])
     assert units["db"] == container_unit.build(db2)["unit"] and units["web"] == md["cos-container-web"]
 
     # Removing the last containers empties our part of user-data and keeps the user's.
@@ -196,7 +191,7 @@ def test_migrate_maps_every_konlet_feature_and_restarts_once(localgce, tmp_path)
     assert md["note"] == "keep" and md["enable-guest-attributes"] == "TRUE"
     assert cloud_config.has_agent(md["user-data"])
     assert_valid_cloud_config(tmp_path, md["user-data"])
-    spec = container_unit.spec_from_unit(md["cos-container-app"])
+    spec = container_unit.recorded_spec(md["cos-container-app"])
     assert spec == expected
     # konlet's semantics, field by field.
     assert spec["command"] == ["/bin/app"] and spec["args"] == ["--port", "8080"]
@@ -212,7 +207,7 @@ def test_migrate_maps_every_konlet_feature_and_restarts_once(localgce, tmp_path)
         {"type": "host_path", "container_path": "/host", "host_path": "/var/lib/app", "read_only": True},
         {"type": "tmpfs", "container_path": "/scratch", "size": None},
     ]
-    args = result["container"]["docker_args"]
+    args = result["container"]["docker_argv"]
     assert args[:6] == ["docker", "create", "--name", "app", "--network", "host"]
     assert result["container"]["action"] == "create" and result["restarted"]
     # The diff moves the declaration's spec to a gce.cos container.
@@ -399,7 +394,7 @@ def test_ports_narrow_the_host_firewall_and_check_mode_says_so(localgce, tmp_pat
     assert "host firewall: %s" % opened in result["actions"][0]
     assert result["notes"][0].startswith("only ports 80, 8443/tcp are opened on the host firewall")
     md = metadata(localgce)
-    assert container_unit.spec_from_unit(md["cos-container-web"])["ports"] == ["80/tcp", "8443/tcp"]
+    assert container_unit.recorded_spec(md["cos-container-web"])["ports"] == ["80/tcp", "8443/tcp"]
     assert "iptables -w -A INPUT -p tcp --dport 8443 -j ACCEPT" in md["cos-container-web"]
     assert konlet.FIREWALL_MARK not in md["user-data"]
     assert_valid_cloud_config(tmp_path, md["user-data"])

@@ -9,8 +9,8 @@ import json
 import urllib.request
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate
 from module_runner import calls, connection, module_examples, mutating, run_module, run_playbook, warning_texts
 
 PROJECT = "test-project"
@@ -41,7 +41,7 @@ def disk(localgce, clean_env):
 def make_instance(api, name):
     boot = {"boot": True, "autoDelete": True, "initializeParams": {
         "sourceImage": "projects/cos-cloud/global/images/family/cos-stable"}}
-    mutate(api, "instances", "insert_unary", "create", "instance", 60, project=PROJECT, zone=ZONE,
+    mutate(api, "instances", "insert_unary", 60, doing="create instance", project=PROJECT, zone=ZONE,
            instance_resource={"name": name, "machineType": "zones/%s/machineTypes/e2-small" % ZONE,
                               "disks": [boot], "networkInterfaces": [{"network": "global/networks/default"}]})
 
@@ -49,11 +49,11 @@ def make_instance(api, name):
 def make_disk(api, name, size=10, **extra):
     body = {"name": name, "sizeGb": str(size)}
     body.update(extra)
-    mutate(api, "disks", "insert_unary", "create", "disk", 60, project=PROJECT, zone=ZONE, disk_resource=body)
+    mutate(api, "disks", "insert_unary", 60, doing="create disk", project=PROJECT, zone=ZONE, disk_resource=body)
 
 
 def attach(api, disk_name, instance, device=None, mode="READ_WRITE"):
-    mutate(api, "instances", "attach_disk_unary", "attach", "disk", 60, project=PROJECT, zone=ZONE,
+    mutate(api, "instances", "attach_disk_unary", 60, doing="attach disk", project=PROJECT, zone=ZONE,
            instance=instance, attached_disk_resource={
                "source": "projects/%s/zones/%s/disks/%s" % (PROJECT, ZONE, disk_name),
                "deviceName": device or disk_name, "mode": mode})

@@ -5,8 +5,8 @@ a re-run changes nothing and sends only GETs, and what the diff promised is what
 """
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate
 from module_runner import calls, connection, module_examples, mutating, run_module, run_playbook
 
 PROJECT = "test-project"
@@ -30,7 +30,7 @@ def firewall(localgce, clean_env):
 
 
 def make_rule(api, **body):
-    mutate(api, "firewalls", "insert_unary", "create", "rule", 60, project=PROJECT, firewall_resource=body)
+    mutate(api, "firewalls", "insert_unary", 60, doing="create rule", project=PROJECT, firewall_resource=body)
 
 
 def stored_rule(localgce, name):

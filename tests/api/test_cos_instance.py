@@ -9,8 +9,8 @@ import json
 import time
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate
 from module_runner import calls, connection, mutating, run_module, warning_texts
 
 PROJECT = "test-project"
@@ -48,9 +48,9 @@ def api(localgce, clean_env):
 
 
 def make_address(api, name):
-    mutate(api, "addresses", "insert_unary", "create", "address %r" % name, 30, project=PROJECT, region=REGION,
+    mutate(api, "addresses", "insert_unary", 30, doing="create address %r" % name, project=PROJECT, region=REGION,
            address_resource={"name": name})
-    return api.get("addresses", "read", "address", project=PROJECT, region=REGION, address=name)["address"]
+    return api.get("addresses", doing="read address", project=PROJECT, region=REGION, address=name)["address"]
 
 
 def nat_ip(inst):
@@ -59,14 +59,14 @@ def nat_ip(inst):
 
 
 def make_disk(api, name, size=10):
-    mutate(api, "disks", "insert_unary", "create", "disk %r" % name, 30, project=PROJECT, zone=ZONE,
+    mutate(api, "disks", "insert_unary", 30, doing="create disk %r" % name, project=PROJECT, zone=ZONE,
            disk_resource={"name": name, "sizeGb": str(size)})
 
 
 def other_writer_sets_metadata(api, key, value, name="web-1"):
-    inst = api.get("instances", "read", "instance", project=PROJECT, zone=ZONE, instance=name)
+    inst = api.get("instances", doing="read instance", project=PROJECT, zone=ZONE, instance=name)
     items = [i for i in inst["metadata"].get("items", []) if i["key"] != key] + [{"key": key, "value": value}]
-    mutate(api, "instances", "set_metadata_unary", "set metadata", "instance", 30, project=PROJECT, zone=ZONE,
+    mutate(api, "instances", "set_metadata_unary", 30, doing="set metadata instance", project=PROJECT, zone=ZONE,
            instance=name, metadata_resource={"fingerprint": inst["metadata"]["fingerprint"], "items": items})
 
 
@@ -447,7 +447,7 @@ def test_changes_needing_a_stop_or_an_unusable_address_fail_before_any_change(lo
                                     "project test-project: reserve it first")
     # An address another instance uses is refused before the current address is removed.
     ip = make_address(api, "taken")
-    mutate(api, "instances", "insert_unary", "create", "instance 'other'", 60, project=PROJECT, zone=ZONE,
+    mutate(api, "instances", "insert_unary", 60, doing="create instance 'other'", project=PROJECT, zone=ZONE,
            instance_resource={"name": "other", "machineType": "zones/%s/machineTypes/e2-small" % ZONE,
                               "disks": [{"boot": True, "initializeParams": {
                                   "sourceImage": "projects/cos-cloud/global/images/family/cos-stable"}}],
@@ -618,7 +618,7 @@ def test_a_user_data_change_on_a_running_vm_says_it_waits_for_the_next_boot_or_r
 
 
 def test_require_agent_refuses_adding_the_agent_to_a_running_vm_before_any_change(localgce, clean_env):
-    from ansible_collections.gce.cos.plugins.module_utils import cloud_config
+    from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config
 
     run(localgce)
     localgce.clear_requests()

@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate
 from module_runner import PYTHONPATH, ROOT, calls
 
 PROJECT = "test-project"
@@ -33,7 +33,7 @@ def test_examples_run_against_localgce(localgce, clean_env, tmp_path):
 
     api = ComputeApi(Credentials(token="examples-token"), PROJECT, api_endpoint=localgce.url, auth_kind="accesstoken")
     # The second example attaches a data disk, which cos_disk would have made.
-    mutate(api, "disks", "insert_unary", "create", "disk", 30, project=PROJECT, zone=ZONE,
+    mutate(api, "disks", "insert_unary", 30, doing="create disk", project=PROJECT, zone=ZONE,
            disk_resource={"name": "worker-1-data", "sizeGb": "10"})
     localgce.clear_requests()
     play = [{

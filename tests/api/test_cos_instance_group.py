@@ -6,7 +6,7 @@ agent's guest-attribute reports over HTTP, as the agent does.
 """
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 from group_fixtures import (
     PROJECT,
     REGION,
@@ -267,8 +267,14 @@ def test_a_failing_batch_stops_the_rollout_and_a_rerun_resumes(localgce):
         assert "manifest for registry.example/broken:1 not found" in msg
         assert "Not reached, still on the old revision: %s, %s" % (vms[1], vms[2]) in msg
         assert failed["rollout"]["not_reached"] == vms[1:] and failed["rollout"]["failed_vm"] == vms[0]
+        # The failed batch is rolled back: its VM and the group's all-instances configuration (what new and
+        # autohealed VMs get) have the old unit again, and its agent reports the old revision running.
+        assert "Rolled back: %s run the containers %s ran before this run again (revisions web %s)" % (
+            vms[0], vms[0], old["revision"]) in msg
+        assert failed["rollout"]["rolled_back"] == [vms[0]]
+        assert containers_of(localgce, vms[0]) == {"web": old["unit"]}
+        assert igm(localgce)["allInstancesConfig"]["properties"]["metadata"]["cos-container-web"] == old["unit"]
         # The VMs not reached keep the old unit; the group does not roll them itself.
-        assert containers_of(localgce, vms[0])["web"] == container_unit.build(broken)["unit"]
         for vm in vms[1:]:
             assert containers_of(localgce, vm) == {"web": old["unit"]}
         assert igm(localgce)["updatePolicy"]["type"] == "OPPORTUNISTIC"
@@ -280,6 +286,47 @@ def test_a_failing_batch_stops_the_rollout_and_a_rerun_resumes(localgce):
         assert resumed["rollout"]["batches"] == [[vm] for vm in vms]
         assert all(containers_of(localgce, vm) == {"web": container_unit.build(fixed)["unit"]} for vm in vms)
         assert igm(localgce)["updatePolicy"]["type"] == "PROACTIVE"
+
+
+def test_max_unavailable_0_rolls_start_first_containers_in_batches_of_max_surge(localgce):
+    template(localgce, "web-v1")
+    policy = {"max_surge": "2", "max_unavailable": "0"}
+    ready = dict(WEB, readiness={"type": "http", "port": 80, "path": "/"})
+    with FakeAgents(localgce) as agents:
+        first = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy, containers=[ready])
+        assert not first.failed, first.get("msg")
+        vms = sorted(members(localgce))
+        agents.wait_reported(vms)
+        assert container_unit.build(ready)["spec"]["order"] == "start-first"
+        rolled = group(localgce, target_size=3, instance_template="web-v1", update_policy=policy,
+                       containers=[dict(ready, image="nginx:1.28")])
+        assert not rolled.failed, rolled.get("msg")
+        # Each VM keeps serving while its new revision starts beside the old one: batches of max_surge VMs.
+        assert rolled["rollout"]["batches"] == [vms[:2], vms[2:]]
+        assert rolled["rollout"]["updated"] == vms
+
+
+def test_max_unavailable_0_refuses_a_stop_first_container_with_ports_before_any_change(localgce):
+    template(localgce, "web-v1")
+    policy = {"max_surge": "1", "max_unavailable": "0"}
+    with FakeAgents(localgce) as agents:
+        first = group(localgce, target_size=2, instance_template="web-v1", update_policy=policy, containers=[WEB])
+        assert not first.failed, first.get("msg")
+        agents.wait_reported(sorted(members(localgce)))
+        localgce.clear_requests()
+        for check_mode in (True, False):
+            r = group(localgce, check_mode=check_mode, target_size=2, instance_template="web-v1",
+                      update_policy=policy, containers=[dict(WEB, image="nginx:1.28")])
+            assert r.failed and not r.get("changed"), r
+            assert "update_policy.max_unavailable: 0 promises that no VM of instance group 'web' in us-central1-a " \
+                   "stops serving, but container web (ports 80/tcp) updates stop-first" in r["msg"], r["msg"]
+            assert "Give web a readiness probe" in r["msg"]
+        assert mutating(localgce.requests()) == []
+        # A container added, or one that does not change, is not refused: nothing of it stops serving.
+        side = {"name": "side", "image": "busybox:1.36", "command": ["sleep", "infinity"], "ports": ["8080"]}
+        added = group(localgce, target_size=2, instance_template="web-v1", update_policy=policy,
+                      containers=[WEB, side])
+        assert not added.failed, added.get("msg")
 
 
 def test_wait_timeout_names_what_is_pending(localgce):

@@ -8,12 +8,12 @@ import json
 import re
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils import container_unit, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_params import params_with_defaults
 from ansible_collections.gce.cos.plugins.module_utils._instance.body import build_instance_body
 from ansible_collections.gce.cos.plugins.module_utils._instance.options import ARGUMENT_SPEC as INSTANCE_SPEC
 from ansible_collections.gce.cos.plugins.module_utils._template.engine import canonical_json
 from ansible_collections.gce.cos.plugins.module_utils._template.options import ARGUMENT_RULES, ARGUMENT_SPEC
-from ansible_collections.gce.cos.plugins.module_utils.gcp_params import params_with_defaults
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 from module_runner import calls, connection, mutating, run_module, warning_texts
 
 PROJECT = "test-project"

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 from estate import PROJECT, ROOT, Estate, ansible_env
 
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
@@ -334,4 +334,55 @@ def test_every_input_error_is_reported_at_once_before_any_api_call(localgce, tmp
     assert ('cos_deploy_containers[0].volumes[0].device_name: \\"nodisk\\" is not the device_name of a disk '
             'in cos_deploy_disks') in msg
     assert msg.count("quote it in YAML") == 1 and "cos_deploy_containers[0].env.DEBUG" in msg
+    assert [r for r in localgce.requests() if r["path"].startswith("/compute/")] == []
+
+
+# -- issue 23: a unit too large for metadata fails before the first disk exists --------------------------
+def test_a_unit_too_large_for_metadata_fails_before_the_first_disk_exists(localgce, tmp_path):
+    """The role builds every unit (as cos_container does) in its first task: a unit over a metadata value's 256 KB
+    stops the run there, with no disk, no instance and no firewall rule created, not at the containers task."""
+    big = {"name": "big", "image": "nginx:1.27", "ports": [80], "env": {"BLOB": "x" * (256 * 1024)}}
+    varfile = tmp_path / "big.yml"
+    varfile.write_text(json.dumps({"cos_deploy_instance": {"name": "big-1", "zone": ZONE},
+                                   "cos_deploy_disks": [{"name": "big-1-data", "size_gb": 10}],
+                                   "cos_deploy_containers": [WEB, big]}))
+    env = ansible_env(localgce, tmp_path)
+    localgce.clear_requests()
+    run = run_playbook(env, "deploy", "localhost,", "-e", "@%s" % varfile)
+    assert run.returncode != 0
+    (msg,) = re.findall(r'"msg": "(.*)"', run.stdout)
+    assert msg.startswith("cos_deploy_containers[1]: the unit of container big (metadata key cos-container-big): "
+                          "the value has "), msg
+    assert "a metadata value may hold at most 262144 (256 KB)" in msg
+    assert mutations(localgce) == []
+    assert localgce.get_resource("projects/%s/zones/%s/disks/big-1-data" % (PROJECT, ZONE)) is None
+    assert instance(localgce, "big-1") is None
+
+
+# -- issue 22: the update options' bad input, refused by the role before any API call ---------------------
+def test_bad_readiness_and_update_order_are_refused_before_any_api_call(localgce, tmp_path):
+    probe = {"type": "http", "port": 80, "path": "/"}
+    bad = [
+        # A probe on a port the container does not declare.
+        dict(WEB, name="a", readiness=dict(probe, port=8081)),
+        # start-first with the host network on a declared port.
+        dict(WEB, name="b", readiness=probe, order="start-first", network="host"),
+        # A deadline shorter than the probe's interval.
+        dict(WEB, name="c", readiness=dict(probe, interval=10, deadline=5)),
+        # A drain longer than the agent keeps an old revision after the switch.
+        dict(WEB, name="d", readiness=probe, drain=3600),
+    ]
+    varfile = tmp_path / "bad.yml"
+    varfile.write_text(json.dumps({"cos_deploy_instance": {"name": "bad-2", "zone": ZONE},
+                                   "cos_deploy_containers": bad}))
+    env = ansible_env(localgce, tmp_path)
+    localgce.clear_requests()
+    run = run_playbook(env, "deploy", "localhost,", "-e", "@%s" % varfile)
+    assert run.returncode != 0
+    (msg,) = re.findall(r'"msg": "(.*)"', run.stdout)
+    for field in ("cos_deploy_containers[0].readiness.port: 8081", "cos_deploy_containers[1].order: ",
+                  "cos_deploy_containers[2].readiness.deadline: 5 is shorter than the interval (10s)",
+                  "cos_deploy_containers[3].drain: 3600"):
+        assert field in msg, (field, msg)
+    assert "cannot work with network: host" in msg and "is longer than the agent keeps an old revision" in msg
     assert [r for r in localgce.requests() if r["path"].startswith("/compute/")] == []

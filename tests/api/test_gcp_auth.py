@@ -6,8 +6,8 @@ import threading
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_module import GcpModule
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_module import GcpModule
 
 ZONE = "us-central1-a"
 
@@ -18,7 +18,7 @@ def make_module(args):
 
 
 def read_zone(gcp):
-    return gcp.api.call("zones", "get", "read", "zone " + ZONE, project=gcp.api.project, zone=ZONE)
+    return gcp.api.call("zones", "get", doing="read zone " + ZONE, project=gcp.api.project, zone=ZONE)
 
 
 def test_accesstoken(clean_env, localgce):

@@ -4,10 +4,14 @@ import subprocess
 import sys
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpOperationError, GcpTimeoutError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import mutate
-from ansible_collections.gce.cos.plugins.module_utils.gcp_retry import RetryPolicy
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import (
+    GcpError,
+    GcpOperationError,
+    GcpTimeoutError,
+)
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import mutate
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_retry import RetryPolicy
 
 PROJECT = "p1"
 ZONE = "us-central1-a"
@@ -28,7 +32,7 @@ def api(localgce, clean_env):
 
 def insert_disk(api, name="d1", timeout=30):
     return mutate(
-        api, "disks", "insert_unary", "create", "disk %r" % name, timeout,
+        api, "disks", "insert_unary", timeout, doing="create disk %r" % name,
         project=PROJECT, zone=ZONE, disk_resource={"name": name, "sizeGb": "10"},
     )
 
@@ -50,7 +54,7 @@ def test_transient_errors_are_retried_with_the_same_request_id(api, localgce, st
     assert [p["status"] for p in posts] == [status, status, 200]
     request_ids = {p["query"]["requestId"] if isinstance(p["query"], dict) else p["query"] for p in posts}
     assert len(request_ids) == 1, "a retry must reuse the requestId: %s" % request_ids
-    assert api.get("disks", "read", "disk", project=PROJECT, zone=ZONE, disk="d1")["name"] == "d1"
+    assert api.get("disks", doing="read disk", project=PROJECT, zone=ZONE, disk="d1")["name"] == "d1"
 
 
 def test_a_retried_insert_that_had_succeeded_does_not_create_twice(api, localgce):
@@ -59,11 +63,11 @@ def test_a_retried_insert_that_had_succeeded_does_not_create_twice(api, localgce
     first = disk_posts(localgce)[0]
     rid = first["query"]["requestId"]
     op = api.call(
-        "disks", "insert_unary", "create", "disk 'd1'",
+        "disks", "insert_unary", doing="create disk 'd1'",
         project=PROJECT, zone=ZONE, disk_resource={"name": "d1", "sizeGb": "10"}, request_id=rid,
     )
     assert op["status"] == "DONE" and not op.get("error")
-    assert len(api.list("disks", "list", "disks", project=PROJECT, zone=ZONE)) == 1
+    assert len(api.list("disks", doing="list disks", project=PROJECT, zone=ZONE)) == 1
 
 
 @pytest.mark.parametrize("status, reason", [(403, "forbidden"), (400, "invalid"), (409, "alreadyExists")])
@@ -106,10 +110,10 @@ def test_wait_timeout_names_the_operation_and_the_fix(api, localgce):
 
 
 def test_get_of_a_missing_resource_is_none_and_a_list_follows_pages(api, localgce):
-    assert api.get("disks", "read", "disk", project=PROJECT, zone=ZONE, disk="nope") is None
+    assert api.get("disks", doing="read disk", project=PROJECT, zone=ZONE, disk="nope") is None
     for i in range(3):
         insert_disk(api, "d%d" % i)
-    names = [d["name"] for d in api.list("disks", "list", "disks", project=PROJECT, zone=ZONE, max_results=1)]
+    names = [d["name"] for d in api.list("disks", doing="list disks", project=PROJECT, zone=ZONE, max_results=1)]
     assert sorted(names) == ["d0", "d1", "d2"]
 
 
@@ -117,9 +121,9 @@ def test_only_the_needed_compute_services_are_imported(localgce):
     code = (
         "import sys, conftest\n"
         "from google.oauth2.credentials import Credentials\n"
-        "from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi\n"
+        "from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi\n"
         "api = ComputeApi(Credentials(token='t'), 'p', api_endpoint=%r)\n"
-        "api.get('zones', 'read', 'zone', project='p', zone='us-central1-a')\n"
+        "api.get('zones', doing='read zone', project='p', zone='us-central1-a')\n"
         "loaded = sorted(m.split('.')[4] for m in sys.modules if m.startswith('google.cloud.compute_v1.services.')"
         " and m.count('.') >= 4)\n"
         "print(' '.join(sorted(set(loaded))))\n" % localgce.url

@@ -326,7 +326,7 @@ def test_import_stays_light():
 # -- paging and scale ----------------------------------------------------------------------------------
 def test_pages_are_followed_one_request_each(localgce, monkeypatch):
     from ansible_collections.gce.cos.plugins.module_utils import vm_inventory
-    from ansible_collections.gce.cos.plugins.module_utils.gcp_client import ComputeApi
+    from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_client import ComputeApi
     from google.oauth2.credentials import Credentials
 
     estate = Estate(localgce)

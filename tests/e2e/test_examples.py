@@ -102,6 +102,13 @@ def check_user_data(spec, text, tmp_path):
     if spec.get("cos_deploy_docker_daemon", True):
         assert ["/bin/bash", "/var/lib/cos-agent/bin/docker-daemon", "/etc/docker/daemon.cos-deploy.json"] in \
             doc["runcmd"][:-1]
+    # docker-credential-gcr is configured for each Google registry an image names, listed or not
+    # (examples/artifact-registry.yml lists none).
+    google = sorted({c["image"].split("/")[0] for c in spec.get("cos_deploy_containers", [])
+                     if c["image"].split("/")[0].endswith((".pkg.dev", "gcr.io"))})
+    gcr = files.get("/etc/systemd/system/cos-registry-gcr.service", {}).get("content", "")
+    for host in google:
+        assert "configure-docker --registries=" in gcr and host in gcr.split("--registries=")[1].split()[0], host
     for login in spec.get("cos_deploy_registries", []):
         if "password_secret" in login:
             # Only the reference travels; the login unit reads the value at boot.

@@ -19,7 +19,7 @@ from localgce.testing import DEFAULT_PROJECT, DEFAULT_ZONE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILES = os.path.join(ROOT, "roles", "cos_deploy", "files")
-# Shared by the role's disk units and the konlet migration (plugins/module_utils/disk_units.py).
+# Shared by the role's disk units and the konlet migration (plugins/module_utils/_vm/disk_units.py).
 DISK_PREPARE = os.path.join(ROOT, "plugins", "module_utils", "_agent", "disk-prepare")
 REGISTRY_LOGIN = os.path.join(FILES, "registry-login")
 

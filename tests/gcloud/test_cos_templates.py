@@ -9,7 +9,7 @@ import sys
 from gcloud_cli import PROJECT, REGION, ZONE
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "api"))
-from ansible_collections.gce.cos.plugins.module_utils import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 from module_runner import connection, run_module
 
 WEB = {"name": "web", "image": "nginx:1.27", "ports": ["80"]}

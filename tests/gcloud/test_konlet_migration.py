@@ -11,7 +11,7 @@ from google.cloud import compute_v1
 from test_seed import CONTAINER_FLAGS
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "api"))
-from ansible_collections.gce.cos.plugins.module_utils import cloud_config, container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config, container_unit
 from module_runner import connection, run_module
 
 
@@ -31,7 +31,7 @@ def test_migrate_the_declaration_gcloud_wrote(gcloud, compute, lg):
     assert md["google-logging-enabled"] == "true"  # gcloud's own key stays
     assert cloud_config.has_agent(md["user-data"])
     # gcloud names the container after the VM.
-    spec = container_unit.spec_from_unit(md["cos-container-vm-klt"])
+    spec = container_unit.recorded_spec(md["cos-container-vm-klt"])
     assert spec["image"] == "docker.io/library/nginx:1.27"
     assert spec["args"] == ["-g", "daemon off;"]
     assert spec["env"] == {"MODE": "prod", "PORT": "8080"}

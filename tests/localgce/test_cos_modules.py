@@ -3,7 +3,7 @@
 Here, not in tests/unit: the simulator (localgce) is not part of the collection that
 ansible-test checks."""
 
-from ansible_collections.gce.cos.plugins.module_utils import cloud_config
+from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config
 
 from localgce.vm import image
 

@@ -456,9 +456,11 @@ def test_var_full(chaos, fault):
     directory of the host, so a small tmpfs with a copy of the state is put over it and filled."""
     tag = chaos.new_tag("full")
     vm = chaos.vm
+    # /run/chaos-under is made private: a peer of /var's shared mount would get the tmpfs too, and the copy
+    # back would copy the tmpfs onto itself, leaving /var with the records of before the case.
     chaos.sh("mkdir -p /run/chaos-full /run/chaos-under && mount --bind %s /run/chaos-under && "
-             "mount -t tmpfs -o size=8m tmpfs /run/chaos-full && cp -a %s/. /run/chaos-full/ && "
-             "mount --bind /run/chaos-full %s" % (STATE_DIR, STATE_DIR, STATE_DIR))
+             "mount --make-private /run/chaos-under && mount -t tmpfs -o size=8m tmpfs /run/chaos-full && "
+             "cp -a %s/. /run/chaos-full/ && mount --bind /run/chaos-full %s" % (STATE_DIR, STATE_DIR, STATE_DIR))
     try:
         chaos.sh("dd if=/dev/zero of=%s/fill bs=64k 2>/dev/null; true" % STATE_DIR)
         cursor = chaos.cursor()
@@ -477,9 +479,11 @@ def test_var_full(chaos, fault):
         assert chaos.starts("front", tag) == 1
         assert not chaos.sh("ls -A %s/applied | grep '\\.tmp$'; true" % STATE_DIR)
     finally:
-        # Back onto /var, with the records the agent wrote meanwhile.
-        vm.exec(["bash", "-c", "rm -f %s/fill; cp -a %s/. /run/chaos-under/ && umount -l %s; "
-                 "umount -l /run/chaos-full; umount -l /run/chaos-under" % (STATE_DIR, STATE_DIR, STATE_DIR)])
+        # Back onto /var, with the records the agent wrote meanwhile. The agent is stopped for the
+        # copy: a record it renamed into place between the copy and the unmount would be lost.
+        vm.exec(["bash", "-c", "systemctl stop cos-agent.service; rm -f %s/fill; cp -a %s/. /run/chaos-under/ && "
+                 "umount -l %s && umount -l /run/chaos-full && umount -l /run/chaos-under; rc=$?; "
+                 "systemctl start cos-agent.service; exit $rc" % (STATE_DIR, STATE_DIR, STATE_DIR)], check=True)
     fault.verify()
 
 

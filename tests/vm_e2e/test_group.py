@@ -17,6 +17,7 @@ import pytest
 from conftest import wait_for
 from localgce import gcloud as localgce_gcloud
 from localgce.testing import DEFAULT_PROJECT, DEFAULT_ZONE
+from localgce.vm.load import Load
 
 GROUP = "grp"
 PLAYBOOK = "playbooks/deploy-group.yml"
@@ -155,3 +156,38 @@ def test_gcloud_lists_the_groups_vms(e2e, group, tmp_path):
     listed = json.loads(proc.stdout)
     assert sorted(i["instance"].rsplit("/", 1)[1] for i in listed) == names(e2e)
     assert len(listed) == 3 and all(i.get("instanceStatus") == "RUNNING" for i in listed)
+
+
+def test_start_first_containers_roll_out_with_max_unavailable_0_and_lose_no_request(e2e, group, tmp_path):
+    """Issue 22 item 5: the group's containers get a readiness probe (so they update start-first) and the
+    policy max_unavailable 0; the rollout, under a steady load on every VM's port 80, loses no request,
+    refreshes one VM at a time (max_surge 1), and replaces or reboots none."""
+    vms = names(e2e)
+    urls = {vm: e2e.url_of(vm, 80) for vm in vms}
+    boots = {vm: e2e.vm_info(vm)["boot_id"] for vm in vms}
+    ids = {m["instance"]: m["id"] for m in members(e2e)}
+    containers = [{"name": "web", "image": "%s/web:v1" % e2e.extra_vars["e2e_registry"],
+                   "env": {"NGINX_ENTRYPOINT_QUIET_LOGS": "1"}, "restart_policy": "always", "ports": [80], "drain": 2,
+                   "readiness": {"type": "http", "port": 80, "path": "/", "interval": 1, "deadline": 120}}]
+    policy = {"max_surge": "1", "max_unavailable": "0"}
+    loads = {vm: Load(urls[vm]) for vm in vms}
+    try:
+        for load in loads.values():
+            load.start(first=10)
+        run = e2e.playbook(tmp_path, PLAYBOOK, "group.yml", cos_deploy_group_containers=containers,
+                           cos_deploy_group_update_policy=policy)
+        assert run.rc == 0, run
+        counts = {vm: len(load.answers) for vm, load in loads.items()}
+        wait_for(lambda: all(len(loads[vm].answers) >= counts[vm] + 10 for vm in vms), "answers after the rollout")
+    finally:
+        for load in loads.values():
+            load.stop()
+    failures = [(vm, f) for vm, load in loads.items() for f in load.failures]
+    assert failures == [], failures[:5]
+    rollout = run.task(GROUP_TASK)["rollout"]
+    assert rollout["batches"] == [[vm] for vm in vms] and rollout["updated"] == vms, rollout
+    for vm in vms:
+        assert set(loads[vm].answers) <= {"web v1\n", "web v2\n"}, set(loads[vm].answers)
+        assert loads[vm].answers[-1] == "web v1\n"
+        assert e2e.vm_info(vm)["boot_id"] == boots[vm]  # no reboot
+    assert {m["instance"]: m["id"] for m in members(e2e)} == ids  # no new VM

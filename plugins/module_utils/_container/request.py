@@ -1,33 +1,29 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_container's options as a request: the containers to build and to remove, checked before any API call."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gce.cos.plugins.module_utils import container_spec, container_unit
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import value_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error, zone_error
+from ansible_collections.gce.cos.plugins.module_utils import container_spec
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import value_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import name_error, zone_error
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
+from ansible_collections.gce.cos.plugins.module_utils.plain_data import without_none
 
 # The single form's spec options (name is also the container to remove, so it stands apart).
 SPEC_OPTIONS = tuple(f for f in container_spec.FIELDS if f != "name")
-
-
-def _strip_none(value):
-    """Suboptions come back with every unset key as None; the spec wants them absent."""
-    if isinstance(value, dict):
-        return {k: _strip_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_strip_none(v) for v in value]
-    return value
 
 
 def single_spec(p):
     spec = {"name": p["name"]}
     for key in SPEC_OPTIONS:
         if p.get(key) is not None:
-            spec[key] = _strip_none(p[key])
+            spec[key] = without_none(p[key])
     return spec
 
 
@@ -88,12 +84,28 @@ def validate(p):
         specs = [(single_spec(p), "")] if single else list_specs(p["containers"])
         builds, build_errors = build_all(specs)
         errors.extend(build_errors)
+        if p.get("apply") == "restart":
+            errors.extend(restart_errors(specs, builds))
     return {"builds": builds, "remove": remove, "single": single}, [e for e in errors if e]
+
+
+def restart_errors(specs, builds):
+    """Start-first needs the cos agent: without it (apply: restart) nothing would forward the ports."""
+    paths = {spec.get("name"): path for spec, path in specs if isinstance(spec, dict)}
+    errors = []
+    for built in builds:
+        if container_unit.start_first(built["spec"]):
+            path = paths.get(built["spec"]["name"]) or ""
+            errors.append(
+                '%sorder: "start-first" (the default with ports and a readiness probe) needs the cos agent, which '
+                "starts the new revision beside the old one and forwards the ports to it; with apply: restart "
+                "nothing would. Fix: use apply: agent, or set order: stop-first" % (path + "." if path else ""))
+    return errors
 
 
 def list_specs(entries, field="containers"):
     """[(spec, path)] of the entries of a list form option."""
-    return [(_strip_none(entry), "%s[%d]" % (field, i)) for i, entry in enumerate(entries or [])]
+    return [(without_none(entry), "%s[%d]" % (field, i)) for i, entry in enumerate(entries or [])]
 
 
 def build_all(specs):

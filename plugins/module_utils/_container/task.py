@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_container's engine: the desired metadata, the plan, the konlet migration and the wait for the agent."""
 
 from __future__ import absolute_import, division, print_function
@@ -8,49 +11,30 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.gce.cos.plugins.module_utils import (
-    container_spec,
-    container_unit,
-    vm_contract,
-)
-from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import (
+from ansible_collections.gce.cos.plugins.module_utils import container_spec
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import (
     describe_changes,
     metadata_dict,
     set_metadata,
     size_errors,
     value_error,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     FAILED,
     AgentFailure,
     read_reports,
     restarts,
+    rollback_details,
     wait_for_reports,
 )
 
-PREFIX = vm_contract.METADATA_PREFIX
-KONLET_KEY = vm_contract.KONLET_KEY
-GUEST_ATTRIBUTES_KEY = vm_contract.GUEST_ATTRIBUTES_KEY
-USER_DATA_KEY = vm_contract.USER_DATA_KEY
-
-
-def spec_of(unit_text):
-    """The spec recorded in a unit, or a stand-in for a value not written by this module."""
-    spec = container_unit.spec_from_unit(unit_text)
-    if spec is None:
-        return {"revision": container_unit.revision(unit_text), "note": "no cos-spec line in this unit"}
-    return spec
-
-
-def specs_view(metadata):
-    return {name: spec_of(unit) for name, unit in vm_contract.container_units(metadata).items()}
-
 
 def guest_attributes_enabled(metadata):
-    return str(metadata.get(GUEST_ATTRIBUTES_KEY, "")).strip().lower() == "true"
+    return str(metadata.get(vm_contract.GUEST_ATTRIBUTES_KEY, "")).strip().lower() == "true"
 
 
 class ContainerTask:
@@ -89,7 +73,7 @@ class ContainerTask:
     def change(self, current):
         # Imported by the two methods that edit or read user-data: cos_instance_group uses this
         # module for its views only, and would compile cloud_config and PyYAML in every task.
-        from ansible_collections.gce.cos.plugins.module_utils import cloud_config
+        from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config
 
         p = self.p
         wanted = dict(current)
@@ -101,13 +85,13 @@ class ContainerTask:
             wanted.pop(vm_contract.metadata_key(cname), None)
         if p["exclusive"] and p["state"] == "present":
             for key in list(wanted):
-                if key.startswith(PREFIX) and key not in keys:
+                if key.startswith(vm_contract.METADATA_PREFIX) and key not in keys:
                     del wanted[key]
         if self.migrated_from is not None:
-            wanted.pop(KONLET_KEY, None)
+            wanted.pop(vm_contract.KONLET_KEY, None)
         if self.builds and p["apply"] == "agent" and not guest_attributes_enabled(wanted):
-            wanted[GUEST_ATTRIBUTES_KEY] = "TRUE"
-        user_data = current.get(USER_DATA_KEY, "")
+            wanted[vm_contract.GUEST_ATTRIBUTES_KEY] = "TRUE"
+        user_data = current.get(vm_contract.USER_DATA_KEY, "")
         new_user_data = user_data
         try:
             if self.migrated_from is not None:
@@ -121,7 +105,7 @@ class ContainerTask:
             raise GcpError("%s: cannot edit the user-data of %s %s: %s" % (
                 "migrate" if self.migrated_from is not None else "apply", self.resource, why, exc))
         if new_user_data != user_data:
-            wanted[USER_DATA_KEY] = new_user_data
+            wanted[vm_contract.USER_DATA_KEY] = new_user_data
         return wanted
 
     # migration --------------------------------------------------------------------------------
@@ -153,7 +137,7 @@ class ContainerTask:
         self.migrated_from = spec
         self.notes.extend(notes)
         # What the migrated user-data adds besides the agent: the disks' units, konlet's open firewall.
-        from ansible_collections.gce.cos.plugins.module_utils import disk_units
+        from ansible_collections.gce.cos.plugins.module_utils._vm import disk_units
 
         self.migration_disks = konlet.disks(spec, attached)
         self.migration_parts = [disk_units.fragment(self.migration_disks, by="cos_container migrate")]
@@ -174,12 +158,12 @@ class ContainerTask:
 
     # main -------------------------------------------------------------------------------------
     def run(self):
-        from ansible_collections.gce.cos.plugins.module_utils import cloud_config
+        from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config
 
         p = self.p
         inst = self.must_read()
         current = metadata_dict(inst)
-        declaration = current.get(KONLET_KEY)
+        declaration = current.get(vm_contract.KONLET_KEY)
         if declaration is not None:
             if not p["migrate"]:
                 raise GcpError(
@@ -197,13 +181,13 @@ class ContainerTask:
         if errors:
             raise GcpError("; ".join(errors))
 
-        before = {"containers": specs_view(current)}
-        after = {"containers": specs_view(wanted)}
+        before = {"containers": container_unit.spec_views(current)}
+        after = {"containers": container_unit.spec_views(wanted)}
         said = ""
         if self.migrated_from is not None:
-            before[KONLET_KEY] = self.migrated_from
+            before[vm_contract.KONLET_KEY] = self.migrated_from
             after["boot"] = self.boot_view()
-            if wanted.get(USER_DATA_KEY) != current.get(USER_DATA_KEY):
+            if wanted.get(vm_contract.USER_DATA_KEY) != current.get(vm_contract.USER_DATA_KEY):
                 said = " (user-data at every boot: %s)" % "; ".join(
                     "%s: %s" % (k.replace("_", " "), ", ".join(v) if isinstance(v, list) else v)
                     for k, v in after["boot"].items())
@@ -214,11 +198,11 @@ class ContainerTask:
                 lambda: set_metadata(self.gcp, self.zone, self.name, inst, self.change, self.read),
             )
         status = inst.get("status")
-        user_data_changed = wanted.get(USER_DATA_KEY) != current.get(USER_DATA_KEY)
+        user_data_changed = wanted.get(vm_contract.USER_DATA_KEY) != current.get(vm_contract.USER_DATA_KEY)
         restart = user_data_changed and (p["apply"] == "restart" or (self.migrated_from is not None and (
             # A VM with the agent needs no boot for the container, nor for the firewall (konlet's rules
             # last until the reboot, the user-data makes them again at every boot); its disks do.
-            not cloud_config.has_agent(current.get(USER_DATA_KEY, "")) or self.migration_disks)))
+            not cloud_config.has_agent(current.get(vm_contract.USER_DATA_KEY, "")) or self.migration_disks)))
         restarted = False
         if restart and status == "RUNNING":
             why = "konlet's container goes, the agent starts" if self.migrated_from is not None else (
@@ -243,12 +227,12 @@ class ContainerTask:
             self.builds
             and p["apply"] == "agent"
             and self.migrated_from is None
-            and not cloud_config.has_agent(wanted.get(USER_DATA_KEY, ""))
+            and not cloud_config.has_agent(wanted.get(vm_contract.USER_DATA_KEY, ""))
         ):
             self.gcp.warnings.append(
                 "the user-data of %s does not install the cos agent (%s): unless the VM gets the agent another way, "
                 "nothing runs these containers; use apply: restart for VMs without it"
-                % (self.resource, cloud_config.AGENT_MARKER)
+                % (self.resource, vm_contract.AGENT_PATH)
             )
         for built in self.builds:
             self.gcp.warnings.extend(container_spec.warnings(built["spec"]))
@@ -260,7 +244,7 @@ class ContainerTask:
         awaited = [e for e in entries if "revision" in e or e["action"] == "remove"]
         if p["wait"] and not self.gcp.check_mode and p["apply"] == "agent" and awaited:
             if status == "RUNNING":
-                self.wait(entries, current)
+                self.wait(entries)
             else:
                 self.gcp.warnings.append(
                     "%s is %s: not waiting for the agent; the containers start when the VM runs"
@@ -289,7 +273,9 @@ class ContainerTask:
                 "unit_name": built["unit_name"],
                 "revision": built["revision"],
                 "unit": built["unit"],
-                "docker_args": built["docker_args"],
+                "docker_argv": built["docker_argv"],
+                # Deprecated (the spec's docker_args are the extra arguments only): the same argv.
+                "docker_args": built["docker_argv"],
                 "spec": built["spec"],
             }
             if previous is not None:
@@ -312,7 +298,7 @@ class ContainerTask:
             out.append(entry)
         return out
 
-    def wait(self, entries, current):
+    def wait(self, entries):
         targets = {}
         for entry in entries:
             if "revision" in entry:
@@ -330,13 +316,17 @@ class ContainerTask:
             entry = next(e for e in entries if e["name"] == exc.name)
             entry.update(state=exc.report.get("state"), error=exc.report.get("error") or "")
             entry["restarts"] = restarts(exc.report)
+            for key in ("serving", "log"):
+                if exc.report.get(key):
+                    entry[key] = exc.report[key]
             how = "failed"
             if exc.report.get("state") != FAILED:
                 # systemd keeps restarting it: a crash loop, not a passing hiccup.
                 how = "keeps failing (systemd restarted it %d times)" % entry["restarts"]
             raise ContainerFailed(
                 "container %s on %s %s at revision %s, as the cos agent reports: %s"
-                % (exc.name, self.resource, how, entry.get("revision"), exc.report.get("error") or "(no error text)"),
+                % (exc.name, self.resource, how, entry.get("revision"), exc.report.get("error") or "(no error text)")
+                + rollback_details(exc.report),
                 entries,
                 self.changed,
             )

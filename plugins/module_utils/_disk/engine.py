@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_disk's engine: read the disk (and the instance it goes on), plan create, resize, labels,
 attach and detach, and run the plan. The plan keeps the before/after summaries.
 """
@@ -13,11 +16,11 @@ from ansible_collections.gce.cos.plugins.module_utils._disk.options import (
     VALID_SIZE_RE,
     validate_disk_params,
 )
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, qualify, relative, self_link
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import with_fresh_fingerprint
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
 from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, relative, self_link
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
 
 
 def converge(gcp):
@@ -88,7 +91,8 @@ class DiskModule:
 
     # reads
     def read_disk(self):
-        return self.gcp.api.get("disks", "read", self.what, project=self.project, zone=self.zone, disk=self.name)
+        return self.gcp.api.get("disks", doing="read " + self.what, project=self.project, zone=self.zone,
+                                disk=self.name)
 
     def on_instance(self, name):
         """The calls on instance ``name`` of the disk's zone (reads, attach, detach, auto-delete)."""
@@ -105,9 +109,9 @@ class DiskModule:
         else:
             self.plan_present(disk)
         self.plan.execute(self.gcp.check_mode)
-        self.finish(disk)
+        self.finish()
 
-    def finish(self, disk):
+    def finish(self):
         p = self.params
         if p["state"] == "absent":
             final = {}
@@ -138,10 +142,11 @@ class DiskModule:
                 % (self.what, ", ".join(repr(u) for u in users))
             )
         for user in users:
-            self.plan_detach(disk, self.read_instance(user))
+            self.plan_detach(self.read_instance(user))
         self.plan.add(
             "delete %s" % self.what,
-            lambda: self.gcp.mutate("disks", "delete_unary", "delete", self.what, zone=self.zone, disk=self.name),
+            lambda: self.gcp.mutate("disks", "delete_unary", doing="delete " + self.what, zone=self.zone,
+                                    disk=self.name),
         )
 
     # state=present
@@ -163,7 +168,7 @@ class DiskModule:
             self.check_immutable(disk)
             self.plan_resize(disk)
             self.plan_labels(disk)
-        self.plan_attachment(disk, instance, before_attachment)
+        self.plan_attachment(instance, before_attachment)
 
     def source_image(self):
         """The image to create from (relative path, family form kept), or None."""
@@ -185,13 +190,14 @@ class DiskModule:
         what = "image %s" % image_path
         if len(parts) == 6 and parts[4] == "family":
             try:
-                found = self.gcp.api.call("images", "get_from_family", "read", what, project=parts[1], family=parts[5])
+                found = self.gcp.api.call("images", "get_from_family", doing="read " + what, project=parts[1],
+                                          family=parts[5])
             except GcpError as exc:
                 if exc.status != 404:
                     raise
                 found = None
         elif len(parts) == 5 and parts[2:4] == ["global", "images"]:
-            found = self.gcp.api.get("images", "read", what, project=parts[1], image=parts[4])
+            found = self.gcp.api.get("images", doing="read " + what, project=parts[1], image=parts[4])
         else:
             raise GcpError(
                 "source_image: %r is not an image reference: use NAME, projects/P/global/images/NAME "
@@ -205,9 +211,7 @@ class DiskModule:
         p = self.params
         dtype_name = p["type"] or "pd-standard"
         dtype = self.gcp.api.get(
-            "disk_types",
-            "read",
-            "disk type %r in %s" % (dtype_name, self.zone),
+            "disk_types", doing="read disk type %r in %s" % (dtype_name, self.zone),
             project=self.project,
             zone=self.zone,
             disk_type=dtype_name,
@@ -232,7 +236,7 @@ class DiskModule:
                     "projects/P/global/snapshots/NAME" % p["source_snapshot"]
                 )
             snapshot = self.gcp.api.get(
-                "snapshots", "read", "snapshot %s" % snapshot_path, project=parts[1], snapshot=parts[4]
+                "snapshots", doing="read snapshot %s" % snapshot_path, project=parts[1], snapshot=parts[4]
             )
             if snapshot is None:
                 raise GcpError("snapshot %s not found: check source_snapshot" % snapshot_path)
@@ -263,7 +267,8 @@ class DiskModule:
                 if (image_path or snapshot_path)
                 else "",
             ),
-            lambda: self.gcp.mutate("disks", "insert_unary", "create", self.what, zone=self.zone, disk_resource=body),
+            lambda: self.gcp.mutate("disks", "insert_unary", doing="create " + self.what, zone=self.zone,
+                                    disk_resource=body),
             after=summary(
                 dict(body, zone=self.zone, selfLink=self_link(self.path), sizeGb=planned_size),
                 with_attachment=self.with_attachment,
@@ -335,10 +340,7 @@ class DiskModule:
         self.plan.add(
             "grow %s from %d to %d GB" % (self.what, have, want),
             lambda: self.gcp.mutate(
-                "disks",
-                "resize_unary",
-                "resize",
-                self.what,
+                "disks", "resize_unary", doing="resize " + self.what,
                 zone=self.zone,
                 disk=self.name,
                 disks_resize_request_resource={"sizeGb": str(want)},
@@ -374,10 +376,7 @@ class DiskModule:
             if labels:
                 body["labels"] = labels
             return self.gcp.mutate(
-                "disks",
-                "set_labels_unary",
-                "set labels of",
-                self.what,
+                "disks", "set_labels_unary", doing="set labels of " + self.what,
                 zone=self.zone,
                 resource=self.name,
                 zone_set_labels_request_resource=body,
@@ -396,17 +395,17 @@ class DiskModule:
         )
 
     # attachments
-    def plan_attachment(self, disk, instance, current):
+    def plan_attachment(self, instance, current):
         p = self.params
         users = list(self.plan.after.get("users") or [])
         if not p["attached"]:
             if p["instance"] is None:
                 # Detach from every user.
                 for user in users:
-                    self.plan_detach(disk, self.read_instance(user))
+                    self.plan_detach(self.read_instance(user))
                 self.plan.record({"users": []})
             elif current:
-                self.plan_detach(disk, instance)
+                self.plan_detach(instance)
                 self.plan.record({"users": [u for u in users if u != p["instance"]], "attachment": {}})
             return
         if p["instance"] is None:
@@ -452,7 +451,7 @@ class DiskModule:
             "attach %s to instance %r as device %r (%s%s)"
             % (self.what, p["instance"], device, mode, ", auto-delete" if p["auto_delete"] else ""),
             lambda: self.on_instance(p["instance"]).call(
-                "attach_disk_unary", "attach", "%s to instance %r" % (self.what, p["instance"]),
+                "attach_disk_unary", "attach", subject="%s to instance %r" % (self.what, p["instance"]),
                 attached_disk_resource=body,
             ),
             after={
@@ -472,13 +471,13 @@ class DiskModule:
         self.plan.add(
             "set auto-delete of %s on instance %r to %s" % (self.what, instance, str(value).lower()),
             lambda: self.on_instance(instance).call(
-                "set_disk_auto_delete_unary", "set auto-delete of", "%s on instance %r" % (self.what, instance),
+                "set_disk_auto_delete_unary", "set auto-delete of", subject="%s on instance %r" % (self.what, instance),
                 device_name=current["deviceName"], auto_delete=value,
             ),
             after={"attachment": dict(current, autoDelete=value)},
         )
 
-    def plan_detach(self, disk, instance):
+    def plan_detach(self, instance):
         """Add a detach step for each attachment of the disk on ``instance``."""
         if instance is None:
             return
@@ -490,6 +489,7 @@ class DiskModule:
             self.plan.add(
                 "detach %s (device %r) from instance %r" % (self.what, device, name),
                 lambda name=name, device=device: self.on_instance(name).call(
-                    "detach_disk_unary", "detach", "%s from instance %r" % (self.what, name), device_name=device,
+                    "detach_disk_unary", "detach", subject="%s from instance %r" % (self.what, name),
+                    device_name=device,
                 ),
             )

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_disk's options: the argument spec, the disk types' size limits and the validator.
 
 Nothing here calls the API, so a role or filter can check a task's options with
@@ -12,8 +15,8 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import labels_errors, name_error, zone_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_params import raise_input_errors
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import labels_errors, name_error, zone_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_params import raise_input_errors
 
 # Disk types and their size limits in GB (zonal disks), checked before any API call; the
 # zone's own diskTypes answer is checked again at creation.

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_firewall's engine: read the rule, plan its create, patch, replace or delete, and run the plan.
 
 The plan keeps the before/after summaries: check mode is the plan not run, the diff its before/after.
@@ -15,9 +18,9 @@ from ansible_collections.gce.cos.plugins.module_utils._firewall.options import (
     validate_firewall_params,
     wanted_rules,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, relative, self_link
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, qualify, relative, self_link
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
 
 _OUTPUT_ONLY = ("kind", "id", "creationTimestamp", "selfLink")
 
@@ -111,13 +114,13 @@ def converge(gcp):
     name = params["name"]
     project = gcp.api.project
     what = "firewall rule %r" % name
-    actual = gcp.api.get("firewalls", "read", what, project=project, firewall=name)
+    actual = gcp.api.get("firewalls", doing="read " + what, project=project, firewall=name)
     plan = Plan(before=summary(actual))
     if params["state"] == "absent":
         if actual:
             plan.add(
                 "delete %s" % what,
-                lambda: gcp.mutate("firewalls", "delete_unary", "delete", what, firewall=name),
+                lambda: gcp.mutate("firewalls", "delete_unary", doing="delete " + what, firewall=name),
                 becomes={},
             )
         plan.execute(gcp.check_mode)
@@ -129,7 +132,7 @@ def converge(gcp):
         body = _body(desired)
         plan.add(
             "create %s (%s)" % (what, _describe(after)),
-            lambda: gcp.mutate("firewalls", "insert_unary", "create", what, firewall_resource=body),
+            lambda: gcp.mutate("firewalls", "insert_unary", doing="create " + what, firewall_resource=body),
             becomes=after,
         )
     else:
@@ -149,7 +152,7 @@ def converge(gcp):
     plan.execute(gcp.check_mode)
     final = plan.after
     if plan.changed and not gcp.check_mode:
-        final = summary(gcp.api.get("firewalls", "read", what, project=project, firewall=name))
+        final = summary(gcp.api.get("firewalls", doing="read " + what, project=project, firewall=name))
     gcp.exit(changed=plan.changed, actions=plan.descriptions, diff=plan.diff(), firewall=final)
 
 
@@ -166,7 +169,8 @@ def plan_update(gcp, plan, what, name, actual, desired, after, changed):
         body = _body(body)
         plan.add(
             "replace %s (%s)" % (what, words),
-            lambda: gcp.mutate("firewalls", "update_unary", "update", what, firewall=name, firewall_resource=body),
+            lambda: gcp.mutate("firewalls", "update_unary", doing="update " + what, firewall=name,
+                               firewall_resource=body),
             becomes=after,
         )
         return
@@ -176,7 +180,7 @@ def plan_update(gcp, plan, what, name, actual, desired, after, changed):
         body[field] = desired[field]
     plan.add(
         "patch %s (%s)" % (what, words),
-        lambda: gcp.mutate("firewalls", "patch_unary", "patch", what, firewall=name, firewall_resource=body),
+        lambda: gcp.mutate("firewalls", "patch_unary", doing="patch " + what, firewall=name, firewall_resource=body),
         becomes=after,
     )
 

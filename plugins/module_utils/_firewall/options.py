@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_firewall's options: the argument spec, port and protocol parsing, and the validator.
 
 Nothing here calls the API, so a role or filter can check a task's options with
@@ -13,8 +16,8 @@ __metaclass__ = type
 import ipaddress
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_params import raise_input_errors
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import name_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_params import raise_input_errors
 
 PROTOCOLS = ("tcp", "udp", "icmp", "esp", "ah", "ipip", "sctp", "all")
 PORTED_PROTOCOLS = ("tcp", "udp", "sctp")

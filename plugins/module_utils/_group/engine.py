@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_instance_group's engine: read the group, plan its create, patch or delete, roll container changes
 through the agents in batches, and wait until the group is stable.
 
@@ -31,9 +34,11 @@ __metaclass__ = type
 import copy
 import time
 
-from ansible_collections.gce.cos.plugins.module_utils import vm_contract
 from ansible_collections.gce.cos.plugins.module_utils._container.request import build_all, list_specs
-from ansible_collections.gce.cos.plugins.module_utils._container.task import specs_view
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError, GcpTimeoutError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, qualify, relative
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Backoff, Deadline, PollTimeout, poll
 from ansible_collections.gce.cos.plugins.module_utils._group.options import (
     AUTO_DELETE,
     fixed_or_percent_text,
@@ -42,18 +47,16 @@ from ansible_collections.gce.cos.plugins.module_utils._group.options import (
     validate_group_params,
 )
 from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError, GcpTimeoutError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, relative
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
-from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, Deadline, PollTimeout, poll
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     AgentFailure,
     read_reports,
+    rollback_details,
     wait_for_reports,
 )
 
-PREFIX = vm_contract.METADATA_PREFIX
-GUEST_ATTRIBUTES_KEY = vm_contract.GUEST_ATTRIBUTES_KEY
+# Seconds a rollback waits at least for the agents' reports (a batch that timed out has no time left).
+ROLLBACK_WAIT = 120
 # The policy a new group gets when update_policy leaves a field out (what the API and gcloud use).
 CREATE_POLICY = {"type": "PROACTIVE", "minimal_action": "REPLACE", "replacement_method": "SUBSTITUTE"}
 STATEFUL_CREATE_POLICY = {"replacement_method": "RECREATE", "max_surge": "0"}
@@ -116,7 +119,7 @@ def summary(igm):
              for d, v in disks.items()),
             key=lambda d: d["device_name"],
         ),
-        "containers": specs_view(metadata),
+        "containers": container_unit.spec_views(metadata),
         "status": {
             "is_stable": bool(status.get("isStable")),
             "version_target_reached": bool((status.get("versionTarget") or {}).get("isReached")),
@@ -179,6 +182,8 @@ class GroupEngine:
         self.started = []  # descriptions of the plan steps this run started
         self.before_type = None
         self.current, self.batches, self.targets = [], [], {}
+        self.old_units = {}  # VM -> {container: unit} before this run refreshed it (what a rollback restores)
+        self.wanted_aic = {}
         self.wait_state = {"deadline": None}
 
     def deadline(self, overall):
@@ -197,15 +202,15 @@ class GroupEngine:
         return out
 
     def read(self):
-        return self.gcp.api.get(self.service, "read", self.resource, **self.fields())
+        return self.gcp.api.get(self.service, doing="read " + self.resource, **self.fields())
 
     def managed_instances(self):
-        answer = self.gcp.api.call(self.service, "list_managed_instances", "list the VMs of", self.resource,
+        answer = self.gcp.api.call(self.service, "list_managed_instances", doing="list the VMs of " + self.resource,
                                    **self.fields())
         return answer.get("managedInstances") or []
 
-    def mutate(self, method, action, **fields):
-        return self.gcp.mutate(self.service, method, action, self.resource, **self.fields(**fields))
+    def mutate(self, method, verb, **fields):
+        return self.gcp.mutate(self.service, method, doing="%s %s" % (verb, self.resource), **self.fields(**fields))
 
     def patch(self, body):
         body = dict(body, name=self.name)
@@ -240,11 +245,11 @@ class GroupEngine:
         """allInstancesConfig metadata: the containers' units replace every cos-container-* key. The
         API merges a patch into the map and the client cannot send the null that deletes a key, so a
         removed container's key is emptied (vm_contract.container_units)."""
-        wanted = {k: ("" if k.startswith(PREFIX) else v) for k, v in current.items()}
+        wanted = {k: ("" if k.startswith(vm_contract.METADATA_PREFIX) else v) for k, v in current.items()}
         for built in self.builds:
             wanted[built["metadata_key"]] = built["unit"]
         if self.builds:
-            wanted[GUEST_ATTRIBUTES_KEY] = "TRUE"
+            wanted[vm_contract.GUEST_ATTRIBUTES_KEY] = "TRUE"
         return wanted
 
     def wanted(self, before, actual):
@@ -294,7 +299,7 @@ class GroupEngine:
                 key=lambda d: d["device_name"],
             )
         if self.builds is not None:
-            after["containers"] = specs_view(self.wanted_metadata(self.aic_metadata(actual)))
+            after["containers"] = container_unit.spec_views(self.wanted_metadata(self.aic_metadata(actual)))
         return after
 
     @staticmethod
@@ -402,11 +407,11 @@ class GroupEngine:
             plan.execute(gcp.check_mode)
             final = self.finish(plan, after)
             return self.result(plan, final)
-        self.refuse_fixed(before, after)
+        self.refuse_fixed(before)
         changed = [k for k in MANAGED if before.get(k) != after.get(k)]
         in_place = self.plan_update(plan, actual, before, after, changed)
         if in_place is not None:
-            self.plan_rollout(plan, actual, before, after, in_place)
+            self.plan_rollout(plan, actual, after, in_place)
         self.track(plan)
         if in_place is not None and not gcp.check_mode:
             # VMs refreshed before this run (a resumed rollout) must report the wanted revisions before
@@ -416,7 +421,7 @@ class GroupEngine:
         final = self.finish(plan, after, actual)
         return self.result(plan, final)
 
-    def refuse_fixed(self, before, after):
+    def refuse_fixed(self, before):
         if not self.zonal and self.p["target_zones"] and sorted(self.p["target_zones"]) != before.get("target_zones"):
             raise GcpError(
                 "target_zones: %s cannot change on the existing %s (it runs in %s): the zones of a regional group "
@@ -477,10 +482,38 @@ class GroupEngine:
         return {k: v for k, v in (summary_.get("update_policy") or {}).items() if k != "type"}
 
     # -- the in-place rollout ---------------------------------------------------------------------
-    def batch_size(self, after):
+    @staticmethod
+    def unavailable(after):
+        """max_unavailable as a number of VMs (1 when the policy leaves it out)."""
         text = after["update_policy"].get("max_unavailable")
-        value = parse_fixed_or_percent(text) if text else {"fixed": 1}
-        return max(1, resolve(value, after["target_size"]))
+        return resolve(parse_fixed_or_percent(text) if text else {"fixed": 1}, after["target_size"])
+
+    def batch_size(self, after):
+        """VMs refreshed at once: max_unavailable. With max_unavailable 0 every changed container is start-first
+        (refuse_unavailable), so a refreshed VM keeps serving: batches of max_surge VMs, as a surge would add."""
+        size = self.unavailable(after)
+        if size == 0:
+            text = after["update_policy"].get("max_surge")
+            size = resolve(parse_fixed_or_percent(text) if text else {"fixed": 1}, after["target_size"])
+        return max(1, size)
+
+    def refuse_unavailable(self, after, current):
+        """max_unavailable 0 promises that no VM stops serving: refused, before any change, when a changed
+        container would stop on every VM while its new revision starts (stop-first with ports)."""
+        if self.unavailable(after) != 0:
+            return
+        for built in self.builds:
+            spec = built["spec"]
+            if not spec.get("ports") or container_unit.start_first(spec):
+                continue
+            old = current.get(spec["name"])
+            if old and container_unit.revision(old) != built["revision"]:
+                raise GcpError(
+                    "update_policy.max_unavailable: 0 promises that no VM of %s stops serving, but container %s "
+                    "(ports %s) updates stop-first: on each VM its ports are closed while the new revision "
+                    "starts. Give %s a readiness probe (order start-first is then its default) or order: "
+                    "start-first, or allow max_unavailable: 1" % (
+                        self.resource, spec["name"], ", ".join(str(p) for p in spec["ports"]), spec["name"]))
 
     def members(self, wanted_metadata):
         """``(lagging, current)``: [(name, zone, link)] of the group's VMs whose container keys differ from
@@ -496,11 +529,16 @@ class GroupEngine:
                 continue
             items = (inst.get("metadata") or {}).get("items") or []
             have = vm_contract.container_units({i["key"]: i.get("value") for i in items})
-            (out if have != wanted else current).append((name, zone, managed.get("instance")))
+            if have != wanted:
+                out.append((name, zone, managed.get("instance")))
+                self.old_units[name] = have
+            else:
+                current.append((name, zone, managed.get("instance")))
         return out, current
 
-    def plan_rollout(self, plan, actual, before, after, in_place):
-        wanted_metadata = self.wanted_metadata(self.aic_metadata(actual))
+    def plan_rollout(self, plan, actual, after, in_place):
+        self.refuse_unavailable(after, vm_contract.container_units(self.aic_metadata(actual)))
+        wanted_metadata = self.wanted_aic = self.wanted_metadata(self.aic_metadata(actual))
         lagging, current = self.members(wanted_metadata)
         size = self.batch_size(after)
         batches = [lagging[i:i + size] for i in range(0, len(lagging), size)]
@@ -525,7 +563,7 @@ class GroupEngine:
                 % (number, len(batches), self.resource, ", ".join(n for n, _z, _l in batch),
                    ", ".join("%s revision %s" % (n, t["revision"]) if "revision" in t else "%s removed" % n
                              for n, t in sorted(targets.items()))),
-                lambda batch=batch, number=number: self.run_batch(batch, number, batches, targets, after, state),
+                lambda batch=batch, number=number: self.run_batch(batch, number, after, state),
             )
         if in_place["restore"]:
             plan.add("patch %s (update_policy.type OPPORTUNISTIC -> PROACTIVE: every VM has the new containers)"
@@ -569,17 +607,55 @@ class GroupEngine:
             wait_for_reports(lambda: read_reports(self.gcp.api, zone, name), targets,
                              max(0.0 if by_step else 1.0, deadline - time.monotonic()))
         except AgentFailure as exc:
-            self.stop(number, name, "container %s failed at revision %s, as its cos agent reports: %s"
-                      % (exc.name, targets.get(exc.name, {}).get("revision"), exc.report.get("error")
-                         or "(no error text)"))
+            why = "container %s failed at revision %s, as its cos agent reports: %s" % (
+                exc.name, targets.get(exc.name, {}).get("revision"), exc.report.get("error") or "(no error text)")
+            self.stop(number, name, why + rollback_details(exc.report), self.roll_back(number, name))
         except GcpTimeoutError as exc:
             if by_step:
                 text = str(exc).replace("timed out after", "not yet after", 1).replace(
                     ". Raise wait_timeout, or set wait: false", "")
                 raise StepElapsed("%s: VM %s: %s" % (self.where(number), name, text))
+            # Not rolled back: a slow VM (a large pull) is not a failed one, and a re-run resumes by checking it.
             self.stop(number, name, str(exc))
 
-    def run_batch(self, batch, number, batches, targets, after, state):
+    def roll_back(self, number, vm):
+        """A batch whose VM's agent reports a failure goes back to what that VM ran before this run: the
+        group's all-instances metadata (what new and autohealed VMs get) and the batch's VMs, refreshed again;
+        their cos agents' reports of it are awaited (bounded). Returns what the failure message adds; None when
+        this run did not refresh the VM (checking the VMs refreshed before)."""
+        old = self.old_units.get(vm)
+        if number is None or old is None:
+            return None
+        batch = self.batches[number - 1]
+        prefix = vm_contract.METADATA_PREFIX
+        restored = {k: ("" if k.startswith(prefix) else v) for k, v in self.wanted_aic.items()}
+        targets = {}
+        for name, unit in old.items():
+            restored[prefix + name] = unit
+            policy = (container_unit.spec_view(unit).get("restart_policy") or "always")
+            targets[name] = {"revision": container_unit.revision(unit), "accept_stopped": policy != "always"}
+        for key, value in self.wanted_aic.items():
+            if key.startswith(prefix) and value and key[len(prefix):] not in old:
+                targets[key[len(prefix):]] = {"removed": True}
+        names = [n for n, _z, _l in batch]
+        self.patch({"allInstancesConfig": {"properties": {"metadata": restored}}})
+        self.apply_updates([link for _n, _z, link in batch])
+        self.rollout["rolled_back"] = names
+        timeout = max(ROLLBACK_WAIT, self.wait_state["deadline"] - time.monotonic())
+        try:
+            for name, zone, _link in batch:
+                wait_for_reports(lambda zone=zone, name=name: read_reports(self.gcp.api, zone, name), targets,
+                                 timeout)
+        except (AgentFailure, GcpTimeoutError) as exc:
+            return ("Rolled back: %s got the containers %s ran before this run again (so did the group's "
+                    "all-instances configuration, which new and autohealed VMs get), but the cos agents do not "
+                    "report them running yet: %s" % (", ".join(names), vm, exc))
+        return ("Rolled back: %s run the containers %s ran before this run again (revisions %s), and so does the "
+                "group's all-instances configuration, which new and autohealed VMs get" % (
+                    ", ".join(names), vm, ", ".join("%s %s" % (n, t["revision"]) for n, t in sorted(targets.items())
+                                                    if "revision" in t) or "none"))
+
+    def run_batch(self, batch, number, after, state):
         overall = self.start_waiting(state, self.gcp.wait_timeout)
         if self.refreshed_this_run and self.deadline(overall)[1] and time.monotonic() >= self.step_deadline:
             raise StepElapsed("%s is next, not started in this run" % self.where(number), acted=False)
@@ -616,8 +692,9 @@ class GroupEngine:
             self.stop(number, ", ".join(sorted(exc.value)), "the cos agent reports the new revision, "
                       "but the health check says %s after %ds" % (exc, self.gcp.wait_timeout))
 
-    def stop(self, number, vm, why):
-        """Fail the rollout at VM ``vm`` of batch ``number`` (None: while checking the VMs refreshed before)."""
+    def stop(self, number, vm, why, rolled_back=None):
+        """Fail the rollout at VM ``vm`` of batch ``number`` (None: while checking the VMs refreshed before);
+        ``rolled_back`` says how the batch went back (roll_back)."""
         batches = self.batches
         earlier = set(self.rollout["refreshed_before"])
         done = ", ".join(n + (" (refreshed by an earlier run)" if n in earlier else "")
@@ -629,7 +706,7 @@ class GroupEngine:
             not_reached = [n for batch in batches for n, _z, _l in batch]
         else:
             where = "in batch %d of %d" % (number, len(batches))
-            this = "Refreshed in this batch: %s" % ", ".join(n for n, _z, _l in batches[number - 1])
+            this = rolled_back or "Refreshed in this batch: %s" % ", ".join(n for n, _z, _l in batches[number - 1])
             not_reached = [n for batch in batches[number:] for n, _z, _l in batch]
         if number is None and self.before_type != "OPPORTUNISTIC":
             policy = "The group's update policy is unchanged (%s)" % self.before_type

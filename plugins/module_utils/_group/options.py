@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_instance_group's options: the argument spec, the API's rules for sizes and policies, and the validator.
 
 Nothing here calls the API or imports the client library, so a role or filter on the controller can
@@ -14,8 +17,8 @@ import re
 
 from ansible_collections.gce.cos.plugins.module_utils import container_spec
 from ansible_collections.gce.cos.plugins.module_utils._container.request import build_all, list_specs
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error, zone_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_params import raise_input_errors
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import name_error, zone_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_params import raise_input_errors
 
 UPDATE_TYPES = ["PROACTIVE", "OPPORTUNISTIC"]
 ACTIONS = ["NONE", "REFRESH", "RESTART", "REPLACE"]

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_health_check's engine: read the check, plan its create, patch or delete, and run the plan.
 
 The plan keeps the before/after summaries: check mode is the plan not run, the diff its before/after.
@@ -9,15 +12,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, self_link
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_users import group_references, in_use_by
 from ansible_collections.gce.cos.plugins.module_utils._health_check.options import (
     TYPE_FIELDS,
     validate_health_check_params,
     wanted,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, self_link
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
-from ansible_collections.gce.cos.plugins.module_utils.gcp_users import group_references, in_use_by
 
 # Summary key -> API field of the type's settings (the others are top-level fields of the same name).
 _PROBE_FIELDS = {"port": "port", "request_path": "requestPath", "host": "host", "response": "response"}
@@ -80,11 +83,11 @@ class HealthCheckApi:
             gcp.api.project, "regions/%s" % region if region else "global", name)
 
     def read(self):
-        return self.gcp.api.get(self.service, "read", self.what, project=self.gcp.api.project,
+        return self.gcp.api.get(self.service, doing="read " + self.what, project=self.gcp.api.project,
                                 health_check=self.name, **self.scope)
 
-    def mutate(self, method, action, **fields):
-        return self.gcp.mutate(self.service, method, action, self.what, **dict(fields, **self.scope))
+    def mutate(self, method, verb, **fields):
+        return self.gcp.mutate(self.service, method, doing="%s %s" % (verb, self.what), **dict(fields, **self.scope))
 
     def users(self):
         return group_references(self.gcp)["health_checks"].get(self.path, [])

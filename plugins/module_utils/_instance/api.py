@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The API calls on one instance: reads, look-ups, power actions and the in-place change rows.
 
 Every module's read, power action and label change of one instance goes through an ``InstanceApi``
@@ -12,18 +15,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gce.cos.plugins.module_utils._instance.options import DEFAULT_IMAGE_FAMILY, is_ipv4
-from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import (
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import (
     basename,
     instance_phrase,
     qualify,
     region_of,
     relative,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_operations import with_fresh_fingerprint
-from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, poll
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_operations import with_fresh_fingerprint
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Backoff, poll
+from ansible_collections.gce.cos.plugins.module_utils._instance.options import DEFAULT_IMAGE_FAMILY, is_ipv4
+from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
 
 
 class InstanceApi:
@@ -42,7 +45,7 @@ class InstanceApi:
     def read(self):
         """The instance in the API's JSON form, or None."""
         return self.gcp.api.get(
-            "instances", "read", self.what, project=self.project, zone=self.zone, instance=self.name
+            "instances", doing="read " + self.what, project=self.project, zone=self.zone, instance=self.name
         )
 
     def must_read(self):
@@ -54,10 +57,7 @@ class InstanceApi:
     def elsewhere(self):
         """The zone of another instance of this name, if any (an instance cannot change zone)."""
         scopes = self.gcp.api.call(
-            "instances",
-            "aggregated_list",
-            "look up",
-            "instances named %r" % self.name,
+            "instances", "aggregated_list", doing="look up instances named %r" % self.name,
             project=self.project,
             filter="name = %s" % self.name,
         )
@@ -77,7 +77,7 @@ class InstanceApi:
         what = "image family %r in project %s" % (family, p["image_project"])
         try:
             image = self.gcp.api.call(
-                "images", "get_from_family", "look up", what, project=p["image_project"], family=family
+                "images", "get_from_family", doing="look up " + what, project=p["image_project"], family=family
             )
         except GcpError as exc:
             if exc.status == 404:
@@ -95,12 +95,13 @@ class InstanceApi:
         if is_ipv4(value):
             what = "static address %s in region %s" % (value, region)
             found = self.gcp.api.list(
-                "addresses", "look up", what, project=self.project, region=region, filter='address = "%s"' % value
+                "addresses", doing="look up " + what, project=self.project, region=region,
+                filter='address = "%s"' % value
             )
             address = found[0] if found else None
         else:
             what = "static address %r in region %s" % (value, region)
-            address = self.gcp.api.get("addresses", "look up", what, project=self.project, region=region,
+            address = self.gcp.api.get("addresses", doing="look up " + what, project=self.project, region=region,
                                        address=value)
         if address is None:
             raise GcpError(
@@ -123,9 +124,7 @@ class InstanceApi:
         region = region_of(self.zone)
         return bool(
             self.gcp.api.list(
-                "addresses",
-                "look up",
-                "static address %s in region %s" % (ip, region),
+                "addresses", doing="look up static address %s in region %s" % (ip, region),
                 project=self.project,
                 region=region,
                 filter='address = "%s"' % ip,
@@ -133,23 +132,27 @@ class InstanceApi:
         )
 
     # changes --------------------------------------------------------------------------------
-    def call(self, method, action, what=None, **fields):
-        """One mutating instances method on this instance, waited on; ``what`` names it otherwise in errors."""
+    def call(self, method, verb, subject=None, **fields):
+        """One mutating instances method on this instance, waited on.
+
+        Errors name it as "VERB SUBJECT" (the subject is the instance unless given).
+        """
         if "resource" not in fields:  # setDeletionProtection names the instance 'resource'
             fields.setdefault("instance", self.name)
-        return self.gcp.mutate("instances", method, action, what or self.what, zone=self.zone, **fields)
+        doing = "%s %s" % (verb, subject or self.what)
+        return self.gcp.mutate("instances", method, doing=doing, zone=self.zone, **fields)
 
     def apply(self, row, params, actual, want):
         """Make the in-place change of ``row`` (a changes.InPlaceChange); rows with a fingerprint rebuild on 412."""
         if not row.fingerprinted:
-            return self.call(row.method, row.action, **row.request(params, want, actual))
+            return self.call(row.method, row.verb, **row.request(params, want, actual))
 
         def write(inst):
             fresh = summarize(inst)
             wanted = row.wanted(params, fresh)
             if wanted == fresh[row.field]:
                 return None  # a concurrent writer made the same change
-            return self.call(row.method, row.action, **row.request(params, wanted, inst))
+            return self.call(row.method, row.verb, **row.request(params, wanted, inst))
 
         return with_fresh_fingerprint(actual, self.must_read, write)
 

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The instance body, in the API's JSON form, from the options: one builder for every caller.
 
 ``build_instance_body`` is a pure function of the options and of what was looked up for them
@@ -12,38 +15,37 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import items_of, merged, size_errors
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import qualify, region_of
 from ansible_collections.gce.cos.plugins.module_utils._instance.options import (
     ACCESS_CONFIG,
-    CONTAINER_PREFIX,
     DEFAULT_BOOT_SIZE_GB,
     DEFAULT_BOOT_TYPE,
     DEFAULT_MACHINE_TYPE,
-    DEFAULT_SCOPES,
+    DEFAULT_VM_SCOPES,
     IMAGE_LABEL,
-    LOGGING,
     SCHEDULING_OPTIONS,
     SHIELDED_OPTIONS,
     SIZE_HINT,
-    USER_DATA,
     machine_type_name,
     metadata_value,
     normalise_scopes,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import items_of, merged, size_errors
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import qualify, region_of
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 
 
 def desired_metadata(params, current):
     """The full metadata mapping wanted, from the instance's ``current`` one (gcp_metadata.merged)."""
     wanted = {k: metadata_value(v) for k, v in (params["metadata"] or {}).items()}
-    wanted[LOGGING] = "true" if params["google_logging_enabled"] else "false"
+    wanted[vm_contract.LOGGING_KEY] = "true" if params["google_logging_enabled"] else "false"
     if params["user_data"] is not None:
-        wanted[USER_DATA] = params["user_data"] or None  # an empty document removes the key
+        wanted[vm_contract.USER_DATA_KEY] = params["user_data"] or None  # an empty document removes the key
 
     def keep(key):
         # replace: keys cos_container owns survive, and user-data unless user_data is set.
-        return key.startswith(CONTAINER_PREFIX) or (key == USER_DATA and params["user_data"] is None)
+        return key.startswith(vm_contract.METADATA_PREFIX) or (
+            key == vm_contract.USER_DATA_KEY and params["user_data"] is None)
 
     result = merged(current, wanted, replace=params["metadata_mode"] == "replace", keep=keep)
     where = "instance %r in %s" % (params["name"], params["zone"]) if params["zone"] else "template %r" % params["name"]
@@ -164,7 +166,7 @@ def instance_properties(params, project, image_path, image_name, address=None, z
     email = (p["service_account"] or {}).get("email") or "default"
     if email != "none":
         scopes = wanted_scopes(p)
-        body["serviceAccounts"] = [{"email": email, "scopes": DEFAULT_SCOPES if scopes is None else scopes}]
+        body["serviceAccounts"] = [{"email": email, "scopes": DEFAULT_VM_SCOPES if scopes is None else scopes}]
     sched = scheduling_body(p["scheduling"])
     if sched:
         body["scheduling"] = sched

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """The in-place changes of an instance as table rows: option, summary field, API method, request.
 
 Each row says which option it serves, which field of the instance summary it sets, which
@@ -22,7 +25,7 @@ from ansible_collections.gce.cos.plugins.module_utils._instance.body import (
     wanted_scopes,
 )
 from ansible_collections.gce.cos.plugins.module_utils._instance.options import (
-    DEFAULT_SCOPES,
+    DEFAULT_VM_SCOPES,
     PUBLIC_METADATA,
     SHIELDED_OPTIONS,
     machine_type_name,
@@ -31,12 +34,12 @@ from ansible_collections.gce.cos.plugins.module_utils._instance.summary import s
 
 
 class InPlaceChange:
-    def __init__(self, option, field, method, action, wanted, request, describe, fingerprinted=False,
+    def __init__(self, option, field, method, verb, wanted, request, describe, fingerprinted=False,
                  needs_stop=False):
         self.option = option  # the option named in errors (a function of (have, want) when it varies)
         self.field = field  # the field of the instance summary the change sets
         self.method = method  # the instances method (unary form)
-        self.action = action  # what the API call does, in error messages
+        self.verb = verb  # what the API call does, in error messages ("set labels of")
         self.wanted = wanted  # (params, summary) -> the wanted value of the field
         self.request = request  # (params, want, instance) -> the request fields besides project and zone
         self.describe = describe  # (short, have, want) -> the plan step's description
@@ -128,7 +131,7 @@ def _service_account(params, have):
         want_email = cur_email
     want_scopes = (current["scopes"] if current else []) if scopes is None else scopes
     if cur_email is None and scopes is None:
-        want_scopes = DEFAULT_SCOPES
+        want_scopes = DEFAULT_VM_SCOPES
     return {"email": want_email or "default", "scopes": want_scopes}
 
 

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_instance's engine: read the instance, plan the calls between it and the options, run the plan.
 
 A missing instance gets one insert of ``build_instance_body``; an existing one is checked against
@@ -14,6 +17,10 @@ __metaclass__ = type
 
 import copy
 
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import metadata_dict, set_metadata
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
 from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
 from ansible_collections.gce.cos.plugins.module_utils._instance.body import (
     access_config,
@@ -34,15 +41,11 @@ from ansible_collections.gce.cos.plugins.module_utils._instance.options import (
     ACCESS_CONFIG,
     RUNNING,
     SIZE_HINT,
-    USER_DATA,
     validate_instance_params,
 )
 from ansible_collections.gce.cos.plugins.module_utils._instance.refusals import refusals
 from ansible_collections.gce.cos.plugins.module_utils._instance.summary import diff_view, metadata_view, summarize
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import metadata_dict, set_metadata
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 
 
 def converge(gcp):
@@ -120,7 +123,7 @@ class CosInstance:
         plan.add(
             "create %s from image %s (%s)" % (self.what, self.image, basename(body["machineType"])),
             lambda: self.gcp.mutate(
-                "instances", "insert_unary", "create", self.what, zone=p["zone"], instance_resource=body
+                "instances", "insert_unary", doing="create " + self.what, zone=p["zone"], instance_resource=body
             ),
             becomes=summarize(predicted_instance(body, p["zone"])),
         )
@@ -156,8 +159,9 @@ class CosInstance:
         wanted = desired_metadata(p, current)
         if wanted == current:
             return
-        if wanted.get(USER_DATA) != current.get(USER_DATA):
-            self.user_data_change = (current.get(USER_DATA) or "", wanted.get(USER_DATA) or "")
+        if wanted.get(vm_contract.USER_DATA_KEY) != current.get(vm_contract.USER_DATA_KEY):
+            self.user_data_change = (current.get(vm_contract.USER_DATA_KEY) or "",
+                                     wanted.get(vm_contract.USER_DATA_KEY) or "")
         plan.add(
             "set metadata of %s: %s" % (self.short, describe_changes(current, wanted, secret=True)),
             lambda: set_metadata(
@@ -207,7 +211,7 @@ class CosInstance:
         plan.add(
             "grow boot disk %r of %s from %s to %s GB" % (disk_name, self.short, hb["size_gb"], size),
             lambda: self.gcp.mutate(
-                "disks", "resize_unary", "grow", "boot disk %r in %s" % (disk_name, zone),
+                "disks", "resize_unary", doing="grow boot disk %r in %s" % (disk_name, zone),
                 zone=zone, disk=disk_name, disks_resize_request_resource={"sizeGb": str(size)},
             ),
             after={"boot_disk.size_gb": size},
@@ -351,7 +355,7 @@ class CosInstance:
 
     def plan_user_data_boot(self, plan):
         """A running VM whose user-data changes: cloud-init applies it only at a boot."""
-        from ansible_collections.gce.cos.plugins.module_utils import cloud_config
+        from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config
 
         before, after = self.user_data_change
         adds_agent = cloud_config.has_agent(after) and not cloud_config.has_agent(before)

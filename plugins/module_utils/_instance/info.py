@@ -1,15 +1,18 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_instance_info: one instance by name, or the instances of a zone, in cos_instance's summary form."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import instance_phrase, name_error, zone_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_params import raise_input_errors
 from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
 from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import instance_phrase, name_error, zone_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_params import raise_input_errors
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     compare,
     read_reports,
@@ -51,7 +54,7 @@ def read_instances(gcp):
         instances = [found] if found else []
     else:
         instances = gcp.api.list(
-            "instances", "list", "instances in %s" % zone,
+            "instances", doing="list instances in %s" % zone,
             project=gcp.api.project, zone=zone, filter=params["filter"] or "",
         )
     result = dict(changed=False, instances=[summarize(i) for i in instances])

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_instance's options: the argument spec, creation defaults, normalisers and the validator.
 
 Nothing here calls the API or imports the client library, so a role or filter on the
@@ -13,16 +16,16 @@ __metaclass__ = type
 import ipaddress
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils import vm_contract
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import total_error, value_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import (
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import total_error, value_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import (
     basename,
     labels_errors,
     name_error,
     relative,
     zone_error,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_params import raise_input_errors
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_params import raise_input_errors
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 
 # gcloud's creation defaults for a COS VM (the Console's for the boot disk type).
 DEFAULT_MACHINE_TYPE = "e2-medium"
@@ -30,7 +33,8 @@ DEFAULT_IMAGE_FAMILY = "cos-stable"
 DEFAULT_BOOT_SIZE_GB = 10
 DEFAULT_BOOT_TYPE = "pd-balanced"
 AUTH = "https://www.googleapis.com/auth/"
-DEFAULT_SCOPES = sorted(
+# The scopes of a new VM's service account when scopes is not given (gcloud's defaults; not the API's).
+DEFAULT_VM_SCOPES = sorted(
     AUTH + s
     for s in (
         "devstorage.read_only",
@@ -67,13 +71,9 @@ SCOPE_ALIASES = {
 }
 
 IMAGE_LABEL = "container-vm"
-USER_DATA = vm_contract.USER_DATA_KEY
-LOGGING = vm_contract.LOGGING_KEY
-KONLET = vm_contract.KONLET_KEY
-CONTAINER_PREFIX = vm_contract.METADATA_PREFIX
 # Metadata values shown as they are in results and diffs; the others only as a digest.
 PUBLIC_METADATA = (
-    LOGGING,
+    vm_contract.LOGGING_KEY,
     "google-monitoring-enabled",
     vm_contract.GUEST_ATTRIBUTES_KEY,
     "enable-oslogin",
@@ -86,8 +86,6 @@ SIZE_HINT = "Make user_data or the metadata values smaller"
 
 MACHINE_TYPE_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
 METADATA_KEY_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-DEVICE_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-ADDRESS_NAME_RE = DEVICE_NAME_RE  # RFC1035, as every resource name
 ACCESS_CONFIG = "External NAT"  # the access config name gcloud and the Console use
 RUNNING = ("PROVISIONING", "STAGING", "RUNNING", "REPAIRING")
 SCHEDULING_OPTIONS = ("preemptible", "provisioning_model", "on_host_maintenance", "automatic_restart")
@@ -117,7 +115,7 @@ def normalise_scopes(scopes):
     out = set()
     for scope in scopes:
         if scope == "default":
-            out.update(DEFAULT_SCOPES)
+            out.update(DEFAULT_VM_SCOPES)
         else:
             out.add(normalise_scope(scope))
     return sorted(out)
@@ -168,7 +166,7 @@ def properties_errors(p, zone=None):
         field = "disks[%d]" % i
         errors.append(name_error(field + ".name", disk["name"], "disk name"))
         device = disk["device_name"] or disk["name"]
-        if disk["device_name"] is not None and not (isinstance(device, str) and DEVICE_NAME_RE.match(device)):
+        if disk["device_name"] is not None and not (isinstance(device, str) and vm_contract.NAME_RE.match(device)):
             errors.append("%s.device_name: %r is not a valid device name (RFC1035)" % (field, device))
         if disk["name"] in names:
             errors.append("%s.name: disk %r is listed twice" % (field, disk["name"]))
@@ -184,7 +182,7 @@ def properties_errors(p, zone=None):
     if p["internal_ip"] is not None and not is_ipv4(p["internal_ip"]):
         errors.append("internal_ip: %r is not an IPv4 address" % p["internal_ip"])
     ext = p["external_ip"]
-    if ext is not None and ext not in ("ephemeral", "none") and not is_ipv4(ext) and not ADDRESS_NAME_RE.match(ext):
+    if ext is not None and ext not in ("ephemeral", "none") and not is_ipv4(ext) and not vm_contract.NAME_RE.match(ext):
         errors.append(
             "external_ip: %r is not valid: use ephemeral, none, or a reserved static address - its name or its "
             "IPv4 address" % ext
@@ -227,7 +225,7 @@ def is_ipv4(value):
 
 def user_data_error(user_data):
     """None, or why COS's cloud-init would not run this document as written (a key it ignores)."""
-    from ansible_collections.gce.cos.plugins.module_utils import cloud_config
+    from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config
 
     try:
         cloud_config.check_cos_user_data(user_data, "user_data")
@@ -241,16 +239,16 @@ def metadata_errors(p):
     given = {}
     for key, value in sorted((p["metadata"] or {}).items()):
         field = "metadata.%s" % key
-        if key == USER_DATA:
+        if key == vm_contract.USER_DATA_KEY:
             errors.append("%s: set the cloud-init document with the user_data option, not in metadata" % field)
-        elif key == LOGGING:
+        elif key == vm_contract.LOGGING_KEY:
             errors.append("%s: use the google_logging_enabled option (true or false)" % field)
-        elif key == KONLET:
+        elif key == vm_contract.KONLET_KEY:
             errors.append(
                 "%s: the konlet container agent is deprecated and not used by gce.cos: deploy the container "
                 "with gce.cos.cos_container (its migrate option converts an existing declaration)" % field
             )
-        elif key.startswith(CONTAINER_PREFIX):
+        elif key.startswith(vm_contract.METADATA_PREFIX):
             errors.append("%s: keys cos-container-* belong to gce.cos.cos_container: set containers there" % field)
         elif not METADATA_KEY_RE.match(key):
             errors.append("%s: a metadata key has 1-128 letters, digits, '-' and '_'" % field)
@@ -263,7 +261,7 @@ def metadata_errors(p):
     if p["user_data"] is not None:
         errors.append(value_error("user_data", p["user_data"]))
         errors.append(user_data_error(p["user_data"]))
-        given[USER_DATA] = p["user_data"]
+        given[vm_contract.USER_DATA_KEY] = p["user_data"]
     errors.append(total_error(given, "instance %r" % p["name"], hint=SIZE_HINT))
     return errors
 

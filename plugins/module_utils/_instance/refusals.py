@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """What cos_instance refuses to change on an existing instance, each refusal naming the field and the way out.
 
 The API cannot change these in place (or the module does not, because it never deletes and
@@ -10,10 +13,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, qualify, relative
 from ansible_collections.gce.cos.plugins.module_utils._instance.body import wanted_scheduling
 from ansible_collections.gce.cos.plugins.module_utils._instance.options import IMAGE_LABEL
 from ansible_collections.gce.cos.plugins.module_utils._instance.summary import summarize
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, qualify, relative
 
 
 def refusals(params, actual, project):

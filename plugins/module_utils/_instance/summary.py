@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """An instance as the collection shows it, for cos_instance and cos_instance_info alike.
 
 Names instead of URLs, snake_case keys, and metadata values only for a few public keys (the
@@ -12,9 +15,9 @@ __metaclass__ = type
 
 import hashlib
 
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import metadata_dict
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename
 from ansible_collections.gce.cos.plugins.module_utils._instance.options import IMAGE_LABEL, PUBLIC_METADATA
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import metadata_dict
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename
 
 
 def digest(value):

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_instance_template's engine: build the properties, name the version by their hash, plan, run.
 
 Templates cannot change, so each spec is its own template, ``PREFIX-<hash>``: the hash is the
@@ -19,10 +22,14 @@ import hashlib
 import json
 import re
 
-from ansible_collections.gce.cos.plugins.module_utils import container_unit, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import items_of
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import basename, relative, self_link
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_users import group_references, in_use_by
 from ansible_collections.gce.cos.plugins.module_utils._instance.api import InstanceApi
 from ansible_collections.gce.cos.plugins.module_utils._instance.body import instance_properties
-from ansible_collections.gce.cos.plugins.module_utils._instance.options import CONTAINER_PREFIX, IMAGE_LABEL
+from ansible_collections.gce.cos.plugins.module_utils._instance.options import IMAGE_LABEL
 from ansible_collections.gce.cos.plugins.module_utils._instance.summary import metadata_view
 from ansible_collections.gce.cos.plugins.module_utils._template.options import (
     HASH_LENGTH,
@@ -31,11 +38,7 @@ from ansible_collections.gce.cos.plugins.module_utils._template.options import (
     instance_params,
     validate_template_params,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import items_of
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import basename, relative, self_link
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
-from ansible_collections.gce.cos.plugins.module_utils.gcp_users import group_references, in_use_by
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 
 
 def canonical_json(properties):
@@ -87,9 +90,9 @@ def properties_summary(props):
     account = (props.get("serviceAccounts") or [{}])[0]
     containers = {}
     for key, unit in metadata.items():
-        if key.startswith(CONTAINER_PREFIX):
-            spec = container_unit.spec_from_unit(unit) or {}
-            containers[key[len(CONTAINER_PREFIX):]] = {
+        if key.startswith(vm_contract.METADATA_PREFIX):
+            spec = container_unit.recorded_spec(unit) or {}
+            containers[key[len(vm_contract.METADATA_PREFIX):]] = {
                 "image": spec.get("image"),
                 "revision": container_unit.revision(unit),
             }
@@ -155,9 +158,7 @@ class TemplateApi:
         """The templates named PREFIX-<hash>, newest first."""
         pattern = version_re(prefix)
         found = self.gcp.api.list(
-            self.service,
-            "list",
-            "instance templates %s-*%s" % (prefix, self.where),
+            self.service, doing="list instance templates %s-*%s" % (prefix, self.where),
             project=self.project,
             filter="name eq %s" % pattern.pattern[1:-1],
             **self.scope
@@ -168,14 +169,14 @@ class TemplateApi:
     def insert(self, body):
         what = self.what(body["name"])
         return self.gcp.mutate(
-            self.service, "insert_unary", "create", what, instance_template_resource=body, **self.scope
+            self.service, "insert_unary", doing="create " + what, instance_template_resource=body, **self.scope
         )
 
     def delete(self, name):
         """Delete a version; returns the group that uses it when the API refuses (a group took it meanwhile)."""
         try:
             self.gcp.mutate(
-                self.service, "delete_unary", "delete", self.what(name), instance_template=name, **self.scope
+                self.service, "delete_unary", doing="delete " + self.what(name), instance_template=name, **self.scope
             )
         except GcpError as exc:
             user = in_use_by(exc)

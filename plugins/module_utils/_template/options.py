@@ -1,5 +1,8 @@
 # Copyright (c) 2026 gce.cos contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# This module is PRIVATE to the gce.cos collection: it may change at any time, without notice.
+# Do not use it from other collections or from your own plugins.
 """cos_instance_template's options: the argument spec, the validator, and the instance options they make.
 
 A template holds the same machine as cos_instance makes, so its options are cos_instance's
@@ -14,22 +17,20 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.gce.cos.plugins.module_utils import container_spec, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils import container_spec
 from ansible_collections.gce.cos.plugins.module_utils._container.request import build_all, list_specs
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import total_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import name_error, region_error
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_params import raise_input_errors
 from ansible_collections.gce.cos.plugins.module_utils._instance.options import (
     ARGUMENT_SPEC as INSTANCE_SPEC,
 )
 from ansible_collections.gce.cos.plugins.module_utils._instance.options import (
     BOOT_DISK_TYPES,
-    DEVICE_NAME_RE,
-    KONLET,
     SIZE_HINT,
-    USER_DATA,
     properties_errors,
 )
-from ansible_collections.gce.cos.plugins.module_utils.gcp_metadata import total_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_names import name_error, region_error
-from ansible_collections.gce.cos.plugins.module_utils.gcp_params import raise_input_errors
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 
 HASH_LENGTH = 10  # hex digits of the SHA-256 of the canonical properties in a version's name
 MAX_PREFIX = 63 - HASH_LENGTH - 1
@@ -84,7 +85,7 @@ def instance_params(p):
     """The cos_instance params of the machine the template describes (for the shared validator and builder)."""
     out = {key: p.get(key) for key in INSTANCE_SPEC}
     boot = dict(p["boot_disk"] or {}, name=None)
-    metadata = {k: v for k, v in (p["metadata"] or {}).items() if k != KONLET}
+    metadata = {k: v for k, v in (p["metadata"] or {}).items() if k != vm_contract.KONLET_KEY}
     out.update(
         name=p["name_prefix"],
         zone=None,
@@ -114,12 +115,12 @@ def template_errors(p):
         errors.append("keep: %d: keep at least 1 version (the current one)" % p["keep"])
     if p["state"] == "absent":
         return [e for e in errors if e], []
-    if KONLET in (p["metadata"] or {}):
+    if vm_contract.KONLET_KEY in (p["metadata"] or {}):
         errors.append(
             "metadata.%s: templates with a konlet declaration are refused (konlet is deprecated, and the "
             "org policy constraints/compute.managed.disableVmsWithContainerStartupAgent blocks them): give the "
             "containers in this module's containers option; the spec of an existing declaration comes out of "
-            "gce.cos.cos_container with migrate: true on a VM that runs it" % KONLET
+            "gce.cos.cos_container with migrate: true on a VM that runs it" % vm_contract.KONLET_KEY
         )
     errors.extend(properties_errors(instance_params(p)))
     subnetwork = p["subnetwork"]
@@ -132,7 +133,7 @@ def template_errors(p):
     for i, disk in enumerate(p["disks"] or []):
         field = "disks[%d]" % i
         device = disk["device_name"]
-        if not (isinstance(device, str) and DEVICE_NAME_RE.match(device)):
+        if not (isinstance(device, str) and vm_contract.NAME_RE.match(device)):
             errors.append("%s.device_name: %r is not a valid device name (RFC1035)" % (field, device))
         elif device in devices:
             errors.append("%s.device_name: device name %r is used twice" % (field, device))
@@ -143,7 +144,8 @@ def template_errors(p):
     errors.extend(build_errors)
     if builds:  # the units count towards the metadata's total size too
         given = {k: v for k, v in (p["metadata"] or {}).items() if isinstance(v, str)}
-        given.update({b["metadata_key"]: b["unit"] for b in builds}, **{USER_DATA: p["user_data"] or ""})
+        given.update({b["metadata_key"]: b["unit"] for b in builds})
+        given[vm_contract.USER_DATA_KEY] = p["user_data"] or ""
         errors.append(total_error(given, "template %r" % p["name_prefix"], hint=SIZE_HINT))
     return [e for e in errors if e], builds
 

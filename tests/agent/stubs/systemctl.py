@@ -141,8 +141,11 @@ class Unit:
             for word in split_words(assignment):
                 key, _, value = word.partition("=")
                 env[key] = value
+        instance = self.name.split("@", 1)[1].rsplit(".", 1)[0] if "@" in self.name else ""
         for key in keys:
             for line in settings.get(key, []):
+                # systemd's instance specifier (%i; %% stays for split_words).
+                line = "%%".join(part.replace("%i", instance) for part in line.split("%%"))
                 ignore = False
                 while line and line[0] in "-@+!:":
                     ignore = ignore or line[0] == "-"

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.gce.cos.plugins.filter import cos_cloud_config as ccc
-from ansible_collections.gce.cos.plugins.module_utils import cos_agent
+from ansible_collections.gce.cos.plugins.module_utils._vm import cos_agent
 
 SCHEMA = "/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json"
 

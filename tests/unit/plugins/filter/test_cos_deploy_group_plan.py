@@ -86,3 +86,19 @@ def test_docker_daemon_settings_that_cos_dockerd_flags_set_are_refused_with_the_
     assert errors[0].startswith("cos_deploy_group_docker_daemon.registry-mirrors: ")
     assert "--registry-mirror=https://mirror.gcr.io" in errors[0]
     assert plan(docker_daemon={"live-restore": True})["errors"] == []
+
+
+def test_google_registries_come_from_the_images_and_warnings_name_the_group_variables():
+    out = plan(containers=[{"name": "web", "image": "us-docker.pkg.dev/p/apps/web:1", "ports": [80]}],
+               registries=[{"server": "us-docker.pkg.dev"}])
+    assert out["errors"] == []
+    assert out["deploy"]["gcr_registries"] == ["us-docker.pkg.dev"]
+    (warning,) = out["warnings"]
+    assert warning.startswith("cos_deploy_group_registries[0].server: us-docker.pkg.dev need not be listed: the "
+                              "image of cos_deploy_group_containers[0] names it")
+
+
+def test_a_unit_over_a_metadata_value_fails_in_the_group_plan():
+    big = {"name": "web", "image": "nginx:1.27", "ports": [80], "env": {"BLOB": "x" * (256 * 1024)}}
+    errors = plan(containers=[big])["errors"]
+    assert [e for e in errors if e.startswith("cos_deploy_group_containers[0]: the unit of container web")], errors

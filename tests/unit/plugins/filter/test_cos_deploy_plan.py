@@ -312,3 +312,38 @@ def test_docker_daemon_settings_that_cos_dockerd_flags_set_are_refused():
         "(docker already pulls Docker Hub images through mirror.gcr.io)" % clash,
     ]
     assert plan(docker_daemon={"live-restore": True, "log-driver": "json-file"})["errors"] == []
+
+
+# -- issue 23: Google registries come from the images; units are built, not just validated ---------------
+def test_google_registries_come_from_the_images():
+    """A user types a Google registry once, in the image: the role configures docker-credential-gcr for it."""
+    out = plan(containers=[{"name": "api", "image": "europe-west1-docker.pkg.dev/p/apps/api:1"},
+                           {"name": "old", "image": "eu.gcr.io/p/old@sha256:" + "a" * 64},
+                           {"name": "web", "image": "nginx:1.27"},
+                           {"name": "gh", "image": "ghcr.io/org/gh:2"}])
+    assert out["errors"] == [] and out["warnings"] == []
+    assert out["gcr_registries"] == ["eu.gcr.io", "europe-west1-docker.pkg.dev"]
+    assert out["logins"] == []
+
+
+def test_a_listed_google_registry_that_an_image_names_is_accepted_with_a_warning():
+    out = plan(containers=[{"name": "api", "image": "us-docker.pkg.dev/p/apps/api:1"}],
+               registries=[{"server": "us-docker.pkg.dev"}, {"server": "gcr.io"}])
+    assert out["errors"] == []
+    # gcr.io names no image here, and stays: a container deployed later (cos_container) may pull from it.
+    assert out["gcr_registries"] == ["gcr.io", "us-docker.pkg.dev"]
+    (warning,) = out["warnings"]
+    assert warning.startswith("cos_deploy_registries[0].server: us-docker.pkg.dev need not be listed: the image "
+                              "of cos_deploy_containers[0] names it")
+    assert warning.endswith("Fix: remove the entry")
+
+
+def test_a_unit_over_a_metadata_value_fails_in_the_plan():
+    """The unit is built as cos_container builds it, so a spec whose unit cannot be written fails here, before
+    the first disk exists, not at the containers task."""
+    big = {"name": "big", "image": "nginx:1.27", "env": {"BLOB": "x" * (256 * 1024)}}
+    (error,) = plan(containers=[{"name": "web", "image": "nginx:1.27"}, big])["errors"]
+    assert error.startswith("cos_deploy_containers[1]: the unit of container big (metadata key cos-container-big): "
+                            "the value has ")
+    assert "a metadata value may hold at most 262144 (256 KB)" in error
+    assert error.endswith("Fix: make the spec smaller (fewer or shorter env values, labels or args)")

@@ -3,7 +3,7 @@
 
 import pytest
 import yaml
-from ansible_collections.gce.cos.plugins.module_utils import cloud_config, cos_agent
+from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config, cos_agent
 
 LONG = " ".join("word%d" % i for i in range(400))  # one plain line of ~3500 characters
 

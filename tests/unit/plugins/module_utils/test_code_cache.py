@@ -25,7 +25,8 @@ PROBE = """
 import importlib, json, sys
 sys.path.insert(0, sys.argv[1])
 importlib.import_module("ansible_collections.gce.cos.plugins.modules." + sys.argv[2])
-from ansible_collections.gce.cos.plugins.module_utils import code_cache, gcp_names
+from ansible_collections.gce.cos.plugins.module_utils._api_helper import code_cache
+from ansible_collections.gce.cos.plugins.module_utils._gcp import gcp_names
 print(json.dumps({
     "from_cache": code_cache.FROM_CACHE,
     "compiled": code_cache.COMPILED,
@@ -90,7 +91,7 @@ def entries(runtime):
 def test_the_second_task_of_a_module_compiles_none_of_its_module_utils(tmp_path, runtime, name):
     first = start(pack(tmp_path / "a.zip"), runtime, name)
     assert first["compiled"] and first["from_cache"] == [], "a cold cache compiles (and stores) every file"
-    assert MU + "gcp_module" in first["compiled"]
+    assert MU + "_gcp.gcp_module" in first["compiled"]
     # The next task has its own zip at another path, as every AnsiballZ payload does.
     second = start(pack(tmp_path / "b.zip"), runtime, name)
     assert second["compiled"] == []
@@ -109,16 +110,17 @@ def test_entries_are_private_files_in_a_private_directory(tmp_path, runtime):
 def test_code_from_the_cache_names_this_tasks_file(tmp_path, runtime):
     start(pack(tmp_path / "a.zip"), runtime)
     second = start(pack(tmp_path / "b.zip"), runtime)
-    assert MU + "gcp_names" in second["from_cache"]
-    expected = os.path.join(str(tmp_path / "b.zip"), "ansible_collections/gce/cos/plugins/module_utils/gcp_names.py")
+    assert MU + "_gcp.gcp_names" in second["from_cache"]
+    expected = os.path.join(str(tmp_path / "b.zip"),
+                            "ansible_collections/gce/cos/plugins/module_utils/_gcp/gcp_names.py")
     assert second["names_file"] == expected
     assert second["code_file"] == expected, "tracebacks show the source of this task's zip"
 
 
 def test_a_changed_source_is_compiled_again_and_its_new_code_runs(tmp_path, runtime):
     start(pack(tmp_path / "a.zip"), runtime)
-    changed = start(pack(tmp_path / "b.zip", {"module_utils/gcp_names.py": "\nEXTRA_FOR_TEST = 42\n"}), runtime)
-    assert changed["compiled"] == [MU + "gcp_names"]
+    changed = start(pack(tmp_path / "b.zip", {"module_utils/_gcp/gcp_names.py": "\nEXTRA_FOR_TEST = 42\n"}), runtime)
+    assert changed["compiled"] == [MU + "_gcp.gcp_names"]
     assert changed["extra"] == 42
     again = start(pack(tmp_path / "c.zip"), runtime)
     assert again["compiled"] == [] and again["extra"] is None, "the first version's entry is still used"

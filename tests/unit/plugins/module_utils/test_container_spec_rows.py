@@ -82,17 +82,18 @@ def test_the_docs_table_lists_every_row_in_order():
 
 
 def test_every_top_level_row_normalises_and_the_canonical_form_has_every_field():
-    """Every field, but those left out while unset (omit_unset: readiness, added later)."""
+    """Every field, but those left out while unset (omit_unset: readiness, network, order, drain, added later);
+    a container with ports and a readiness probe is start-first, so it has them all."""
     assert all(row.normalise is not None for row in cs.ROWS)
     assert all(row.normalise is None for row in cs.VOLUME_ROWS + cs.HEALTHCHECK_ROWS + cs.READINESS_ROWS)
-    assert [row.name for row in cs.ROWS if row.omit_unset] == ["readiness"]
+    assert [row.name for row in cs.ROWS if row.omit_unset] == ["readiness", "network", "order", "drain"]
     assert list(cs.validate({"name": "web", "image": "nginx"})) == [r.name for r in cs.ROWS if not r.omit_unset]
     probe = {"type": "tcp", "port": 80}
     assert list(cs.validate({"name": "web", "image": "nginx", "ports": [80], "readiness": probe})) == list(cs.FIELDS)
 
 
 def test_the_renderer_takes_docker_options_from_the_rows():
-    from ansible_collections.gce.cos.plugins.module_utils import container_unit
+    from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
     spec = cs.validate({"name": "web", "image": "nginx", "user": "1000", "memory": "64m", "tty": True,
                         "cap_add": ["NET_ADMIN"], "labels": {"a": "b"}})

@@ -15,8 +15,9 @@ import threading
 
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils import container_spec as cs
-from ansible_collections.gce.cos.plugins.module_utils import container_unit as cu
-from ansible_collections.gce.cos.plugins.module_utils import konlet, vm_contract
+from ansible_collections.gce.cos.plugins.module_utils import konlet
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit as cu
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -133,6 +134,17 @@ CASES = {
                                      "interval": 2, "timeout": 1, "deadline": 30}},
     "readiness-command": {"name": "db", "image": "postgres:16",
                           "readiness": {"command": ["pg_isready", "-h", "127.0.0.1", "", "it's 100%"]}},
+    # Ports and a probe: start-first by default (bridge network, NAME-%i, the agent's port switch).
+    "start-first-secrets": {"name": "api", "image": "us-docker.pkg.dev/p/r/api:2", "ports": [8080, "9090/udp"],
+                            "readiness": {"type": "tcp", "port": 8080, "deadline": 45}, "drain": 20,
+                            "secret_env": {"DB_PASSWORD": "projects/my-proj/secrets/db-password/versions/4"}},
+    # A healthcheck opts in explicitly; its deadline comes from the check's timing.
+    "start-first-healthcheck": {"name": "web", "image": "nginx:1.27", "ports": [80], "order": "start-first",
+                                "healthcheck": {"command": ["curl", "-f", "http://localhost/"], "interval": "10s",
+                                                "timeout": "5s", "retries": 3, "start_period": "30s"}},
+    # Ports and a probe, but stop-first: the host network, as before.
+    "stop-first-readiness": {"name": "web", "image": "nginx:1.27", "ports": [8080], "order": "stop-first",
+                             "readiness": {"type": "http", "port": 8080}},
 }
 
 
@@ -170,7 +182,7 @@ def test_unit_contract_lines(case):
     lines = result["unit"].split("\n")
     assert lines[0].startswith("# ")
     assert lines[1] == "# cos-spec: " + cs.canonical_json(result["spec"])
-    assert cu.spec_from_unit(result["unit"]) == result["spec"]
+    assert cu.recorded_spec(result["unit"]) == result["spec"]
     # No trailing newline: what bash's $(...) would strip must not be part of the hash.
     assert not result["unit"].endswith("\n")
     assert result["unit_name"] == "cos-container-%s.service" % result["spec"]["name"]
@@ -197,7 +209,7 @@ def test_rendering_is_deterministic_and_order_independent():
     assert cu.build(shuffled) == first
     assert cu.build(json.loads(json.dumps(raw))) == first
     # Rendering the stored spec again gives the stored unit (the agent-side round trip).
-    assert cu.render(cu.spec_from_unit(first["unit"])) == first["unit"]
+    assert cu.render(cu.recorded_spec(first["unit"])) == first["unit"]
 
 
 def test_a_changed_field_changes_the_revision():
@@ -207,8 +219,8 @@ def test_a_changed_field_changes_the_revision():
 
 
 def test_spec_from_unit_rejects_other_text():
-    assert cu.spec_from_unit("[Unit]\nDescription=x") is None
-    assert cu.spec_from_unit("# x\n# cos-spec: {not json") is None
+    assert cu.recorded_spec("[Unit]\nDescription=x") is None
+    assert cu.recorded_spec("# x\n# cos-spec: {not json") is None
 
 
 # ---------------------------------------------------------------- unit content
@@ -241,7 +253,7 @@ def test_only_images_from_google_registries_wait_for_gcr_online(image, google):
 
 def test_minimal_unit_runs_docker_with_host_network_and_restart_always():
     result = built("minimal-nginx")
-    assert result["docker_args"] == [
+    assert result["docker_argv"] == [
         "docker", "create", "--name", "web", "--network", "host", "--log-driver", "json-file",
         "--log-opt", "max-file=3", "--log-opt", "max-size=500m", "--stop-timeout", "10", "nginx:1.27",
     ]
@@ -277,7 +289,7 @@ def test_disk_volumes_require_their_mount_units():
     assert unit_lines("pd-volume", "After=mnt") == [
         "After=mnt-disks-db\\x2dbackups\\x2dpart1.mount mnt-disks-db\\x2ddata.mount"]
     assert unit_lines("pd-volume", "RequiresMountsFor=") == ["RequiresMountsFor=/mnt/disks/db-data/wal"]
-    args = built("pd-volume")["docker_args"]
+    args = built("pd-volume")["docker_argv"]
     assert "/mnt/disks/db-data:/var/lib/postgresql/data" in args
     assert "/mnt/disks/db-backups-part1:/backups:ro" in args
 
@@ -299,7 +311,7 @@ def test_secrets_go_through_the_fetch_helper_and_an_env_file():
             "DB_PASSWORD=projects/my-proj/secrets/db-password/versions/latest") in unit
     assert "ExecStopPost=-/bin/rm -f /run/cos-agent/secrets/worker.env" in unit
     assert "UMask=0077" in unit
-    args = result["docker_args"]
+    args = result["docker_argv"]
     assert args[args.index("--env-file") + 1] == "/run/cos-agent/secrets/worker.env"
     assert "QUEUE=jobs" in args
     assert not any(a.startswith(("API_TOKEN", "DB_PASSWORD")) for a in args)
@@ -322,7 +334,7 @@ def test_digest_images_are_pulled_only_when_missing():
 
 
 def test_command_becomes_entrypoint_plus_leading_args():
-    args = built("gcplogs")["docker_args"]
+    args = built("gcplogs")["docker_argv"]
     assert args[-5:] == ["--entrypoint", "sh", "busybox:1.36", "-c", "while true; do date; sleep 5; done"]
     assert args[6:8] == ["--log-driver", "gcplogs"] and "--log-opt" not in args
 
@@ -330,7 +342,7 @@ def test_command_becomes_entrypoint_plus_leading_args():
 def test_stdin_keeps_stdin_open_without_attaching_it():
     # docker run -i would attach stdin (and demand a terminal with --tty): create, then start detached.
     result = built("restart-never")
-    args = result["docker_args"]
+    args = result["docker_argv"]
     assert args[:2] == ["docker", "create"]
     assert "--interactive" in args and "--tty" in args and "--attach" not in args
     lines = result["unit"].split("\n")
@@ -340,7 +352,7 @@ def test_stdin_keeps_stdin_open_without_attaching_it():
 
 
 def test_full_featured_flags():
-    args = built("full-featured")["docker_args"]
+    args = built("full-featured")["docker_argv"]
     joined = " ".join(args)
     for flag in ("--user 1000:1000", "--workdir /srv", "--cap-add NET_BIND_SERVICE", "--cap-drop ALL",
                  "--read-only", "--security-opt apparmor=docker-default", "--security-opt no-new-privileges",
@@ -531,7 +543,7 @@ def test_systemd_parses_execstart_into_the_docker_argv(case):
     (start,) = commands["ExecStart"]
     assert _exec_time(start) == ["/bin/bash", "-c", cu.START_AND_WAIT, "bash", result["spec"]["name"]]
     create = [c for c in commands["ExecStartPre"] if c[:2] == ["/usr/bin/docker", "create"]]
-    assert [_exec_time(c) for c in create] == [["/usr/bin/docker", *result["docker_args"][1:]]]
+    assert [_exec_time(c) for c in create] == [["/usr/bin/docker", *result["docker_argv"][1:]]]
     assert commands["ExecStop"] == [["/usr/bin/docker", "stop", "-t", str(result["spec"]["stop_timeout"]),
                                      result["spec"]["name"]]]
 
@@ -582,7 +594,7 @@ class _FakeGoogle(http.server.BaseHTTPRequestHandler):
 
 def test_secret_values_reach_only_the_root_only_env_file(tmp_path):
     """Run the agent's real fetch-secrets with the argv systemd parses from our unit."""
-    from ansible_collections.gce.cos.plugins.module_utils import cos_agent
+    from ansible_collections.gce.cos.plugins.module_utils._vm import cos_agent
 
     values = {"projects/my-proj/secrets/api-token/versions/latest": "tok-VALUE-1 with spaces",
               "projects/my-proj/secrets/db-password/versions/latest": "pw-VALUE-2$%\"'"}
@@ -634,7 +646,7 @@ def test_docker_cli_accepts_every_rendered_argv(case, tmp_path):
     docker = shutil.which("docker")
     if not docker:
         pytest.fail("the docker CLI is needed to check the rendered argv (apt-get install docker.io)")
-    argv = list(built(case)["docker_args"])
+    argv = list(built(case)["docker_argv"])
     if "--env-file" in argv:
         # docker reads the env file itself; the real one only exists on the VM.
         env_file = tmp_path / "secrets.env"

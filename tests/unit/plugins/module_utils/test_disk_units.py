@@ -1,6 +1,6 @@
 """disk_units: the disk part of the user-data, shared by the role's disks.yml.j2 and the konlet migration."""
 
-from ansible_collections.gce.cos.plugins.module_utils import agent_scripts, disk_units
+from ansible_collections.gce.cos.plugins.module_utils._vm import agent_scripts, disk_units
 
 # What the role's template wrote before the part moved into module_utils, for a disk of cos_deploy_disks.
 ROLE_DISK = {"name": "db-data", "device_name": "db-data", "mount_path": "/mnt/disks/db-data",
@@ -64,7 +64,7 @@ def test_the_role_gets_the_units_its_template_wrote():
 
 
 def test_migrated_disks_mount_where_the_container_units_require_them():
-    from ansible_collections.gce.cos.plugins.module_utils import container_unit
+    from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
 
     rw = disk_units.disk("data")
     part = disk_units.disk("multi", partition=2)

@@ -1,4 +1,4 @@
-from ansible_collections.gce.cos.plugins.module_utils import gcp_names as names
+from ansible_collections.gce.cos.plugins.module_utils._gcp import gcp_names as names
 
 
 def test_relative_strips_scheme_host_and_version():

@@ -1,4 +1,4 @@
-from ansible_collections.gce.cos.plugins.module_utils.gcp_plan import Plan
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_plan import Plan
 
 
 def test_plan_check_mode_runs_nothing_and_reports_the_same_change():

@@ -2,8 +2,8 @@
 says what it still waits for when the deadline passes."""
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils.gcp_errors import GcpTimeoutError
-from ansible_collections.gce.cos.plugins.module_utils.gcp_poll import Backoff, Deadline, PollTimeout, poll
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpTimeoutError
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Backoff, Deadline, PollTimeout, poll
 
 
 class Clock:

@@ -1,7 +1,7 @@
 """RetryPolicy on its own: which failures are retried, how long it backs off, when it stops."""
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils.gcp_retry import RetryPolicy, is_retryable
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_retry import RetryPolicy, is_retryable
 
 
 class FakeApiError(Exception):

@@ -44,3 +44,15 @@ def test_a_failure_settles_at_once_with_the_agents_error():
                               "denied" % WHAT)
     looping = compare({"web": report("r2", "restarting", restarts=3, error="exit 1")}, wait_targets(ENTRIES), WHAT)
     assert looping["failed"] == "web" and "keeps failing (systemd restarted it 3 times)" in looping["message"]
+
+
+def test_a_rolled_back_update_names_the_serving_revision_and_carries_the_new_ones_log():
+    targets = wait_targets(ENTRIES)
+    failed = report("r2", "failed", error="rolled back: not ready 60s after it started: GET http://172.17.0.3:80/ "
+                    "answered 503, not 200; revision r1 serves", serving="r1", log="boot\npanic: no DATABASE_URL")
+    out = compare({"web": failed}, targets, WHAT)
+    web = next(c for c in out["containers"] if c["name"] == "web")
+    assert (web["serving"], web["log"]) == ("r1", "boot\npanic: no DATABASE_URL")
+    assert out["message"].startswith("container web on %s failed at revision r2, as the cos agent reports: "
+                                     "rolled back: not ready 60s" % WHAT)
+    assert out["message"].endswith("revision r1 serves; the last lines of its log:\nboot\npanic: no DATABASE_URL")

@@ -1,8 +1,8 @@
 """konlet gce-container-declaration -> gce.cos spec, with konlet's semantics and errors."""
 
 import pytest
-from ansible_collections.gce.cos.plugins.module_utils import container_unit as cu
 from ansible_collections.gce.cos.plugins.module_utils import konlet
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit as cu
 
 # What gcloud compute instances create-with-container writes (comments included).
 GCLOUD = """\

@@ -3,9 +3,9 @@
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils._disk import options as disk
 from ansible_collections.gce.cos.plugins.module_utils._firewall import options as firewall
+from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_params import InvalidParams, params_with_defaults
 from ansible_collections.gce.cos.plugins.module_utils._instance import options as instance
 from ansible_collections.gce.cos.plugins.module_utils._instance.body import build_instance_body
-from ansible_collections.gce.cos.plugins.module_utils.gcp_params import InvalidParams, params_with_defaults
 
 
 def params(module, **values):

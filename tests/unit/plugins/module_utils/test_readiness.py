@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 from ansible_collections.gce.cos.plugins.module_utils import container_spec as cs
-from ansible_collections.gce.cos.plugins.module_utils import container_unit as cu
-from ansible_collections.gce.cos.plugins.module_utils import vm_contract
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit as cu
+from ansible_collections.gce.cos.plugins.module_utils._vm import vm_contract
 
 WEB = {"name": "web", "image": "nginx:1.27", "ports": [8080]}
 
@@ -89,7 +89,9 @@ def test_the_unit_carries_the_probe_on_its_own_line():
     text = cu.build(spec(port=8080, path="/up", status=204, interval=3, timeout=1, deadline=9))["unit"]
     lines = text.split("\n")
     assert lines[3] == vm_contract.READY_LINE_PREFIX + "http 3 1 9 8080 204 /up"
-    assert lines[4] == "[Unit]"
+    # Ports and a probe make the container start-first: the switch line follows.
+    assert lines[4] == vm_contract.SWITCH_LINE_PREFIX + "9 10 8080/tcp"
+    assert lines[5] == "[Unit]"
     assert vm_contract.READY_LINE_PREFIX not in cu.build(WEB)["unit"]
 
 

@@ -17,7 +17,7 @@ from ansible_collections.gce.cos.plugins import modules
 MODULES = sorted(n[:-3] for n in os.listdir(modules.__path__[0]) if n.startswith("cos_") and n.endswith(".py"))
 # Packages the helper path must leave to the helper (their import is most of a plain task's cost).
 HELPER_ONLY = ("google", "proto", "grpc", "requests", "urllib3")
-SERVER = "ansible_collections.gce.cos.plugins.module_utils.api_helper_server"
+SERVER = "ansible_collections.gce.cos.plugins.module_utils._api_helper.api_helper_server"
 # Compiled from source in every task (AnsiballZ ships no bytecode), so imported only by the path that uses it.
 ON_DEMAND = tuple("ansible_collections.gce.cos.plugins.module_utils." + m for m in ("konlet", "cloud_config"))
 
@@ -26,7 +26,7 @@ ON_DEMAND = tuple("ansible_collections.gce.cos.plugins.module_utils." + m for m 
 PROBE = """
 import importlib, json, sys
 importlib.import_module("ansible_collections.gce.cos.plugins.modules." + sys.argv[1])
-from ansible_collections.gce.cos.plugins.module_utils import api_helper_client as client
+from ansible_collections.gce.cos.plugins.module_utils._api_helper import api_helper_client as client
 sources = client.helper_sources()
 client.socket_name((1, 1), sources)
 client.hello_message({"auth_kind": "accesstoken", "access_token": "t", "project": "p"})
@@ -63,6 +63,6 @@ def test_a_module_turns_the_code_cache_on_before_it_imports_module_utils(name):
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             order.append(("call", getattr(node.value.func, "id", None)))
     assert order[:2] == [
-        ("import", "ansible_collections.gce.cos.plugins.module_utils.code_cache"),
+        ("import", "ansible_collections.gce.cos.plugins.module_utils._api_helper.code_cache"),
         ("call", "use_code_cache"),
     ], order
