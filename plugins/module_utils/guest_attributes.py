@@ -20,7 +20,11 @@ import time
 from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpError
 from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_names import instance_phrase
 from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_poll import Backoff, poll
-from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import AGENT_REPORT_KEY, GUEST_ATTRIBUTE_NAMESPACE
+from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import (
+    AGENT_REPORT_KEY,
+    CRASH_LOOP_RESTARTS,
+    GUEST_ATTRIBUTE_NAMESPACE,
+)
 
 # Poll delays. Each read is an instances.getGuestAttributes call, which counts against the
 # project's Compute API rate quota (read requests), shared with every other task and tool of
@@ -36,10 +40,6 @@ MAX_DELAY = 5.0
 # at most those seconds away and the agent publishes it as soon as its budget allows: poll
 # at this shorter, fixed delay for those few seconds.
 NEAR_DELAY = 0.5
-# A unit systemd keeps restarting fails the wait once it restarted this often at the
-# wanted revision: one transient failure (a registry hiccup) is ridden out, a crash loop
-# does not hold the task for the whole wait_timeout.
-MAX_RESTARTS = 3
 
 # Terminal states for a container's wanted revision.
 RUNNING = "running"
@@ -100,11 +100,11 @@ def outcome(report, target):
         return "done"
     if state == FAILED:
         return "failed"
-    # A crash loop: systemd restarted it MAX_RESTARTS times at this revision (seen while
+    # A crash loop: systemd restarted it CRASH_LOOP_RESTARTS times at this revision (seen while
     # it waits to restart, or while it starts once more).
-    if state == RESTARTING and restarts(report) >= MAX_RESTARTS:
+    if state == RESTARTING and restarts(report) >= CRASH_LOOP_RESTARTS:
         return "failed"
-    if state in (PULLING, STARTING) and restarts(report) > MAX_RESTARTS:
+    if state in (PULLING, STARTING) and restarts(report) > CRASH_LOOP_RESTARTS:
         return "failed"
     if state == STOPPED and target.get("accept_stopped"):
         return "done"
@@ -127,7 +127,7 @@ def wait_for_reports(read, targets, timeout, sleep=time.sleep, clock=time.monoto
     """Poll ``read()`` (-> reports) until every target is done; return the last reports.
 
     Raises AgentFailure at the first container that failed at its wanted revision (or kept
-    restarting there, MAX_RESTARTS times), and GcpTimeoutError (listing what is still
+    restarting there, CRASH_LOOP_RESTARTS times), and GcpTimeoutError (listing what is still
     awaited, with the last error seen at the wanted revision) after ``timeout`` seconds.
     Reads come 1 s apart, growing to 5 s, and every 0.5 s while an awaited container is "starting".
     """

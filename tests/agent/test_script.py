@@ -61,7 +61,8 @@ def _defaults(path):
 
 def test_the_agent_defaults_are_the_vm_contract():
     # Sourcing runs the assignments (and not main): bash itself says what the defaults are.
-    names = ("MD_URL", "UNIT_DIR", "STATE_DIR", "SECRETS_DIR", "GA_NS", "KEY_PREFIX", "IMAGE_LINE", "READY_LINE")
+    names = ("MD_URL", "UNIT_DIR", "STATE_DIR", "SECRETS_DIR", "GA_NS", "KEY_PREFIX", "IMAGE_LINE", "READY_LINE",
+             "CRASH_LOOP_RESTARTS")
     env = {k: v for k, v in os.environ.items() if not k.startswith("COS_AGENT_")}
     code = 'source "$1"; for n in %s; do printf "%%s\\n" "${!n}"; done' % " ".join(names)
     proc = subprocess.run(["bash", "-c", code, "bash", SCRIPTS["cos-agent"]], capture_output=True, text=True,
@@ -76,6 +77,7 @@ def test_the_agent_defaults_are_the_vm_contract():
         "KEY_PREFIX": vm_contract.METADATA_PREFIX,
         "IMAGE_LINE": vm_contract.IMAGE_LINE_PREFIX,
         "READY_LINE": vm_contract.READY_LINE_PREFIX,
+        "CRASH_LOOP_RESTARTS": str(vm_contract.CRASH_LOOP_RESTARTS),
     }
     # The agent derives unit names from the same prefix as the metadata keys.
     assert vm_contract.UNIT_PREFIX == vm_contract.METADATA_PREFIX

@@ -9,7 +9,7 @@ logs where each transaction sends the ports. The calls log gives the order of wh
 import hashlib
 import os
 
-from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit
+from ansible_collections.gce.cos.plugins.module_utils._vm import container_unit, vm_contract
 
 PORT = 8080
 WEB = {"name": "web", "image": "nginx:1.25", "ports": [PORT], "drain": 1,
@@ -168,6 +168,25 @@ def test_a_start_first_revision_that_crashes_is_rolled_back_at_its_deadline(clou
     assert ga["serving"] == old["revision"]
     assert nat_targets(guest) == ["172.17.0.2:%d" % PORT]
     assert not [c for c in guest.lifecycle_calls() if unit(old["revision"]) in c]
+
+
+def test_a_start_first_revision_in_a_crash_loop_is_rolled_back_before_its_deadline(cloud, guest):
+    # systemd restarts the crashing unit (Restart=always); at CRASH_LOOP_RESTARTS restarts the agent rolls it back,
+    # as the modules' wait judges a crash loop, rather than waiting out a long deadline.
+    old = build()
+    deploy_first(cloud, guest, old)
+    with open(os.path.join(guest.stub_state, "auto_restart"), "w") as f:
+        f.write("0.3")
+    bad = build(image="nginx:crash", restart_policy="always",
+                readiness={"command": ["ready"], "interval": 1, "deadline": 600})
+    stub_file(guest, "crash_images", text="nginx:crash\n")
+    cloud.set_containers({"web": bad["unit"]})
+    ga = guest.wait_for(lambda: shows(cloud, bad["revision"], "failed"), what="the crash loop rolled back")
+    assert ga["error"].startswith("rolled back: keeps failing (systemd restarted it %d times)"
+                                  % vm_contract.CRASH_LOOP_RESTARTS), ga
+    assert ga["serving"] == old["revision"]
+    assert nat_targets(guest) == ["172.17.0.2:%d" % PORT]
+    assert guest.units() == [unit(old["revision"])]
 
 
 def test_stop_first_rollback_starts_the_previous_revision_again_and_does_not_retry(cloud, guest):

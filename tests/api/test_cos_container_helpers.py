@@ -7,10 +7,10 @@ import yaml
 from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_errors import GcpTimeoutError
 from ansible_collections.gce.cos.plugins.module_utils._gcp.gcp_metadata import items_of, size_errors
 from ansible_collections.gce.cos.plugins.module_utils._vm import cloud_config, container_unit, cos_agent
+from ansible_collections.gce.cos.plugins.module_utils._vm.vm_contract import CRASH_LOOP_RESTARTS
 from ansible_collections.gce.cos.plugins.module_utils.guest_attributes import (
     FIRST_DELAY,
     MAX_DELAY,
-    MAX_RESTARTS,
     NEAR_DELAY,
     AgentFailure,
     outcome,
@@ -144,8 +144,8 @@ def test_restarting_waits_but_a_crash_loop_fails_and_a_timeout_names_the_last_er
                 {"web": {"revision": "r2", "state": "running", "restarts": 1, "error": ""}}])
     assert wait_for_reports(lambda: next(seq), {"web": {"revision": "r2"}}, 60, clock.sleep, clock)["web"]["state"] \
         == "running"
-    # Restarting MAX_RESTARTS times at the wanted revision is a failure, with the agent's error.
-    loop = {"web": {"revision": "r2", "state": "restarting", "restarts": MAX_RESTARTS, "error": "crash"}}
+    # Restarting CRASH_LOOP_RESTARTS times at the wanted revision is a failure, with the agent's error.
+    loop = {"web": {"revision": "r2", "state": "restarting", "restarts": CRASH_LOOP_RESTARTS, "error": "crash"}}
     with pytest.raises(AgentFailure) as failed:
         wait_for_reports(lambda: loop, {"web": {"revision": "r2"}}, 60, clock.sleep, clock)
     assert str(failed.value) == "crash"
@@ -160,7 +160,7 @@ def test_restarting_waits_but_a_crash_loop_fails_and_a_timeout_names_the_last_er
         wait_for_reports(lambda: next(seq), {"web": {"revision": "r2"}}, 10, clock.sleep, clock)
     assert ("web: revision r2 is starting (want revision r2 running), restarted 2 times, "
             "last error: pull: TLS timeout") in str(err.value)
-    assert outcome({"revision": "r2", "state": "restarting", "restarts": MAX_RESTARTS - 1}, {"revision": "r2"}) \
+    assert outcome({"revision": "r2", "state": "restarting", "restarts": CRASH_LOOP_RESTARTS - 1}, {"revision": "r2"}) \
         is None
 
 

@@ -63,6 +63,8 @@ GA_PER_SECOND=${COS_AGENT_GA_PER_SECOND:-2}
 # The heartbeat is written when its content changes, else at most this often.
 HEARTBEAT_SECONDS=${COS_AGENT_HEARTBEAT_SECONDS:-60}
 KEY_PREFIX=cos-container-
+# A crash loop: systemd restarted a unit this often at one revision (the modules' wait gives up there too).
+CRASH_LOOP_RESTARTS=3
 IMAGE_LINE='# cos-image: '
 # One JSON document for all attributes: its ETag covers every value, so a long-poll
 # with last_etag returns as soon as any of them differs from what was applied.
@@ -654,13 +656,27 @@ report() { # NAME [FORCE]
   fi
 }
 
-# A stop-first revision with a readiness probe that failed (its deadline passed, or systemd gave up), or that keeps
-# restarting past its deadline: ST_ERROR says why.
+# After container_state: the unit keeps crashing (restarted CRASH_LOOP_RESTARTS times at this revision, seen while it
+# waits to restart or starts once more), as the modules' wait judges it.
+crash_loop() {
+  case $ST_STATE in
+    restarting) ((ST_RESTARTS >= CRASH_LOOP_RESTARTS)) ;;
+    pulling | starting) ((ST_RESTARTS > CRASH_LOOP_RESTARTS)) ;;
+    *) return 1 ;;
+  esac
+}
+
+# A stop-first revision with a readiness probe that failed (its deadline passed, or systemd gave up), that keeps
+# crashing, or that keeps restarting past its deadline: ST_ERROR says why.
 stop_first_failed() { # NAME UNIT
   local since=0 deadline
   unit_line "$UNIT_DIR/$2" "$READY_LINE" || return 1
   read -r _ _ _ deadline _ <<<"$REPLY"
   [[ $ST_STATE == failed ]] && return 0
+  if crash_loop; then
+    ST_ERROR="keeps failing (systemd restarted it $ST_RESTARTS times)${ST_ERROR:+: $ST_ERROR}"
+    return 0
+  fi
   [[ $ST_STATE == restarting ]] || return 1
   if [[ -f $APPLIED_DIR/$1 ]]; then read -r _ since <"$APPLIED_DIR/$1"; fi
   (($(date +%s) - ${since:-0} >= deadline)) || return 1
@@ -1097,9 +1113,13 @@ rollout_step() { # NAME
     return 0
   fi
   uptime_usec || return 0
-  if [[ $ST_STATE != failed ]] && ((REPLY - at < deadline * 1000000)); then return 0; fi
+  local looping=''
+  if crash_loop; then looping=1; fi
+  if [[ $ST_STATE != failed && -z $looping ]] && ((REPLY - at < deadline * 1000000)); then return 0; fi
   err=$ST_ERROR
-  if [[ $ST_STATE != failed || -z $err ]]; then
+  if [[ -n $looping ]]; then
+    err="keeps failing (systemd restarted it $ST_RESTARTS times)${ST_ERROR:+: $ST_ERROR}"
+  elif [[ $ST_STATE != failed || -z $err ]]; then
     err="not ready ${deadline}s after it started: ${PROBE_SAW[$name-$rev]:-no probe succeeded}"
     if [[ $ST_STATE != starting ]]; then err+=" ($ST_STATE${ST_ERROR:+: $ST_ERROR})"; fi
   fi

@@ -64,6 +64,9 @@ IMAGE_LINE_PREFIX = "# cos-image: "
 # The readiness probe, when the spec has one: "TYPE INTERVAL TIMEOUT DEADLINE ARGS..." in words bash splits
 # (container_unit.readiness_line); the agent probes with it.
 READY_LINE_PREFIX = "# cos-ready: "
+# A crash loop: a unit systemd restarted this often at one revision. The modules' wait fails there (one transient
+# failure, a registry hiccup, is ridden out), and the agent rolls a start-first or probed stop-first update back.
+CRASH_LOOP_RESTARTS = 3
 # Start-first updates (the spec's order): "DEADLINE DRAIN PORT/PROTO..." (container_unit.switch_line).
 # The agent installs such a unit as cos-container-NAME@REVISION.service (its container is NAME-REVISION), starts it
 # beside the running one and moves the ports to it once it is ready.
