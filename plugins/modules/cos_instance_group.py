@@ -26,7 +26,7 @@ description:
     C(applyUpdatesToInstances) and the minimal action C(REFRESH). Before the next batch, the cos agent of
     every VM of the batch must report the new revision of each container running, which for a container with
     a readiness probe means ready (and, with O(autohealing), the VM must be healthy).
-  - With O(update_policy.max_unavailable=0) no VM may stop serving: every changed container that declares
+  - With O(update_policy.max_unavailable=0) no VM may stop serving, so every changed container that declares
     ports must update start-first (a readiness probe makes it the default), so that its new revision starts
     beside the old one and takes over its ports once ready. Such a rollout goes in batches of
     O(update_policy.max_surge) VMs. A stop-first container with ports is refused before any change.
@@ -35,7 +35,7 @@ description:
     the failed VM ran before the run, and the module waits for their agents to report them. The failure names
     the VM, the container, the agent's error and the last lines of the new revision's log. The VMs not reached
     keep the old revision, and a re-run resumes. A batch that only times out is not rolled back (a slow pull is
-    not a failure): a re-run checks it first.
+    not a failure), and a re-run checks it first.
   - A re-run resumes a rollout that an earlier run left unfinished (it failed, timed out, was interrupted, or
     returned after O(wait_step)) by checking every VM against the wanted revisions. The VMs whose metadata
     already has the wanted containers (refreshed before) must report them running before any other VM is
