@@ -32,28 +32,29 @@ from ansible_collections.gce.cos.plugins.module_utils.version import USER_AGENT
 
 _PACKAGE = "google.cloud.compute_v1"
 
-# service name -> (module under compute_v1.services, client class)
+# service (its module under compute_v1.services) -> (singular, plural) as the API's class names spell
+# them: the client is PLURAL + "Client", the requests InsertSINGULARRequest and ListPLURALRequest.
 SERVICES = {
-    "instances": ("instances", "InstancesClient"),
-    "disks": ("disks", "DisksClient"),
-    "disk_types": ("disk_types", "DiskTypesClient"),
-    "images": ("images", "ImagesClient"),
-    "snapshots": ("snapshots", "SnapshotsClient"),
-    "firewalls": ("firewalls", "FirewallsClient"),
-    "zones": ("zones", "ZonesClient"),
-    "machine_types": ("machine_types", "MachineTypesClient"),
-    "networks": ("networks", "NetworksClient"),
-    "subnetworks": ("subnetworks", "SubnetworksClient"),
-    "addresses": ("addresses", "AddressesClient"),
-    "instance_templates": ("instance_templates", "InstanceTemplatesClient"),
-    "region_instance_templates": ("region_instance_templates", "RegionInstanceTemplatesClient"),
-    "health_checks": ("health_checks", "HealthChecksClient"),
-    "region_health_checks": ("region_health_checks", "RegionHealthChecksClient"),
-    "instance_group_managers": ("instance_group_managers", "InstanceGroupManagersClient"),
-    "region_instance_group_managers": ("region_instance_group_managers", "RegionInstanceGroupManagersClient"),
-    "zone_operations": ("zone_operations", "ZoneOperationsClient"),
-    "region_operations": ("region_operations", "RegionOperationsClient"),
-    "global_operations": ("global_operations", "GlobalOperationsClient"),
+    "instances": ("Instance", "Instances"),
+    "disks": ("Disk", "Disks"),
+    "disk_types": ("DiskType", "DiskTypes"),
+    "snapshots": ("Snapshot", "Snapshots"),
+    "images": ("Image", "Images"),
+    "firewalls": ("Firewall", "Firewalls"),
+    "zones": ("Zone", "Zones"),
+    "machine_types": ("MachineType", "MachineTypes"),
+    "networks": ("Network", "Networks"),
+    "subnetworks": ("Subnetwork", "Subnetworks"),
+    "addresses": ("Address", "Addresses"),
+    "instance_templates": ("InstanceTemplate", "InstanceTemplates"),
+    "region_instance_templates": ("RegionInstanceTemplate", "RegionInstanceTemplates"),
+    "health_checks": ("HealthCheck", "HealthChecks"),
+    "region_health_checks": ("RegionHealthCheck", "RegionHealthChecks"),
+    "instance_group_managers": ("InstanceGroupManager", "InstanceGroupManagers"),
+    "region_instance_group_managers": ("RegionInstanceGroupManager", "RegionInstanceGroupManagers"),
+    "zone_operations": ("ZoneOperation", "ZoneOperations"),
+    "region_operations": ("RegionOperation", "RegionOperations"),
+    "global_operations": ("GlobalOperation", "GlobalOperations"),
 }
 
 
@@ -157,14 +158,14 @@ class ComputeApi:
 
     def client(self, service):
         if service not in self._clients:
-            module_name, class_name = SERVICES[service]
+            plural = SERVICES[service][1]
             _compute_package()
-            module = importlib.import_module("%s.services.%s" % (_PACKAGE, module_name))
+            module = importlib.import_module("%s.services.%s" % (_PACKAGE, service))
             from google.api_core.client_options import ClientOptions
             from google.api_core.gapic_v1.client_info import ClientInfo
 
             options = ClientOptions(api_endpoint=self.api_endpoint) if self.api_endpoint else None
-            self._clients[service] = getattr(module, class_name)(
+            self._clients[service] = getattr(module, plural + "Client")(
                 credentials=self.credentials,
                 transport="rest",
                 client_options=options,
@@ -185,35 +186,12 @@ class ComputeApi:
             converted[key] = value
         return bound, request_cls(**converted)
 
-    # service -> (singular, plural) as the request class names spell them.
-    _NOUNS = {
-        "instances": ("Instance", "Instances"),
-        "disks": ("Disk", "Disks"),
-        "disk_types": ("DiskType", "DiskTypes"),
-        "snapshots": ("Snapshot", "Snapshots"),
-        "images": ("Image", "Images"),
-        "firewalls": ("Firewall", "Firewalls"),
-        "zones": ("Zone", "Zones"),
-        "machine_types": ("MachineType", "MachineTypes"),
-        "networks": ("Network", "Networks"),
-        "subnetworks": ("Subnetwork", "Subnetworks"),
-        "addresses": ("Address", "Addresses"),
-        "instance_templates": ("InstanceTemplate", "InstanceTemplates"),
-        "region_instance_templates": ("RegionInstanceTemplate", "RegionInstanceTemplates"),
-        "health_checks": ("HealthCheck", "HealthChecks"),
-        "region_health_checks": ("RegionHealthCheck", "RegionHealthChecks"),
-        "instance_group_managers": ("InstanceGroupManager", "InstanceGroupManagers"),
-        "region_instance_group_managers": ("RegionInstanceGroupManager", "RegionInstanceGroupManagers"),
-        "zone_operations": ("ZoneOperation", "ZoneOperations"),
-        "region_operations": ("RegionOperation", "RegionOperations"),
-        "global_operations": ("GlobalOperation", "GlobalOperations"),
-    }
 
     @classmethod
     def _request_class(cls, service, method):
         """insert_unary on instances -> InsertInstanceRequest, list -> ListInstancesRequest."""
         base = method[: -len("_unary")] if method.endswith("_unary") else method
-        singular, plural = cls._NOUNS[service]
+        singular, plural = SERVICES[service]
         # Every list method is spelled with the plural (ListManagedInstancesInstanceGroupManagersRequest).
         noun = plural if base == "aggregated_list" or base.split("_")[0] == "list" else singular
         name = "".join(part.capitalize() for part in base.split("_")) + noun + "Request"
