@@ -70,7 +70,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    """The container spec's fields: the single form's options, and the entries of ``containers``."""
+    """The container spec's fields: the single form's options, and (CONTAINERS) the entries of ``containers``."""
 
     DOCUMENTATION = r"""
 '''
@@ -106,16 +106,17 @@ def _yaml(data, indent=0):
 
 
 def fragment():
-    """The doc fragment gce.cos.container_spec.
+    """The doc fragment gce.cos.container_spec: the single form's options in ``DOCUMENTATION``, and
+    the entries of ``containers`` in ``CONTAINERS`` (``gce.cos.container_spec.containers``).
 
     ``containers`` carries only its suboptions: Ansible merges them into the module's own
-    ``containers`` option (its description, type and elements). ``CONTAINERS``
-    (``gce.cos.container_spec.containers``) is the list form alone.
+    ``containers`` option (its description, type and elements). A module with both forms names both.
     """
     options = _container_spec().documentation("suboptions")
-    doc = {"options": dict(options, containers={"suboptions": options})}
+    doc = {"options": options}
     containers = {"options": {"containers": {"suboptions": options}}}
-    list_form = "\n    # gce.cos.container_spec.containers: the list form alone, for modules with no single form.\n"
+    list_form = ("\n    # gce.cos.container_spec.containers: the entries of the list form; a module with both forms"
+                 " names both fragments.\n")
     return FRAGMENT_HEAD + _yaml(doc) + '"""\n' + list_form + '    CONTAINERS = r"""\n' + _yaml(containers) + '"""\n'
 
 

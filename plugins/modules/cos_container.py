@@ -113,6 +113,7 @@ options:
 extends_documentation_fragment:
   - gce.cos.attributes
   - gce.cos.container_spec
+  - gce.cos.container_spec.containers
   - gce.cos.gcp
   - gce.cos.gcp.wait
 notes:

@@ -45,10 +45,12 @@ def _same_shape(documented, spec, nested_key, path=""):
 
 
 def test_the_doc_fragment_documents_the_argument_spec_of_both_forms():
-    options = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
-    single = {k: v for k, v in options.items() if k != "containers"}
+    single = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+    assert "containers" not in single  # the list form is its own fragment, not a second copy of the rows
     _same_shape(single, cs.argument_spec(), "suboptions")
-    _same_shape(options["containers"]["suboptions"], cs.argument_spec(), "suboptions")
+    containers = yaml.safe_load(ModuleDocFragment.CONTAINERS)["options"]
+    assert list(containers) == ["containers"]
+    _same_shape(containers["containers"]["suboptions"], cs.argument_spec(), "suboptions")
 
 
 def test_cos_deploy_leaves_its_containers_to_the_rows():
