@@ -72,17 +72,12 @@ _value:
       type: dict
 """
 
-from ansible.errors import AnsibleFilterError
 from ansible_collections.gce.cos.plugins.module_utils._deploy import group
-from ansible_collections.gce.cos.plugins.module_utils.plain_data import plain_inputs
+from ansible_collections.gce.cos.plugins.plugin_utils.role_filters import planner_filter
 
-
-def cos_deploy_group_plan(inputs):
-    if not isinstance(inputs, dict):
-        raise AnsibleFilterError("cos_deploy_group_plan: expects a mapping of the role's inputs")
-    return group.plan(inputs)
+cos_deploy_group_plan = planner_filter("cos_deploy_group_plan", group.plan)
 
 
 class FilterModule(object):
     def filters(self):
-        return {"cos_deploy_group_plan": plain_inputs(cos_deploy_group_plan)}
+        return {"cos_deploy_group_plan": cos_deploy_group_plan}

@@ -120,17 +120,12 @@ _value:
       type: dict
 """
 
-from ansible.errors import AnsibleFilterError
 from ansible_collections.gce.cos.plugins.module_utils._deploy import vm
-from ansible_collections.gce.cos.plugins.module_utils.plain_data import plain_inputs
+from ansible_collections.gce.cos.plugins.plugin_utils.role_filters import planner_filter
 
-
-def cos_deploy_plan(inputs):
-    if not isinstance(inputs, dict):
-        raise AnsibleFilterError("cos_deploy_plan: expects a mapping of the role's inputs")
-    return vm.plan(inputs)
+cos_deploy_plan = planner_filter("cos_deploy_plan", vm.plan)
 
 
 class FilterModule(object):
     def filters(self):
-        return {"cos_deploy_plan": plain_inputs(cos_deploy_plan)}
+        return {"cos_deploy_plan": cos_deploy_plan}
