@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import graphlib
 import pathlib
 
 import localgce
@@ -78,26 +79,11 @@ def import_graph():
 
 
 def find_cycle(graph):
-    """One import cycle as [a, b, ..., a], or None."""
-    state = {}
-
-    def visit(node, trail):
-        state[node] = "open"
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == "open":
-                return [*trail[trail.index(nxt):], nxt]
-            if nxt not in state:
-                found = visit(nxt, [*trail, nxt])
-                if found:
-                    return found
-        state[node] = "done"
-        return None
-
-    for start in sorted(graph):
-        if start not in state:
-            found = visit(start, [start])
-            if found:
-                return found
+    """One import cycle as [a, b, ..., a] (a imports b), or None: the standard library's topological sort finds it."""
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        return exc.args[1][::-1]  # graphlib lists each module before the one that imports it
     return None
 
 

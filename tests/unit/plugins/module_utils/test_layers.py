@@ -6,6 +6,7 @@ missing from internals.md, a private file lacks its header, a layer imports upwa
 """
 
 import ast
+import graphlib
 import pathlib
 import re
 
@@ -53,26 +54,12 @@ def graph():
     return {name: edges(path, known) - {name} for name, path in known.items()}
 
 
-def find_cycle(deps):
-    state = {}
-
-    def visit(node, trail):
-        state[node] = "open"
-        for nxt in sorted(deps.get(node, ())):
-            if state.get(nxt) == "open":
-                return [*trail[trail.index(nxt):], nxt]
-            if nxt not in state:
-                found = visit(nxt, [*trail, nxt])
-                if found:
-                    return found
-        state[node] = "done"
-        return None
-
-    for start in sorted(deps):
-        if start not in state:
-            found = visit(start, [start])
-            if found:
-                return found
+def find_cycle(graph):
+    """One import cycle as [a, b, ..., a] (a imports b), or None: the standard library's topological sort finds it."""
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        return exc.args[1][::-1]  # graphlib lists each module before the one that imports it
     return None
 
 
@@ -139,3 +126,10 @@ def test_the_layers_import_only_downwards():
             if layer == VM and top == GOOGLE:
                 upward.append((name, target))
     assert upward == []
+
+
+def test_find_cycle_names_the_cycle_in_import_order():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    cycle = find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
+    assert cycle[0] == cycle[-1] and len(cycle) == 4
+    assert all(cycle[i + 1] in {"a": {"b"}, "b": {"c"}, "c": {"a"}}[cycle[i]] for i in range(3))
