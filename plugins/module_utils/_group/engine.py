@@ -641,11 +641,12 @@ class GroupEngine:
         self.patch({"allInstancesConfig": {"properties": {"metadata": restored}}})
         self.apply_updates([link for _n, _z, link in batch])
         self.rollout["rolled_back"] = names
-        timeout = max(ROLLBACK_WAIT, self.wait_state["deadline"] - time.monotonic())
+        # The batch's VMs roll back at once: one bound for the batch, not one for each VM in turn.
+        deadline = Deadline(max(ROLLBACK_WAIT, self.wait_state["deadline"] - time.monotonic()))
         try:
             for name, zone, _link in batch:
                 wait_for_reports(lambda zone=zone, name=name: read_reports(self.gcp.api, zone, name), targets,
-                                 timeout)
+                                 max(0.0, deadline.remaining()))
         except (AgentFailure, GcpTimeoutError) as exc:
             return ("Rolled back: %s got the containers %s ran before this run again (so did the group's "
                     "all-instances configuration, which new and autohealed VMs get), but the cos agents do not "
