@@ -186,7 +186,6 @@ class ComputeApi:
             converted[key] = value
         return bound, request_cls(**converted)
 
-
     @classmethod
     def _request_class(cls, service, method):
         """insert_unary on instances -> InsertInstanceRequest, list -> ListInstancesRequest."""
